@@ -1,0 +1,47 @@
+"""Payload models and error types shared by workflows and activities (safe to import anywhere)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorType(StrEnum):
+    """cadenza's own error types. User actions may raise further types of their own."""
+
+    STEP_FAILED = "StepFailed"
+    INPUT_VALIDATION = "InputValidationError"
+    ACTION_NOT_FOUND = "ActionNotFound"
+    PAYLOAD_TOO_LARGE = "PayloadTooLarge"
+    HTTP_ERROR = "HttpError"
+    TIMEOUT = "Timeout"
+    EXPRESSION_ERROR = "ExpressionError"
+    DEFINITION_INVALID = "DefinitionInvalid"
+    WORKFLOW_FAILED = "WorkflowFailed"
+    WORKFLOW_TIMEOUT = "WorkflowTimeout"
+    CANCELLED = "Cancelled"
+
+
+class StepActivityInput(BaseModel):
+    """What the step-executor activity receives; its activity type is the action name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workflow_id: str = Field(description="The definition's workflow_id.")
+    step_id: str
+    params: dict[str, Any] = Field(default_factory=dict, description="The mapped input.")
+    input_schema: dict[str, Any] | None = Field(
+        None, description="JSON Schema the params must satisfy (the step's input_validation)."
+    )
+    role: Literal["step", "error_handler", "rollback"] = "step"
+
+
+class StepActivityResult(BaseModel):
+    """What an action returned, and on which attempt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    output: Any = None
+    attempt: int = 1

@@ -1,0 +1,140 @@
+"""The action registry: `@action("name")` turns a function into a step executor target."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from activities.contracts import ErrorType
+
+
+class ActionError(Exception):
+    """Raised by actions to fail a step with a chosen error type.
+
+    Args:
+        message: what went wrong, for people.
+        type: the error type name that retry policies and error handlers match on.
+        non_retryable: fail at once, whatever the retry policy says.
+    """
+
+    def __init__(
+        self, message: str, *, type: str = ErrorType.STEP_FAILED, non_retryable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.type = str(type)
+        self.non_retryable = non_retryable
+
+
+@dataclass
+class ActionContext:
+    """What an action may use besides its input. Built by the step executor per call."""
+
+    workflow_id: str
+    step_id: str
+    attempt: int
+    http: Any
+    """An `httpx.AsyncClient` shared by the worker (retries off: Temporal retries)."""
+    heartbeat: Callable[..., None]
+
+
+ActionFn = Callable[[Any, ActionContext], Awaitable[Any] | Any]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One registered action."""
+
+    name: str
+    fn: ActionFn
+    input_model: type[BaseModel] | None
+    description: str
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    def input_schema(self) -> dict[str, Any]:
+        """JSON Schema of the action's input (an open object when it declares no model)."""
+        if self.input_model is None:
+            return {"type": "object"}
+        return self.input_model.model_json_schema()
+
+
+@dataclass
+class ActionRegistry:
+    """Actions by name. A worker serves every action of its registry."""
+
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+
+    def register(
+        self, name: str, fn: ActionFn, input_model: type[BaseModel] | None = None
+    ) -> ActionSpec:
+        if name in self.actions and self.actions[name].fn is not fn:
+            raise ValueError(f"action {name!r} is registered twice")
+        doc = inspect.getdoc(fn) or ""
+        spec = ActionSpec(name, fn, input_model, doc.splitlines()[0] if doc else "")
+        self.actions[name] = spec
+        return spec
+
+    def get(self, name: str) -> ActionSpec:
+        try:
+            return self.actions[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.actions), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ActionError(
+                f"unknown action {name!r} on this worker{hint} (load its module with "
+                "`cadenza worker --actions MODULE`)",
+                type=ErrorType.ACTION_NOT_FOUND,
+                non_retryable=True,
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self.actions)
+
+
+DEFAULT_REGISTRY = ActionRegistry()
+
+
+def action(
+    name: str,
+    *,
+    input_model: type[BaseModel] | None = None,
+    registry: ActionRegistry | None = None,
+) -> Callable[[ActionFn], ActionFn]:
+    """Register `fn(params, ctx)` as the action `name`.
+
+    `params` is the step's mapped input: a validated `input_model` instance when one is given,
+    else a dict. The return value (JSON-compatible, or a pydantic model) is the step's output.
+    """
+
+    def decorate(fn: ActionFn) -> ActionFn:
+        (registry or DEFAULT_REGISTRY).register(name, fn, input_model)
+        return fn
+
+    return decorate
+
+
+def load_action_modules(modules: list[str]) -> None:
+    """Import user modules whose `@action` decorators fill the default registry.
+
+    Raises:
+        ImportError: with the module name, when one cannot be imported.
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise ImportError(f"cannot import action module {module!r}: {exc}") from exc
+
+
+def default_registry() -> ActionRegistry:
+    """The default registry with the built-in `std.*` actions loaded."""
+    importlib.import_module("activities.std")
+    return DEFAULT_REGISTRY

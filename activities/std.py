@@ -1,0 +1,130 @@
+"""Built-in actions (`std.*`). Their inputs and outputs are a contract (DESIGN.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.contracts import ErrorType
+from activities.registry import ActionContext, ActionError, action
+
+logger = logging.getLogger("cadenza.actions")
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@action("std.echo")
+async def echo(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+    """Return the input object unchanged."""
+    return params
+
+
+class SleepInput(_Input):
+    seconds: float = Field(ge=0, le=31_536_000, description="How long to sleep.")
+
+
+@action("std.sleep", input_model=SleepInput)
+async def sleep(params: SleepInput, ctx: ActionContext) -> dict[str, Any]:
+    """Sleep, heartbeating; cancellable."""
+    remaining = params.seconds
+    while remaining > 0:
+        chunk = min(remaining, 1.0)
+        await asyncio.sleep(chunk)
+        remaining -= chunk
+        ctx.heartbeat({"remaining": remaining})
+    return {"slept": params.seconds}
+
+
+class FailInput(_Input):
+    message: str = Field("std.fail was asked to fail", description="The error message.")
+    until_attempt: int | None = Field(
+        None, ge=1, description="Fail while the attempt is below this; absent: always fail."
+    )
+    error_type: str = Field(ErrorType.STEP_FAILED, description="Error type to raise.")
+    non_retryable: bool = Field(False, description="Mark the error non-retryable.")
+
+
+@action("std.fail", input_model=FailInput)
+async def fail(params: FailInput, ctx: ActionContext) -> dict[str, Any]:
+    """Fail until a given attempt (for tests and demos), then return `{attempt}`."""
+    if params.until_attempt is None or ctx.attempt < params.until_attempt:
+        raise ActionError(
+            f"{params.message} (attempt {ctx.attempt})",
+            type=params.error_type,
+            non_retryable=params.non_retryable,
+        )
+    return {"attempt": ctx.attempt}
+
+
+class LogInput(_Input):
+    message: str
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@action("std.log", input_model=LogInput)
+async def log(params: LogInput, ctx: ActionContext) -> dict[str, Any]:
+    """Write a line to the worker's log."""
+    logger.log(
+        logging.getLevelName(params.level.upper()),
+        "%s [workflow %s, step %s]",
+        params.message,
+        ctx.workflow_id,
+        ctx.step_id,
+    )
+    return {"logged": True}
+
+
+class HttpInput(_Input):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    url: str = Field(pattern=r"^https?://", description="Absolute http(s) URL.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(None, alias="json", description="JSON body to send.")
+    timeout: float = Field(30, gt=0, le=3600, description="Seconds for the whole request.")
+    expect_status: int | list[int] | None = Field(
+        None, description="Accepted status codes; absent: any 2xx."
+    )
+
+
+@action("std.http", input_model=HttpInput)
+async def http(params: HttpInput, ctx: ActionContext) -> dict[str, Any]:
+    """Make an HTTP request; a 5xx or a network error retries, an unexpected 4xx does not."""
+    try:
+        response = await ctx.http.request(
+            params.method,
+            params.url,
+            headers=params.headers,
+            json=params.json_body,
+            timeout=params.timeout,
+        )
+    except httpx.TimeoutException as exc:
+        raise ActionError(f"{params.method} {params.url} timed out: {exc}", type=ErrorType.TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise ActionError(f"{params.method} {params.url} failed: {exc}", type=ErrorType.HTTP_ERROR)
+    expected = params.expect_status
+    accepted = (
+        response.is_success
+        if expected is None
+        else response.status_code in (expected if isinstance(expected, list) else [expected])
+    )
+    if not accepted:
+        raise ActionError(
+            f"{params.method} {params.url} answered {response.status_code}: "
+            f"{response.text[:200]}",
+            type=ErrorType.HTTP_ERROR,
+            non_retryable=400 <= response.status_code < 500 and response.status_code != 429,
+        )
+    out: dict[str, Any] = {"status": response.status_code, "headers": dict(response.headers)}
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            out["json"] = response.json()
+        except ValueError:
+            out["text"] = response.text
+    else:
+        out["text"] = response.text
+    return out

@@ -1,0 +1,158 @@
+"""The step-executor activity: one dynamic activity serves every action, named by its type.
+
+It validates the mapped input (the step's JSON Schema, then the action's input model), runs the
+action with heartbeats, bounds the output size, and turns every failure into an
+`ApplicationError` of a known type carrying the attempt number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import jsonschema
+import pydantic
+from temporalio import activity
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
+from activities.registry import ActionContext, ActionError, ActionRegistry, ActionSpec
+
+MAX_OUTPUT_BYTES = 1_048_576
+
+
+class StepExecutor:
+    """Runs registered actions as Temporal activities.
+
+    Args:
+        registry: the actions this worker serves.
+        http: an `httpx.AsyncClient` handed to actions (the worker owns and closes it).
+        max_output_bytes: outputs above this size fail with PayloadTooLarge (history keeps them).
+    """
+
+    def __init__(
+        self, registry: ActionRegistry, http: Any, max_output_bytes: int = MAX_OUTPUT_BYTES
+    ) -> None:
+        self.registry = registry
+        self.http = http
+        self.max_output_bytes = max_output_bytes
+
+    @activity.defn(dynamic=True)
+    async def execute(self, args: Sequence[RawValue]) -> StepActivityResult:
+        """Execute the action named by this activity's type."""
+        info = activity.info()
+        try:
+            if len(args) != 1:
+                raise ActionError(
+                    f"expected one StepActivityInput argument, got {len(args)}",
+                    type=ErrorType.INPUT_VALIDATION,
+                    non_retryable=True,
+                )
+            request = activity.payload_converter().from_payload(
+                args[0].payload, StepActivityInput
+            )
+            spec = self.registry.get(info.activity_type)
+            params = _validated_params(spec, request)
+            ctx = ActionContext(
+                workflow_id=request.workflow_id,
+                step_id=request.step_id,
+                attempt=info.attempt,
+                http=self.http,
+                heartbeat=activity.heartbeat,
+            )
+            output = await self._run(spec, params, ctx, info.heartbeat_timeout)
+            return StepActivityResult(output=self._checked_output(output), attempt=info.attempt)
+        except asyncio.CancelledError:
+            raise
+        except ActionError as exc:
+            raise _application_error(str(exc), exc.type, exc.non_retryable, info.attempt) from None
+        except Exception as exc:
+            raise _application_error(
+                f"{type(exc).__name__}: {exc}", ErrorType.STEP_FAILED, False, info.attempt
+            ) from exc
+
+    async def _run(
+        self, spec: ActionSpec, params: Any, ctx: ActionContext, heartbeat_timeout: Any
+    ) -> Any:
+        """Run the action; heartbeat in the background so a lost worker is noticed quickly."""
+        if spec.is_async:
+            call = spec.fn(params, ctx)
+        else:
+            call = asyncio.to_thread(spec.fn, params, ctx)
+        task = asyncio.ensure_future(call)
+        if heartbeat_timeout is None:
+            return await task
+        interval = max(heartbeat_timeout.total_seconds() / 3, 0.2)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=interval)
+                if done:
+                    return task.result()
+                activity.heartbeat()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _checked_output(self, output: Any) -> Any:
+        if isinstance(output, pydantic.BaseModel):
+            output = output.model_dump(mode="json")
+        try:
+            size = len(json.dumps(output))
+        except (TypeError, ValueError) as exc:
+            raise ActionError(
+                f"the action returned a value that is not JSON: {exc}",
+                type=ErrorType.STEP_FAILED,
+                non_retryable=True,
+            ) from None
+        if size > self.max_output_bytes:
+            raise ActionError(
+                f"the action returned {size} bytes; the limit is {self.max_output_bytes}: "
+                "store large data elsewhere and return a reference",
+                type=ErrorType.PAYLOAD_TOO_LARGE,
+                non_retryable=True,
+            )
+        return output
+
+
+def _validated_params(spec: ActionSpec, request: StepActivityInput) -> Any:
+    if request.input_schema:
+        validator = jsonschema.validators.validator_for(request.input_schema)(request.input_schema)
+        errors = sorted(validator.iter_errors(request.params), key=lambda e: list(e.path))
+        if errors:
+            described = "; ".join(
+                f"{'/'.join(str(p) for p in e.path) or '(input)'}: {e.message}" for e in errors[:5]
+            )
+            raise ActionError(
+                f"input of step {request.step_id!r} fails its input_validation schema: "
+                f"{described}",
+                type=ErrorType.INPUT_VALIDATION,
+                non_retryable=True,
+            )
+    if spec.input_model is None:
+        return request.params
+    try:
+        return spec.input_model.model_validate(request.params)
+    except pydantic.ValidationError as exc:
+        described = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:5]
+        )
+        raise ActionError(
+            f"input of action {spec.name!r} is invalid: {described}",
+            type=ErrorType.INPUT_VALIDATION,
+            non_retryable=True,
+        ) from None
+
+
+def _application_error(
+    message: str, error_type: str, non_retryable: bool, attempt: int
+) -> ApplicationError:
+    return ApplicationError(
+        message, {"attempt": attempt}, type=str(error_type), non_retryable=non_retryable
+    )

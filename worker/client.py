@@ -1,0 +1,188 @@
+"""Typed helpers for services and the CLI: connect, validate, start, wait, query, cancel.
+
+The connection follows Temporal's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, TLS,
+API key, profiles), defaulting to the embedded server at 127.0.0.1:7233. Payloads use the
+pydantic data converter.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.service import RPCError
+
+from workflows.dsl.models import (
+    AdvancedWorkflow,
+    ErrorInfo,
+    ExecutionResult,
+    RunInput,
+    WorkflowState,
+)
+from workflows.dsl.validate import ValidationReport, validate_definition
+from workflows.engine import SA_STATE, SA_VERSION, SA_WORKFLOW_ID, AdvancedWorkflowRun
+from worker.settings import DEFAULT_ADDRESS
+
+
+class ConnectionFailed(Exception):
+    """Temporal could not be reached; the message says where and how to start a server."""
+
+
+class DefinitionRejected(Exception):
+    """A definition failed validation before it was started."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__("invalid definition:\n" + report.summary())
+        self.report = report
+
+
+def connect_config() -> dict[str, Any]:
+    """Connection arguments from Temporal's envconfig, with cadenza's default address."""
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    return config
+
+
+async def connect() -> Client:
+    """Connect to Temporal as envconfig says.
+
+    Raises:
+        ConnectionFailed: the server is not reachable.
+    """
+    config = connect_config()
+    try:
+        return await Client.connect(**config, data_converter=pydantic_data_converter)
+    except RuntimeError as exc:
+        raise ConnectionFailed(
+            f"cannot reach Temporal at {config['target_host']} ({str(exc).splitlines()[0]}); "
+            "start one with `cadenza server` or set TEMPORAL_ADDRESS"
+        ) from None
+
+
+def new_execution_id(definition: AdvancedWorkflow) -> str:
+    """A fresh execution id: the definition's id and a random suffix."""
+    return f"{definition.workflow_id}-{uuid.uuid4().hex[:12]}"
+
+
+class CadenzaClient:
+    """Starts and follows cadenza runs through a Temporal client.
+
+    Args:
+        client: a connected client using the pydantic data converter.
+        task_queue: the task queue of the cadenza workers.
+    """
+
+    def __init__(self, client: Client, task_queue: str = "cadenza") -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def start(
+        self,
+        definition: dict[str, Any] | AdvancedWorkflow,
+        input: dict[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+        known_actions: Collection[str] | None = None,
+    ) -> WorkflowHandle[AdvancedWorkflowRun, ExecutionResult]:
+        """Validate a definition and start it as an `AdvancedWorkflowRun`.
+
+        Raises:
+            DefinitionRejected: the definition is invalid (nothing was started).
+        """
+        report = validate_definition(definition, known_actions)
+        if not report.ok or report.definition is None:
+            raise DefinitionRejected(report)
+        model = report.definition
+        data = (
+            definition
+            if isinstance(definition, dict)
+            else model.model_dump(mode="json", exclude_defaults=True)
+        )
+        run_id = execution_id or new_execution_id(model)
+        return await self.client.start_workflow(
+            AdvancedWorkflowRun.run,
+            RunInput(
+                definition=data,
+                input=input or {},
+                known_actions=sorted(known_actions) if known_actions is not None else None,
+            ),
+            id=run_id,
+            task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SA_WORKFLOW_ID, model.workflow_id),
+                    SearchAttributePair(SA_VERSION, model.version),
+                    SearchAttributePair(SA_STATE, WorkflowState.RUNNING.value),
+                ]
+            ),
+            static_summary=f"{model.name or model.workflow_id} v{model.version}",
+            static_details=_static_details(model),
+        )
+
+    async def result(self, execution_id: str) -> ExecutionResult:
+        """Wait for the run to end and return its execution result, whatever its outcome."""
+        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            return await self._result_of_failure(execution_id, exc)
+
+    async def status(self, execution_id: str) -> ExecutionResult:
+        """The live (or final) execution state, through the `status` query."""
+        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
+        return await handle.query(AdvancedWorkflowRun.status)
+
+    async def describe_status(self, execution_id: str) -> WorkflowExecutionStatus | None:
+        handle = self.client.get_workflow_handle(execution_id)
+        return (await handle.describe()).status
+
+    async def cancel(self, execution_id: str) -> None:
+        """Ask the run to cancel: running steps are cancelled, completed ones compensated."""
+        await self.client.get_workflow_handle(execution_id).cancel()
+
+    async def _result_of_failure(
+        self, execution_id: str, exc: WorkflowFailureError
+    ) -> ExecutionResult:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.details:
+            details = cause.details[0]
+            if isinstance(details, dict) and "execution_id" in details:
+                return ExecutionResult.model_validate(details)
+        if isinstance(cause, CancelledError):
+            try:
+                state = await self.status(execution_id)
+                state.status = WorkflowState.CANCELLED
+                return state
+            except RPCError:
+                pass
+        status = WorkflowState.CANCELLED if isinstance(cause, CancelledError) else (
+            WorkflowState.FAILED
+        )
+        kind = "Terminated" if isinstance(cause, TerminatedError) else type(cause).__name__
+        return ExecutionResult(
+            execution_id=execution_id,
+            workflow_id="",
+            version="",
+            status=status,
+            error=ErrorInfo(type=kind, message=str(cause or exc)),
+        )
+
+
+def _static_details(model: AdvancedWorkflow) -> str:
+    lines = [f"**{model.name or model.workflow_id}** ({model.workflow_id} v{model.version})"]
+    if model.description:
+        lines += ["", model.description]
+    lines += ["", f"{len(model.all_steps())} steps, timeout {model.timeout:g} s"]
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""Worker wiring: the sandbox, the step executor, the workflow, and the worker's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.registry import ActionRegistry
+from activities.steps import StepExecutor
+from workflows.engine import AdvancedWorkflowRun
+from worker.server import SEARCH_ATTRIBUTES
+from worker.settings import Settings
+
+# Deterministic modules shared by every workflow run instead of re-imported per run: the CEL
+# binding is a native extension, the rest are pure and slow to import.
+PASSTHROUGH_MODULES = (
+    "pydantic",
+    "pydantic_core",
+    "cel",
+    "jsonschema",
+    "referencing",
+    "rpds",
+    "yaml",
+    "workflows.dsl",
+    "activities.contracts",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandboxed runner with cadenza's passthrough modules (also used by the Replayer)."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+WORKFLOWS: list[type] = [AdvancedWorkflowRun]
+
+
+class SearchAttributesMissing(Exception):
+    """The namespace lacks cadenza's search attributes and they could not be added."""
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register cadenza's search attributes when the namespace lacks them.
+
+    Upserting an unknown attribute would leave workflows stuck, so a worker checks at start.
+    """
+    namespace = client.namespace
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    known = set(response.custom_attributes) | set(response.system_attributes)
+    missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in known}
+    if not missing:
+        return
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace,
+                search_attributes={
+                    name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+                    for name, kind in missing.items()
+                },
+            )
+        )
+    except Exception as exc:
+        raise SearchAttributesMissing(
+            f"namespace {namespace!r} lacks search attributes {sorted(missing)} and they could not"
+            f" be added ({exc}); run `temporal operator search-attribute create --name NAME "
+            "--type Keyword` for each"
+        ) from None
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    registry: ActionRegistry,
+    http: httpx.AsyncClient,
+    *,
+    task_queue: str | None = None,
+    **worker_options: Any,
+) -> Worker:
+    """A worker serving the cadenza workflow and every action of `registry`."""
+    executor = StepExecutor(registry, http)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[executor.execute],
+        workflow_runner=workflow_runner(),
+        max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        **worker_options,
+    )
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    settings: Settings,
+    registry: ActionRegistry,
+    *,
+    task_queue: str | None = None,
+    **worker_options: Any,
+) -> AsyncIterator[Worker]:
+    """Run a worker (with its own HTTP client) for the duration of the block."""
+    async with httpx.AsyncClient(timeout=settings.http_timeout) as http:
+        worker = build_worker(
+            client, settings, registry, http, task_queue=task_queue, **worker_options
+        )
+        async with worker:
+            yield worker
+
+
+async def serve(client: Client, settings: Settings, registry: ActionRegistry) -> None:
+    """Run a worker until cancelled (SIGINT/SIGTERM in the CLI)."""
+    await ensure_search_attributes(client)
+    async with running_worker(client, settings, registry):
+        await asyncio.Event().wait()

@@ -1,0 +1,329 @@
+"""Definition models (the DSL contract) and execution-state models of cadenza.
+
+Field names follow the seed's `AdvancedWorkflow` / `WorkflowStep` dataclasses and
+`shared/DESIGN.md`; they are a public contract. Every field carries a description so that
+`cadenza schema` yields a JSON Schema editors can use for YAML.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WORKFLOW_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StepType(StrEnum):
+    """What a step does. `action` runs one registered action as a Temporal activity."""
+
+    ACTION = "action"
+    PARALLEL = "parallel"
+    LOOP = "loop"
+    CONDITIONAL = "conditional"
+    APPROVAL = "approval"
+    AGENT = "agent"
+    WAIT = "wait"
+
+
+class RetryPolicySpec(_Model):
+    """Retry settings. Unset keys inherit from the workflow's policy, then from the defaults."""
+
+    max_attempts: int | None = Field(
+        None, ge=1, le=1000, description="Attempts in all, the first included (default 3)."
+    )
+    initial_interval: float | None = Field(
+        None, gt=0, le=86400, description="Seconds before the first retry (default 1)."
+    )
+    backoff_coefficient: float | None = Field(
+        None, ge=1, le=100, description="Multiplier applied to the interval per retry (default 2.0)."
+    )
+    maximum_interval: float | None = Field(
+        None, gt=0, le=86400, description="Upper bound of the retry interval in seconds (default 60)."
+    )
+    non_retryable_errors: list[str] | None = Field(
+        None, description="Error type names that fail the step at once, without retries."
+    )
+    continue_on_failure: bool | None = Field(
+        None,
+        description="When the step fails after its retries, the workflow goes on and its "
+        "dependents still run (default false).",
+    )
+    parallel_failure_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Fraction of a parallel container's children that must succeed (default 0.5).",
+    )
+
+
+class EffectiveRetryPolicy(_Model):
+    """A retry policy with every key resolved (step over workflow over defaults)."""
+
+    max_attempts: int = 3
+    initial_interval: float = 1.0
+    backoff_coefficient: float = 2.0
+    maximum_interval: float = 60.0
+    non_retryable_errors: list[str] = Field(default_factory=list)
+    continue_on_failure: bool = False
+    parallel_failure_threshold: float = 0.5
+
+    @classmethod
+    def merge(cls, *policies: RetryPolicySpec | None) -> EffectiveRetryPolicy:
+        """Resolve policies key by key; later policies override earlier ones."""
+        values: dict[str, Any] = {}
+        for policy in policies:
+            if policy is not None:
+                values.update(policy.model_dump(exclude_none=True))
+        return cls(**values)
+
+
+class Condition(_Model):
+    """A CEL condition. On a conditional step it selects `next_steps`; elsewhere it is a guard."""
+
+    when: str = Field(description="CEL expression over input, vars, steps and now.")
+    next_steps: list[str] = Field(
+        default_factory=list, description="Steps to run when this condition is the first true one."
+    )
+
+
+class ApprovalSpec(_Model):
+    """Settings of an `approval` step (see DESIGN.md, approval steps)."""
+
+    approvers: list[str] = Field(default_factory=list, description="Who may decide; empty: anyone.")
+    required_approvals: int = Field(1, ge=1, description="Approvals needed; one rejection rejects.")
+    on_timeout: Literal["reject", "approve", "escalate"] = Field(
+        "reject", description="What happens when the step's timeout passes without a decision."
+    )
+    escalate_to: list[str] = Field(
+        default_factory=list, description="Approvers asked after an escalation."
+    )
+    reminder_every: float | None = Field(
+        None, gt=0, description="Seconds between reminders while the step waits."
+    )
+
+
+class AgentSpec(_Model):
+    """Settings of an `agent` step: a LangGraph ReAct loop whose tools are actions."""
+
+    instructions: str = Field(description="System instructions of the agent.")
+    tools: list[str] = Field(default_factory=list, description="Action names offered as tools.")
+    max_iterations: int = Field(10, ge=1, le=1000, description="Model turns before failing.")
+    model: str | None = Field(None, description="Chat model name; the worker's default if unset.")
+
+
+class WaitSpec(_Model):
+    """Settings of a `wait` step: a durable timer."""
+
+    seconds: float | None = Field(None, ge=0, description="Wait this many seconds.")
+    until: str | None = Field(None, description="CEL expression giving a timestamp to wait for.")
+
+
+class SlaTargets(_Model):
+    """Service-level targets: breaches are recorded and alerted, never fail the run."""
+
+    max_duration_seconds: float | None = Field(None, gt=0, description="Whole-run target.")
+    step_max_seconds: dict[str, float] = Field(
+        default_factory=dict, description="Per-step targets, by step id."
+    )
+
+
+class WorkflowStep(_Model):
+    """One step of a workflow definition."""
+
+    step_id: str = Field(
+        pattern=STEP_ID_PATTERN,
+        max_length=128,
+        description="Unique id across the whole definition, nested steps included.",
+    )
+    name: str = Field("", description="Human-readable name.")
+    step_type: StepType = Field(StepType.ACTION, description="What the step does.")
+    action: str | None = Field(None, description="Registered action name (for action steps).")
+    agent_capability: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="Routes the step's activities to task queue `cadenza.<capability>`.",
+    )
+    timeout: float = Field(300, gt=0, le=31_536_000, description="Step timeout in seconds.")
+    input_mapping: dict[str, str] = Field(
+        default_factory=dict, description="param -> CEL expression building the action's input."
+    )
+    output_mapping: dict[str, str] = Field(
+        default_factory=dict, description="var -> CEL expression over `result`, written to vars."
+    )
+    input_validation: dict[str, Any] = Field(
+        default_factory=dict, description="JSON Schema the mapped input must satisfy."
+    )
+    dependencies: list[str] = Field(
+        default_factory=list, description="Steps that must be satisfied before this one starts."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditional step: branches (first true wins). Other steps: guards (all must hold).",
+    )
+    next_steps: list[str] = Field(
+        default_factory=list, description="Conditional step: the default branch."
+    )
+    error_handlers: list[str] = Field(
+        default_factory=list, description="Action names run in order when the step fails."
+    )
+    retry_policy: RetryPolicySpec | None = Field(
+        None, description="Overrides the workflow's retry policy key by key."
+    )
+    rollback_actions: list[str] = Field(
+        default_factory=list, description="Action names that compensate the step (saga)."
+    )
+    parallel_steps: list[WorkflowStep] = Field(
+        default_factory=list, description="Children of a parallel container or loop body."
+    )
+    loop_condition: str | None = Field(
+        None, description="CEL: the loop repeats while it is true (over result, iteration, vars)."
+    )
+    loop_max_iterations: int = Field(100, ge=1, description="Iterations before LoopLimitExceeded.")
+    metrics_enabled: bool = Field(True, description="Record metrics for this step.")
+    custom_metrics: list[str] = Field(default_factory=list, description="Extra metric names.")
+    approval: ApprovalSpec | None = Field(None, description="Settings of an approval step.")
+    agent: AgentSpec | None = Field(None, description="Settings of an agent step.")
+    wait: WaitSpec | None = Field(None, description="Settings of a wait step.")
+
+
+class AdvancedWorkflow(_Model):
+    """A workflow definition: steps with dependencies, run as one Temporal workflow execution."""
+
+    workflow_id: str = Field(
+        pattern=WORKFLOW_ID_PATTERN, max_length=200, description="Stable id of the definition."
+    )
+    name: str = Field("", description="Human-readable name.")
+    description: str = Field("", description="What the workflow does.")
+    version: str = Field("1.0", max_length=64, description="Version of the definition.")
+    steps: list[WorkflowStep] = Field(default_factory=list, description="The steps.")
+    global_variables: dict[str, Any] = Field(
+        default_factory=dict, description="Initial `vars`, visible to every expression."
+    )
+    timeout: float = Field(3600, gt=0, le=31_536_000, description="Whole-run timeout in seconds.")
+    max_parallel_steps: int = Field(10, ge=1, le=2000, description="Steps running at once, at most.")
+    retry_policy: RetryPolicySpec | None = Field(None, description="Default retry policy of steps.")
+    sla_targets: SlaTargets | None = Field(None, description="Service-level targets.")
+    optimization_enabled: bool = Field(
+        True, description="Start the ready step with the longest remaining critical path first."
+    )
+    adaptive_routing: bool = Field(True, description="Let conditional steps route with a model.")
+    created_at: str | None = Field(None, description="When the definition was written.")
+    created_by: str | None = Field(None, description="Who wrote it.")
+    tags: list[str] = Field(default_factory=list, description="Free-form labels.")
+
+    def all_steps(self) -> list[WorkflowStep]:
+        """Every step, nested ones included, depth first in definition order."""
+        out: list[WorkflowStep] = []
+        stack = list(reversed(self.steps))
+        while stack:
+            step = stack.pop()
+            out.append(step)
+            stack.extend(reversed(step.parallel_steps))
+        return out
+
+
+# --------------------------------------------------------------------------- execution state
+
+
+class StepStatus(StrEnum):
+    """Lifecycle of a step in one execution."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+    RETRYING = "retrying"
+
+
+class WorkflowState(StrEnum):
+    """Lifecycle of one execution."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+class ErrorInfo(BaseModel):
+    """An error as recorded in the execution state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="Error type name, e.g. StepFailed, InputValidationError.")
+    message: str
+    step_id: str | None = None
+    non_retryable: bool = False
+
+
+class StepRecord(BaseModel):
+    """What happened to one step in one execution."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    retry_count: int = 0
+    input: Any = None
+    output: Any = None
+    error: ErrorInfo | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    recovered_by: str | None = Field(None, description="Error handler that recovered the step.")
+    skip_reason: str | None = None
+
+
+class CompensationRecord(BaseModel):
+    """One rollback action run during saga compensation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    action: str
+    status: Literal["completed", "failed"]
+    error: ErrorInfo | None = None
+
+
+class ExecutionResult(BaseModel):
+    """The execution result and live state (`cadenza run --json`, `cadenza status --json`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: str
+    workflow_id: str
+    version: str
+    status: WorkflowState = WorkflowState.RUNNING
+    vars: dict[str, Any] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+    compensations: list[CompensationRecord] = Field(default_factory=list)
+    approvals: list[dict[str, Any]] = Field(default_factory=list)
+    sla: dict[str, Any] = Field(default_factory=dict)
+    started_at: str | None = None
+    ended_at: str | None = None
+    paused: bool = False
+
+
+class RunInput(BaseModel):
+    """Input of the `AdvancedWorkflowRun` workflow.
+
+    The definition travels as a plain dict and is validated inside the workflow: a payload that
+    failed to decode into a model would stall the workflow task instead of failing the run.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any]
+    input: dict[str, Any] = Field(default_factory=dict)
+    known_actions: list[str] | None = Field(
+        None, description="Action names the starter knew of; unknown actions fail validation."
+    )

@@ -1,0 +1,126 @@
+"""Pure analysis of a definition's step graph: edges, cycles, order, critical path, width.
+
+Edges run from a step to the steps it waits for: its `dependencies`, and for targets of a
+conditional step, the conditional step itself. The analysis is iterative (no recursion), so a
+definition with tens of thousands of steps cannot exhaust the stack.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from workflows.dsl.models import StepType, WorkflowStep
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The analysed graph of one level of steps (the top level of a definition)."""
+
+    order: list[str]
+    """Step ids in a topological order that keeps definition order where it can."""
+    upstream: dict[str, list[str]]
+    """step id -> the steps it waits for."""
+    downstream: dict[str, list[str]]
+    """step id -> the steps that wait for it."""
+    critical_path: dict[str, int]
+    """step id -> number of steps on the longest path from it to the end, itself included."""
+    width: int
+    """Most steps that can run at once if every step took the same time."""
+
+    @property
+    def length(self) -> int:
+        """Steps on the longest path of the whole graph."""
+        return max(self.critical_path.values(), default=0)
+
+
+def upstream_edges(steps: Sequence[WorkflowStep]) -> dict[str, list[str]]:
+    """Map each step id to the ids it waits for (unknown ids are kept; validation reports them)."""
+    edges: dict[str, list[str]] = {s.step_id: list(dict.fromkeys(s.dependencies)) for s in steps}
+    for step in steps:
+        if step.step_type != StepType.CONDITIONAL:
+            continue
+        targets = [t for c in step.conditions for t in c.next_steps] + list(step.next_steps)
+        for target in targets:
+            if target in edges and step.step_id not in edges[target]:
+                edges[target].append(step.step_id)
+    return edges
+
+
+def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """Return one cycle as a list of ids (first id repeated at the end), or None."""
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(edges, white)
+    for root in edges:
+        if color[root] != white:
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                color[node] = grey
+                path.append(node)
+            successors = [d for d in edges[node] if d in edges]
+            if index < len(successors):
+                stack.append((node, index + 1))
+                nxt = successors[index]
+                if color[nxt] == grey:
+                    cycle = path[path.index(nxt) :]
+                    # edges point at what a step waits for; report in execution order
+                    cycle.reverse()
+                    return [*cycle, cycle[0]]
+                if color[nxt] == white:
+                    stack.append((nxt, 0))
+            else:
+                color[node] = black
+                path.pop()
+    return None
+
+
+def build_plan(steps: Sequence[WorkflowStep]) -> Plan:
+    """Analyse a validated, acyclic level of steps.
+
+    Raises:
+        ValueError: the graph has a cycle (validation reports it with a better message).
+    """
+    upstream = upstream_edges(steps)
+    for deps in upstream.values():
+        deps[:] = [d for d in deps if d in upstream]
+    downstream: dict[str, list[str]] = {sid: [] for sid in upstream}
+    for sid, deps in upstream.items():
+        for dep in deps:
+            downstream[dep].append(sid)
+
+    position = {sid: i for i, sid in enumerate(upstream)}
+    indegree = {sid: len(deps) for sid, deps in upstream.items()}
+    ready = [sid for sid, n in indegree.items() if n == 0]
+    order: list[str] = []
+    level: dict[str, int] = {}
+    heap = [(position[s], s) for s in ready]
+    heapq.heapify(heap)
+    while heap:
+        _, sid = heapq.heappop(heap)
+        order.append(sid)
+        level[sid] = 1 + max((level[d] for d in upstream[sid]), default=0)
+        for nxt in downstream[sid]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(heap, (position[nxt], nxt))
+    if len(order) != len(upstream):
+        raise ValueError("the step graph has a cycle")
+
+    critical: dict[str, int] = {}
+    for sid in reversed(order):
+        critical[sid] = 1 + max((critical[n] for n in downstream[sid]), default=0)
+    per_level: dict[int, int] = {}
+    for lvl in level.values():
+        per_level[lvl] = per_level.get(lvl, 0) + 1
+    return Plan(
+        order=order,
+        upstream=upstream,
+        downstream=downstream,
+        critical_path=critical,
+        width=max(per_level.values(), default=0),
+    )

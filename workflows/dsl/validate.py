@@ -1,0 +1,428 @@
+"""Static validation of definitions: every problem becomes a Diagnostic (path, code, message).
+
+The same function runs at the edge (CLI, client) and again inside the workflow, so a definition
+that slipped past the edge still fails fast with the same words instead of stalling a task.
+A diagnostic names the place, the bad value and the fix:
+`steps[2].dependencies[0]: unknown_dependency: unknown step 'chrage'; did you mean 'charge'?`
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import ValidationError
+
+from workflows.dsl.expressions import (
+    BASE_NAMES,
+    LOOP_NAMES,
+    RESULT_NAMES,
+    ExpressionError,
+    compile_expression,
+)
+from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
+from workflows.dsl.plan import find_cycle, upstream_edges
+
+MAX_DEFINITION_BYTES = 1_048_576
+MAX_STEPS = 20_000
+MAX_NESTING = 16
+
+# Step types whose execution lands in later work; until then they are refused, never ignored.
+UNSUPPORTED_STEP_TYPES = {
+    StepType.PARALLEL: "parallel containers",
+    StepType.LOOP: "loops",
+    StepType.CONDITIONAL: "conditional routing",
+    StepType.APPROVAL: "approval steps",
+    StepType.AGENT: "agent steps",
+    StepType.WAIT: "wait steps",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding of the validator."""
+
+    path: str
+    code: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        prefix = "" if self.severity == "error" else "warning: "
+        return f"{self.path}: {prefix}{self.code}: {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON form, as `cadenza validate --json` prints it."""
+        return {
+            "path": self.path,
+            "code": self.code,
+            "message": self.message,
+            "severity": self.severity,
+        }
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating one definition."""
+
+    definition: AdvancedWorkflow | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return self.definition is not None and not self.errors
+
+    def summary(self, limit: int = 20) -> str:
+        """The errors as text, one per line, at most `limit` of them."""
+        errors = self.errors
+        lines = [str(d) for d in errors[:limit]]
+        if len(errors) > limit:
+            lines.append(f"... and {len(errors) - limit} more")
+        return "\n".join(lines)
+
+
+def validate_definition(
+    data: dict[str, Any] | AdvancedWorkflow,
+    known_actions: Collection[str] | None = None,
+) -> ValidationReport:
+    """Validate a definition given as parsed data (or an already built model).
+
+    Args:
+        data: the parsed YAML/JSON document, or an `AdvancedWorkflow`.
+        known_actions: action names the worker registers; None skips the action-name check.
+    """
+    if isinstance(data, AdvancedWorkflow):
+        definition = data
+    else:
+        if not isinstance(data, dict):
+            return ValidationReport(
+                None,
+                [
+                    Diagnostic(
+                        "$",
+                        "not_a_mapping",
+                        f"a definition is a mapping with workflow_id and steps, got "
+                        f"{type(data).__name__}",
+                    )
+                ],
+            )
+        size = len(json.dumps(data, default=str))
+        if size > MAX_DEFINITION_BYTES:
+            return ValidationReport(
+                None,
+                [
+                    Diagnostic(
+                        "$",
+                        "definition_too_large",
+                        f"definition is {size} bytes as JSON; the limit is {MAX_DEFINITION_BYTES}:"
+                        " move large constants into the run input or an action",
+                    )
+                ],
+            )
+        count = _count_steps(data)
+        if count > MAX_STEPS:
+            return ValidationReport(
+                None,
+                [
+                    Diagnostic(
+                        "steps",
+                        "too_many_steps",
+                        f"{count} steps; the limit is {MAX_STEPS}: split the workflow",
+                    )
+                ],
+            )
+        try:
+            definition = AdvancedWorkflow.model_validate(data)
+        except ValidationError as exc:
+            return ValidationReport(None, list(_pydantic_diagnostics(exc)))
+        except RecursionError:
+            return ValidationReport(
+                None, [Diagnostic("steps", "too_deep", f"nesting is deeper than {MAX_NESTING}")]
+            )
+    checker = _Checker(definition, known_actions)
+    checker.run()
+    return ValidationReport(definition, checker.diagnostics)
+
+
+def _count_steps(data: dict[str, Any]) -> int:
+    count = 0
+    stack: list[Any] = [data.get("steps")]
+    while stack:
+        steps = stack.pop()
+        if not isinstance(steps, list):
+            continue
+        count += len(steps)
+        stack.extend(s.get("parallel_steps") for s in steps if isinstance(s, dict))
+    return count
+
+
+def format_path(loc: Sequence[int | str]) -> str:
+    """`("steps", 2, "dependencies", 0)` -> `steps[2].dependencies[0]`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "$"
+
+
+def _pydantic_diagnostics(exc: ValidationError) -> Iterator[Diagnostic]:
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        path = format_path(loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            name = str(loc[-1]) if loc else "?"
+            known = _fields_at(loc[:-1])
+            hint = _did_you_mean(name, known)
+            message = f"unknown field '{name}'" + (hint or f"; known fields: {', '.join(known)}")
+        elif kind == "missing":
+            message = "required field is missing"
+        elif kind == "string_pattern_mismatch":
+            pattern = (err.get("ctx") or {}).get("pattern", "")
+            message = f"{err['input']!r} does not match {pattern}: use lowercase letters, digits, "
+            message += "'_', '-' (and '.' in workflow ids), starting with a letter or digit"
+        else:
+            message = f"{err['msg']} (got {_short(err.get('input'))})"
+        yield Diagnostic(path, kind, message)
+
+
+def _fields_at(loc: Sequence[int | str]) -> list[str]:
+    from workflows.dsl import models
+
+    model: Any = AdvancedWorkflow
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if info is None:
+            return []
+        annotation = str(info.annotation)
+        model = next(
+            (
+                getattr(models, name)
+                for name in ("WorkflowStep", "RetryPolicySpec", "Condition", "ApprovalSpec",
+                             "AgentSpec", "WaitSpec", "SlaTargets")
+                if name in annotation
+            ),
+            None,
+        )
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _did_you_mean(name: str, candidates: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Checker:
+    """Semantic checks over a structurally valid definition."""
+
+    def __init__(self, definition: AdvancedWorkflow, known_actions: Collection[str] | None):
+        self.definition = definition
+        self.known_actions = set(known_actions) if known_actions is not None else None
+        self.diagnostics: list[Diagnostic] = []
+        self.step_paths: dict[str, str] = {}
+
+    def error(self, path: str, code: str, message: str) -> None:
+        self.diagnostics.append(Diagnostic(path, code, message))
+
+    def warn(self, path: str, code: str, message: str) -> None:
+        self.diagnostics.append(Diagnostic(path, code, message, "warning"))
+
+    def run(self) -> None:
+        d = self.definition
+        if not d.steps:
+            self.error("steps", "no_steps", "a workflow needs at least one step")
+        self._collect_ids(d.steps, "steps", depth=1)
+        self._check_level(d.steps, "steps")
+        for step, path in self._walk(d.steps, "steps"):
+            self._check_step(step, path)
+        if d.sla_targets is not None:
+            self.warn(
+                "sla_targets",
+                "not_enforced_yet",
+                "SLA targets are recorded in the definition but not enforced yet",
+            )
+            for sid in d.sla_targets.step_max_seconds:
+                if sid not in self.step_paths:
+                    self.error(
+                        f"sla_targets.step_max_seconds.{sid}",
+                        "unknown_step",
+                        f"unknown step '{sid}'" + _did_you_mean(sid, self.step_paths),
+                    )
+
+    def _walk(
+        self, steps: Sequence[WorkflowStep], base: str
+    ) -> Iterator[tuple[WorkflowStep, str]]:
+        stack = [(s, f"{base}[{i}]") for i, s in reversed(list(enumerate(steps)))]
+        while stack:
+            step, path = stack.pop()
+            yield step, path
+            stack.extend(
+                (c, f"{path}.parallel_steps[{i}]")
+                for i, c in reversed(list(enumerate(step.parallel_steps)))
+            )
+
+    def _collect_ids(self, steps: Sequence[WorkflowStep], base: str, depth: int) -> None:
+        for step, path in self._walk(steps, base):
+            if path.count("parallel_steps") + 1 > MAX_NESTING:
+                self.error(path, "too_deep", f"steps nest deeper than {MAX_NESTING} levels")
+                continue
+            if step.step_id in self.step_paths:
+                self.error(
+                    f"{path}.step_id",
+                    "duplicate_step_id",
+                    f"step id '{step.step_id}' is already used at {self.step_paths[step.step_id]}: "
+                    "step ids must be unique across the whole definition",
+                )
+            else:
+                self.step_paths[step.step_id] = path
+
+    def _check_level(self, steps: Sequence[WorkflowStep], base: str) -> None:
+        """Dependencies and branch targets refer to steps of the same level; no cycles."""
+        level_ids = {s.step_id for s in steps}
+        for i, step in enumerate(steps):
+            path = f"{base}[{i}]"
+            for j, dep in enumerate(step.dependencies):
+                where = f"{path}.dependencies[{j}]"
+                if dep == step.step_id:
+                    self.error(where, "self_dependency", f"step '{dep}' depends on itself: remove it")
+                elif dep not in level_ids:
+                    self._unknown_ref(where, "unknown_dependency", dep, level_ids)
+            targets = [(f"{path}.next_steps[{j}]", t) for j, t in enumerate(step.next_steps)]
+            for k, cond in enumerate(step.conditions):
+                targets += [
+                    (f"{path}.conditions[{k}].next_steps[{j}]", t)
+                    for j, t in enumerate(cond.next_steps)
+                ]
+            for where, target in targets:
+                if target not in level_ids:
+                    self._unknown_ref(where, "unknown_next_step", target, level_ids)
+            if step.parallel_steps:
+                self._check_level(step.parallel_steps, f"{path}.parallel_steps")
+        cycle = find_cycle(upstream_edges(steps))
+        if cycle and len(cycle) > 2:
+            index = {s.step_id: i for i, s in enumerate(steps)}
+            self.error(
+                f"{base}[{index[cycle[0]]}].dependencies",
+                "dependency_cycle",
+                "steps wait for each other in a cycle: "
+                + " -> ".join(cycle)
+                + "; remove one of these dependencies",
+            )
+
+    def _unknown_ref(self, where: str, code: str, ref: str, level_ids: set[str]) -> None:
+        if ref in self.step_paths:
+            self.error(
+                where,
+                code,
+                f"step '{ref}' is at {self.step_paths[ref]}, not at this level: a step may only "
+                "refer to steps of its own list",
+            )
+        else:
+            hint = _did_you_mean(ref, level_ids) or (
+                f"; known steps: {', '.join(sorted(level_ids)[:10])}" if level_ids else ""
+            )
+            self.error(where, code, f"unknown step '{ref}'{hint}")
+
+    def _check_step(self, step: WorkflowStep, path: str) -> None:
+        kind = step.step_type
+        if kind in UNSUPPORTED_STEP_TYPES:
+            self.error(
+                f"{path}.step_type",
+                "unsupported_step_type",
+                f"{UNSUPPORTED_STEP_TYPES[kind]} (step_type '{kind}') are not supported yet by "
+                "this version of cadenza: use action steps",
+            )
+        if kind == StepType.ACTION and not step.action:
+            self.error(f"{path}.action", "missing_action", "an action step needs `action: <name>`")
+        if kind != StepType.CONDITIONAL and step.next_steps:
+            self.error(
+                f"{path}.next_steps",
+                "next_steps_outside_conditional",
+                "next_steps only applies to conditional steps: use dependencies instead",
+            )
+        for k, cond in enumerate(step.conditions):
+            if kind != StepType.CONDITIONAL and cond.next_steps:
+                self.error(
+                    f"{path}.conditions[{k}].next_steps",
+                    "next_steps_outside_conditional",
+                    "a guard has no next_steps: only conditional steps branch",
+                )
+            self._expression(f"{path}.conditions[{k}].when", cond.when, BASE_NAMES)
+        for name, expr in step.input_mapping.items():
+            self._expression(f"{path}.input_mapping.{name}", expr, BASE_NAMES)
+        for name, expr in step.output_mapping.items():
+            self._expression(f"{path}.output_mapping.{name}", expr, RESULT_NAMES)
+        if step.loop_condition is not None:
+            self._expression(f"{path}.loop_condition", step.loop_condition, LOOP_NAMES)
+        if step.wait is not None and step.wait.until is not None:
+            self._expression(f"{path}.wait.until", step.wait.until, BASE_NAMES)
+        if step.action:
+            self._action(f"{path}.action", step.action)
+        for j, name in enumerate(step.error_handlers):
+            self._action(f"{path}.error_handlers[{j}]", name)
+        for j, name in enumerate(step.rollback_actions):
+            self._action(f"{path}.rollback_actions[{j}]", name)
+        if step.agent is not None:
+            for j, name in enumerate(step.agent.tools):
+                self._action(f"{path}.agent.tools[{j}]", name)
+        if step.input_validation:
+            try:
+                jsonschema.validators.validator_for(step.input_validation).check_schema(
+                    step.input_validation
+                )
+            except jsonschema.SchemaError as exc:
+                where = format_path(["input_validation", *exc.path]) if exc.path else ""
+                self.error(
+                    f"{path}.{where or 'input_validation'}",
+                    "invalid_json_schema",
+                    f"not a valid JSON Schema: {exc.message}",
+                )
+
+    def _expression(self, path: str, source: str, allowed: frozenset[str]) -> None:
+        try:
+            expr = compile_expression(source)
+        except ExpressionError as exc:
+            self.error(path, "invalid_expression", exc.reason)
+            return
+        unknown = sorted(expr.names - allowed)
+        if unknown:
+            self.error(
+                path,
+                "unknown_name",
+                f"expression {source!r} reads {', '.join(repr(n) for n in unknown)}; "
+                f"names in scope here: {', '.join(sorted(allowed))}",
+            )
+        for ref in sorted(expr.step_references - set(self.step_paths)):
+            self.error(
+                path,
+                "unknown_step_reference",
+                f"expression {source!r} reads steps.{ref}, which is not a step"
+                + _did_you_mean(ref, self.step_paths),
+            )
+
+    def _action(self, path: str, name: str) -> None:
+        if self.known_actions is None or name in self.known_actions:
+            return
+        hint = _did_you_mean(name, self.known_actions) or (
+            "; register it with @action or load its module with `cadenza worker --actions`"
+        )
+        self.error(path, "unknown_action", f"unknown action '{name}'{hint}")
