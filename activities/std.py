@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any, Literal
 
@@ -62,18 +63,25 @@ async def fail(params: FailInput, ctx: ActionContext) -> dict[str, Any]:
     return {"attempt": ctx.attempt}
 
 
-class LogInput(_Input):
-    message: str
+class LogInput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    message: str | None = Field(
+        None, description="The line to log; absent: the whole input is logged (rollbacks)."
+    )
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 @action("std.log", input_model=LogInput)
 async def log(params: LogInput, ctx: ActionContext) -> dict[str, Any]:
-    """Write a line to the worker's log."""
+    """Write a line to the worker's log (usable as a rollback action or error handler)."""
+    message = params.message
+    if message is None:
+        message = json.dumps(params.model_extra, default=str)[:2000]
     logger.log(
         logging.getLevelName(params.level.upper()),
         "%s [workflow %s, step %s]",
-        params.message,
+        message,
         ctx.workflow_id,
         ctx.step_id,
     )

@@ -1,0 +1,354 @@
+"""The `cadenza` command line: a few lines per command over the library.
+
+Exit codes: 0 success, 1 the workflow failed, 2 invalid input or usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from activities.registry import ActionRegistry, default_registry, load_action_modules
+from workflows.dsl.loader import DocumentError, parse_document
+from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, WorkflowState
+from workflows.dsl.validate import validate_definition
+from worker.client import CadenzaClient, ConnectionFailed, DefinitionRejected, connect
+from worker.render import mermaid, result_view
+from worker.devmode import dev_session, quiet_sdk_logs
+from worker.run import SearchAttributesMissing, serve
+from worker.server import EmbeddedServer, ServerConfig, ServerError
+from worker.settings import Settings
+
+app = typer.Typer(
+    name="cadenza",
+    help="Durable workflows on Temporal: validate, run and watch AdvancedWorkflow definitions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ActionsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--actions", help="Extra action module to load (repeatable)."),
+]
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed on stderr, exit code 2."""
+
+
+def _exit(code: int) -> NoReturn:
+    # The SDK's runtime can abort at interpreter shutdown (sdk-python #300): flush and leave.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run(coro: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
+    try:
+        code = asyncio.run(coro())
+    except (UsageError, DocumentError, DefinitionRejected) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        code = EXIT_USAGE
+    except (ConnectionFailed, ServerError, SearchAttributesMissing) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        code = 130
+    _exit(code)
+
+
+def _registry(actions: list[str] | None) -> ActionRegistry:
+    registry = default_registry()
+    try:
+        load_action_modules([*Settings().actions, *(actions or [])])
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    return registry
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_document(raw, str(path))
+
+
+def _input(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read input file {value[1:]}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--input is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "pass a JSON object or @file.json"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError("--input must be a JSON object")
+    return data
+
+
+def _print_result(result: ExecutionResult, as_json: bool) -> int:
+    if as_json:
+        sys.stdout.write(result.model_dump_json(exclude={"started_at", "ended_at", "paused"}) + "\n")
+    else:
+        out.print(result_view(result))
+    return EXIT_OK if result.status == WorkflowState.COMPLETED else EXIT_FAILED
+
+
+async def _follow(cadenza: CadenzaClient, execution_id: str, live: bool) -> ExecutionResult:
+    """Wait for the result; on a terminal, show the step table while the run goes on."""
+    waiter = asyncio.ensure_future(cadenza.result(execution_id))
+    if not live:
+        return await waiter
+    with Live(console=err, refresh_per_second=4, transient=True) as view:
+        while not waiter.done():
+            try:
+                view.update(result_view(await cadenza.status(execution_id), max_rows=30))
+            except Exception:  # the first workflow task may not have run yet
+                pass
+            await asyncio.wait({waiter}, timeout=0.5)
+    return waiter.result()
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a definition (for editors and YAML language servers)."""
+    sys.stdout.write(json.dumps(AdvancedWorkflow.model_json_schema(), indent=2) + "\n")
+    _exit(EXIT_OK)
+
+
+@app.command()
+def validate(
+    file: Path,
+    as_json: Annotated[bool, typer.Option("--json", help="Diagnostics as JSON.")] = False,
+    actions: ActionsOpt = None,
+) -> None:
+    """Validate a definition; print every diagnostic (path: code: message)."""
+
+    async def main() -> int:
+        try:
+            data = _load(file)
+        except DocumentError as exc:
+            diagnostics = [{"path": "$", "code": "unreadable", "message": str(exc),
+                            "severity": "error"}]
+            ok = False
+        else:
+            report = validate_definition(data, _registry(actions).names())
+            diagnostics = [d.as_dict() for d in report.diagnostics]
+            ok = report.ok
+        if as_json:
+            sys.stdout.write(json.dumps({"valid": ok, "diagnostics": diagnostics}) + "\n")
+        else:
+            for d in diagnostics:
+                prefix = "" if d["severity"] == "error" else "warning: "
+                line = f"{d['path']}: {prefix}{d['code']}: {d['message']}"
+                (err if d["severity"] == "error" else out).print(line, highlight=False, markup=False)
+            if ok:
+                out.print(f"{file}: valid", highlight=False)
+        return EXIT_OK if ok else EXIT_USAGE
+
+    _run(main)
+
+
+@app.command()
+def graph(file: Path) -> None:
+    """Print the definition's step graph as a Mermaid flowchart."""
+
+    async def main() -> int:
+        report = validate_definition(_load(file))
+        if report.definition is None:
+            raise DefinitionRejected(report)
+        sys.stdout.write(mermaid(report.definition) + "\n")
+        return EXIT_OK
+
+    _run(main)
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Frontend gRPC port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Web UI port.")] = 8233,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default .cadenza/temporal.db).")]
+    = None,
+    ip: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Run the embedded Temporal dev server (SQLite file, Web UI, search attributes)."""
+    config = ServerConfig(
+        port=port, ui_port=ui_port, ip=ip, db_path=db or Settings().data_dir / "temporal.db"
+    )
+    embedded = EmbeddedServer(config)
+    try:
+        embedded.start()
+    except ServerError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        _exit(EXIT_USAGE)
+    out.print(
+        f"Temporal server on {config.address}, Web UI http://{ip}:{ui_port}, "
+        f"data {config.db_path}. Ctrl-C stops it."
+    )
+    signal.signal(signal.SIGTERM, lambda *_: embedded.stop())
+    try:
+        code = embedded.wait()
+    except KeyboardInterrupt:
+        embedded.stop()
+        code = 0
+    _exit(0 if code in (0, -signal.SIGTERM, 130) else code)
+
+
+@app.command()
+def worker(
+    actions: ActionsOpt = None,
+    task_queue: Annotated[str | None, typer.Option(help="Task queue (CADENZA_TASK_QUEUE).")]
+    = None,
+) -> None:
+    """Run a worker: the AdvancedWorkflowRun workflow and every registered action."""
+    settings = Settings()
+    if task_queue:
+        settings.task_queue = task_queue
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+
+    async def main() -> int:
+        registry = _registry(actions)
+        client = await connect()
+        task = asyncio.ensure_future(serve(client, settings, registry))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        err.print(
+            f"worker on task queue {settings.task_queue!r} at {client.service_client.config.target_host}"
+            f" serving {len(registry.names())} actions; Ctrl-C stops it", highlight=False
+        )
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return EXIT_OK
+
+    _run(main)
+
+
+@app.command()
+def run(
+    file: Path,
+    input: Annotated[str | None, typer.Option("--input", help="JSON object or @file.")] = None,
+    execution_id: Annotated[str | None, typer.Option("--id", help="Execution id.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    task_queue: Annotated[str | None, typer.Option(help="Task queue of the workers.")] = None,
+) -> None:
+    """Validate and start a definition; with --wait, follow it and print the result."""
+
+    async def main() -> int:
+        data, run_input = _load(file), _input(input)
+        cadenza = CadenzaClient(await connect(), task_queue or Settings().task_queue)
+        handle = await cadenza.start(data, run_input, execution_id=execution_id)
+        if not wait:
+            if as_json:
+                sys.stdout.write(json.dumps({"execution_id": handle.id}) + "\n")
+            else:
+                out.print(f"started {handle.id}; follow it with `cadenza status {handle.id}`")
+            return EXIT_OK
+        result = await _follow(cadenza, handle.id, live=err.is_terminal and not as_json)
+        return _print_result(result, as_json)
+
+    _run(main)
+
+
+@app.command()
+def dev(
+    file: Path,
+    input: Annotated[str | None, typer.Option("--input", help="JSON object or @file.")] = None,
+    actions: ActionsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """First try: start a server if none is reachable, run a worker in-process, run FILE."""
+    settings = Settings()
+    quiet_sdk_logs()
+
+    async def main() -> int:
+        data, run_input = _load(file), _input(input)
+        registry = _registry(actions)
+        async with dev_session(settings, registry, say=err.print) as cadenza:
+            handle = await cadenza.start(data, run_input, known_actions=registry.names())
+            err.print(f"started {handle.id}; Web UI: {ui_link(cadenza, handle.id)}", highlight=False)
+            result = await _follow(cadenza, handle.id, live=err.is_terminal and not as_json)
+        return _print_result(result, as_json)
+
+    _run(main)
+
+
+def ui_link(cadenza: CadenzaClient, execution_id: str) -> str:
+    """Where the run shows in the Web UI of the embedded server."""
+    namespace = cadenza.client.namespace
+    return f"http://localhost:8233/namespaces/{namespace}/workflows/{execution_id}"
+
+
+@app.command()
+def status(
+    execution_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """Show the live (or final) state of a run."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        try:
+            result = await cadenza.status(execution_id)
+        except Exception as exc:
+            raise UsageError(f"cannot read the status of {execution_id!r}: {exc}") from None
+        _print_result(result, as_json)
+        return EXIT_OK
+
+    _run(main)
+
+
+@app.command()
+def cancel(execution_id: str) -> None:
+    """Cancel a run: running steps are cancelled, completed steps compensated."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        try:
+            await cadenza.cancel(execution_id)
+        except Exception as exc:
+            raise UsageError(f"cannot cancel {execution_id!r}: {exc}") from None
+        out.print(f"cancellation requested for {execution_id}")
+        return EXIT_OK
+
+    _run(main)
+
+
+def main() -> None:
+    """Entry point of the `cadenza` script."""
+    try:
+        app()
+    except SystemExit as exc:  # typer's usage errors exit 2 already; keep their code
+        _exit(exc.code if isinstance(exc.code, int) else EXIT_USAGE)
+    _exit(EXIT_OK)
+

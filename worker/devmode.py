@@ -1,0 +1,48 @@
+"""A first-try session: a server (started if none is reachable) and an in-process worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from activities.registry import ActionRegistry
+from worker.client import CadenzaClient, connect
+from worker.run import ensure_search_attributes, running_worker
+from worker.server import EmbeddedServer, ServerConfig, port_open
+from worker.settings import DEFAULT_ADDRESS, Settings
+
+
+def quiet_sdk_logs() -> None:
+    """Failed attempts are part of a demo (retries); the SDK logs each with a traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("temporalio").setLevel(logging.ERROR)
+
+
+@asynccontextmanager
+async def dev_session(
+    settings: Settings, registry: ActionRegistry, say: Callable[[str], None]
+) -> AsyncIterator[CadenzaClient]:
+    """Yield a client whose task queue is served by a worker running in this process.
+
+    Starts the embedded server (data in `settings.data_dir`) when nothing listens at the
+    configured address, and stops it again at the end.
+    """
+    embedded: EmbeddedServer | None = None
+    address = os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS)
+    if not port_open(address):
+        config = ServerConfig(db_path=settings.data_dir / "temporal.db")
+        embedded = EmbeddedServer(config, log_path=settings.data_dir / "server.log")
+        say(f"starting the embedded Temporal server on {config.address} (Web UI :8233) ...")
+        embedded.start()
+    try:
+        client = await connect()
+        await ensure_search_attributes(client)
+        task_queue = f"cadenza-dev-{uuid.uuid4().hex[:8]}"
+        async with running_worker(client, settings, registry, task_queue=task_queue):
+            yield CadenzaClient(client, task_queue)
+    finally:
+        if embedded is not None:
+            embedded.stop()
