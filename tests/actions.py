@@ -1,0 +1,33 @@
+"""Actions used by the tests: a side-effect ledger (a file, one line per execution)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from activities.registry import ActionContext, action
+
+
+def _ledger(params: dict[str, Any]) -> Path:
+    return Path(params.get("ledger") or os.environ["CADENZA_TEST_LEDGER"])
+
+
+@action("test.ledger")
+async def ledger(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+    """Append `<step_id> <tag>` to the ledger file, then sleep `seconds` (default 0)."""
+    with _ledger(params).open("a", encoding="utf-8") as fh:
+        fh.write(f"{ctx.step_id} {params.get('tag', 'run')}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    await asyncio.sleep(float(params.get("seconds", 0)))
+    return {"step": ctx.step_id}
+
+
+@action("test.record")
+async def record(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+    """A rollback/handler action: log what it was given to the ledger."""
+    with _ledger(params.get("input") or params).open("a", encoding="utf-8") as fh:
+        fh.write(f"{params.get('step_id', ctx.step_id)} {ctx.step_id}-record\n")
+    return {"recorded": params.get("step_id")}

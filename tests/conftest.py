@@ -1,0 +1,70 @@
+"""Shared fixtures: one real embedded Temporal dev server per test session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from activities.registry import ActionRegistry, default_registry
+from worker.client import CadenzaClient, connect
+from worker.run import ensure_search_attributes, running_worker
+from worker.server import EmbeddedServer, ServerConfig, free_port
+from worker.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start the embedded server (as `cadenza server` configures it, in memory, headless)."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    config = ServerConfig(port=free_port(), headless=True, db_path=None)
+    server = EmbeddedServer(config, log_path=log)
+    server.start()
+    os.environ["TEMPORAL_ADDRESS"] = config.address
+    yield config.address
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_address: str) -> Client:
+    client = await connect()
+    await ensure_search_attributes(client)
+    return client
+
+
+@pytest.fixture(scope="session")
+def registry() -> ActionRegistry:
+    import tests.actions  # noqa: F401  (test actions register themselves)
+
+    return default_registry()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cadenza(client: Client, task_queue: str) -> CadenzaClient:
+    return CadenzaClient(client, task_queue)
+
+
+@pytest.fixture
+def worker_factory(client: Client, registry: ActionRegistry, task_queue: str):  # type: ignore[no-untyped-def]
+    """`async with worker_factory(**options):` runs a worker on the test's task queue."""
+
+    @asynccontextmanager
+    async def factory(**options: Any) -> AsyncIterator[None]:
+        settings = Settings()
+        async with running_worker(client, settings, registry, task_queue=task_queue, **options):
+            yield
+
+    return factory
