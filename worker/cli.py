@@ -352,3 +352,7 @@ def main() -> None:
         _exit(exc.code if isinstance(exc.code, int) else EXIT_USAGE)
     _exit(EXIT_OK)
 
+
+
+if __name__ == "__main__":
+    main()

@@ -65,8 +65,9 @@ async def connect() -> Client:
     try:
         return await Client.connect(**config, data_converter=pydantic_data_converter)
     except RuntimeError as exc:
+        reason = "connection refused" if "refused" in str(exc).lower() else str(exc)[:200]
         raise ConnectionFailed(
-            f"cannot reach Temporal at {config['target_host']} ({str(exc).splitlines()[0]}); "
+            f"cannot reach Temporal at {config['target_host']} ({reason}); "
             "start one with `cadenza server` or set TEMPORAL_ADDRESS"
         ) from None
 

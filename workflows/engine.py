@@ -42,7 +42,9 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_NAME = "AdvancedWorkflowRun"
 TASK_QUEUE_PREFIX = "cadenza."
-HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# Actions heartbeat every third of this (the step executor does it for them), so a lost worker
+# is noticed within 10 s instead of at the end of the step timeout.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 SA_WORKFLOW_ID = SearchAttributeKey.for_keyword("CadenzaWorkflowId")
 SA_VERSION = SearchAttributeKey.for_keyword("CadenzaVersion")
