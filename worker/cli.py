@@ -37,8 +37,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ActionsOpt = Annotated[
@@ -145,33 +145,39 @@ def schema() -> None:
 
 @app.command()
 def validate(
-    file: Path,
+    files: Annotated[list[Path], typer.Argument(help="Definition files (YAML or JSON).")],
     as_json: Annotated[bool, typer.Option("--json", help="Diagnostics as JSON.")] = False,
     actions: ActionsOpt = None,
 ) -> None:
-    """Validate a definition; print every diagnostic (path: code: message)."""
+    """Validate definitions; print every diagnostic (FILE: path: code: message)."""
 
     async def main() -> int:
-        try:
-            data = _load(file)
-        except DocumentError as exc:
-            diagnostics = [{"path": "$", "code": "unreadable", "message": str(exc),
-                            "severity": "error"}]
-            ok = False
-        else:
-            report = validate_definition(data, _registry(actions).names())
-            diagnostics = [d.as_dict() for d in report.diagnostics]
-            ok = report.ok
+        known = _registry(actions).names()
+        reports = []
+        for file in files:
+            try:
+                report = validate_definition(_load(file), known)
+                diagnostics = [d.as_dict() for d in report.diagnostics]
+                ok = report.ok
+            except (DocumentError, UsageError) as exc:
+                diagnostics = [
+                    {"path": "$", "code": "unreadable", "message": str(exc), "severity": "error"}
+                ]
+                ok = False
+            reports.append({"file": str(file), "valid": ok, "diagnostics": diagnostics})
         if as_json:
-            sys.stdout.write(json.dumps({"valid": ok, "diagnostics": diagnostics}) + "\n")
+            single = reports[0] if len(reports) == 1 else {"files": reports}
+            sys.stdout.write(json.dumps(single) + "\n")
         else:
-            for d in diagnostics:
-                prefix = "" if d["severity"] == "error" else "warning: "
-                line = f"{d['path']}: {prefix}{d['code']}: {d['message']}"
-                (err if d["severity"] == "error" else out).print(line, highlight=False, markup=False)
-            if ok:
-                out.print(f"{file}: valid", highlight=False)
-        return EXIT_OK if ok else EXIT_USAGE
+            for entry in reports:
+                for d in entry["diagnostics"]:
+                    warning = d["severity"] != "error"
+                    line = f"{entry['file']}: {d['path']}: {'warning: ' if warning else ''}"
+                    line += f"{d['code']}: {d['message']}"
+                    (out if warning else err).print(line, highlight=False, markup=False)
+                if entry["valid"]:
+                    out.print(f"{entry['file']}: valid", highlight=False, markup=False)
+        return EXIT_OK if all(entry["valid"] for entry in reports) else EXIT_USAGE
 
     _run(main)
 

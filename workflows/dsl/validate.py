@@ -27,7 +27,8 @@ from workflows.dsl.expressions import (
 from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
 from workflows.dsl.plan import find_cycle, upstream_edges
 
-MAX_DEFINITION_BYTES = 1_048_576
+# The run input (definition + input) must stay under Temporal's 2 MB payload limit.
+MAX_DEFINITION_BYTES = 1_572_864
 MAX_STEPS = 20_000
 MAX_NESTING = 16
 
@@ -114,6 +115,18 @@ def validate_definition(
                     )
                 ],
             )
+        count = _count_steps(data)
+        if count > MAX_STEPS:
+            return ValidationReport(
+                None,
+                [
+                    Diagnostic(
+                        "steps",
+                        "too_many_steps",
+                        f"{count} steps; the limit is {MAX_STEPS}: split the workflow",
+                    )
+                ],
+            )
         size = len(json.dumps(data, default=str))
         if size > MAX_DEFINITION_BYTES:
             return ValidationReport(
@@ -124,18 +137,6 @@ def validate_definition(
                         "definition_too_large",
                         f"definition is {size} bytes as JSON; the limit is {MAX_DEFINITION_BYTES}:"
                         " move large constants into the run input or an action",
-                    )
-                ],
-            )
-        count = _count_steps(data)
-        if count > MAX_STEPS:
-            return ValidationReport(
-                None,
-                [
-                    Diagnostic(
-                        "steps",
-                        "too_many_steps",
-                        f"{count} steps; the limit is {MAX_STEPS}: split the workflow",
                     )
                 ],
             )
@@ -320,6 +321,10 @@ class _Checker:
         cycle = find_cycle(upstream_edges(steps))
         if cycle and len(cycle) > 2:
             index = {s.step_id: i for i, s in enumerate(steps)}
+            loop = cycle[:-1]
+            first = min(range(len(loop)), key=lambda i: index[loop[i]])
+            loop = loop[first:] + loop[:first]
+            cycle = [*loop, loop[0]]
             self.error(
                 f"{base}[{index[cycle[0]]}].dependencies",
                 "dependency_cycle",

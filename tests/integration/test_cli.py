@@ -1,0 +1,121 @@
+"""The `cadenza` CLI as a user runs it: real processes, the embedded server, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.test_validate import CASES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cadenza(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_validate_reports_every_malformed_definition_without_a_traceback(tmp_path: Path) -> None:
+    files = []
+    for i, (name, definition, path, code, _) in enumerate(CASES):
+        file = tmp_path / f"case{i:02d}.yaml"
+        file.write_text(yaml.safe_dump(definition, width=10**9))
+        if name == "not a mapping":  # the CLI's document reader refuses it before validation
+            code = "unreadable"
+        files.append((file, path, code, name))
+    proc = cadenza("validate", "--json", *(str(f) for f, *_ in files))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    reports = {r["file"]: r for r in json.loads(proc.stdout)["files"]}
+    for file, path, code, name in files:
+        report = reports[str(file)]
+        assert not report["valid"], name
+        assert any(d["path"] == path and d["code"] == code for d in report["diagnostics"]), (
+            name, report["diagnostics"])
+
+
+def test_validate_text_output_and_exit_codes(tmp_path: Path) -> None:
+    ok = cadenza("validate", "examples/order-fulfilment.yaml")
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workflow_id: w\nsteps:\n  - step_id: a\n    action: std.echo\n"
+                   "    dependencies: [b]\n")
+    proc = cadenza("validate", str(bad))
+    assert proc.returncode == 2
+    assert f"{bad}: steps[0].dependencies[0]: unknown_dependency: unknown step 'b'" in proc.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("workflow_id: w\nsteps: [\n")
+    proc = cadenza("validate", str(broken))
+    assert proc.returncode == 2 and "line 3" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_schema_and_graph() -> None:
+    schema = cadenza("schema")
+    assert schema.returncode == 0
+    assert json.loads(schema.stdout)["title"] == "AdvancedWorkflow"
+    graph = cadenza("graph", "examples/order-fulfilment.yaml")
+    assert graph.returncode == 0
+    assert "flowchart TD" in graph.stdout and "s_charge_card --> s_ship" in graph.stdout
+
+
+@pytest.fixture
+def worker_process(temporal_address: str, task_queue: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    log = tmp_path / "worker.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def run_json(task_queue: str, file: str, run_input: dict[str, Any]) -> tuple[int, dict]:
+    proc = cadenza("run", file, "--input", json.dumps(run_input), "--wait", "--json",
+                   "--task-queue", task_queue)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_run_wait_json_prints_the_execution_result(worker_process, task_queue: str) -> None:
+    order = {"order_id": "A-7", "amount": 5, "address": "1 Main St"}
+    code, result = run_json(task_queue, "examples/order-fulfilment.yaml", order)
+    assert code == 0
+    assert set(result) == {"execution_id", "workflow_id", "version", "status", "vars", "error",
+                           "steps", "compensations", "approvals", "sla"}
+    assert result["status"] == "completed" and result["vars"]["reservation"] == "R-A-7"
+    assert result["steps"]["charge_card"]["attempts"] == 3
+
+    code, failed = run_json(task_queue, "examples/order-fulfilment.yaml", {"order_id": "B", "amount": 1})
+    assert code == 1 and failed["status"] == "failed"
+    assert [c["step_id"] for c in failed["compensations"]] == ["charge_card", "reserve_stock"]
+
+    status = cadenza("status", failed["execution_id"], "--json")
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["compensations"] == failed["compensations"]
+
+
+def test_run_rejects_bad_input_with_exit_2(temporal_address: str) -> None:
+    proc = cadenza("run", "examples/data-pipeline.yaml", "--input", "{not json")
+    assert proc.returncode == 2 and "--input is not JSON" in proc.stderr
+
+
+def test_commands_say_when_the_server_is_unreachable() -> None:
+    proc = cadenza("status", "nothing", TEMPORAL_ADDRESS="127.0.0.1:1")
+    assert proc.returncode == 2
+    assert "cannot reach Temporal at 127.0.0.1:1" in proc.stderr and "cadenza server" in proc.stderr
+    assert "Traceback" not in proc.stderr

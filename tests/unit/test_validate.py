@@ -1,0 +1,189 @@
+"""Validation: each malformed definition gets a diagnostic with the right path and code."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from activities.registry import default_registry
+from workflows.dsl.validate import MAX_STEPS, validate_definition
+
+
+def base(**fields: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "workflow_id": "orders",
+        "steps": [
+            {"step_id": "charge", "action": "std.echo"},
+            {"step_id": "ship", "action": "std.echo", "dependencies": ["charge"]},
+        ],
+    }
+    doc.update(fields)
+    return doc
+
+
+def with_step(index: int, **fields: Any) -> dict[str, Any]:
+    doc = base()
+    doc["steps"][index].update(fields)
+    return doc
+
+
+def chain(n: int) -> list[dict[str, Any]]:
+    return [
+        {"step_id": f"s{i}", "action": "std.echo", "dependencies": [f"s{i - 1}"] if i else []}
+        for i in range(n)
+    ]
+
+
+def nested(depth: int) -> dict[str, Any]:
+    step: dict[str, Any] = {"step_id": f"n{depth}", "action": "std.echo"}
+    for d in range(depth - 1, 0, -1):
+        step = {"step_id": f"n{d}", "step_type": "parallel", "parallel_steps": [step]}
+    return {"workflow_id": "deep", "steps": [step]}
+
+
+# (case id, definition, expected path, expected code, fragment of the message)
+CASES: list[tuple[str, Any, str, str, str]] = [
+    ("not a mapping", ["a"], "$", "not_a_mapping", "mapping"),
+    ("missing workflow_id", {"steps": []}, "workflow_id", "missing", "required"),
+    ("bad workflow_id", base(workflow_id="Orders Now"), "workflow_id",
+     "string_pattern_mismatch", "does not match"),
+    ("no steps", base(steps=[]), "steps", "no_steps", "at least one step"),
+    ("steps not a list", base(steps="charge"), "steps", "list_type", "valid list"),
+    ("unknown top-level field", base(stpes=[]), "stpes", "extra_forbidden",
+     "did you mean 'steps'"),
+    ("unknown step field", with_step(0, dependecies=["x"]), "steps[0].dependecies",
+     "extra_forbidden", "did you mean 'dependencies'"),
+    ("missing step_id", base(steps=[{"action": "std.echo"}]), "steps[0].step_id", "missing",
+     "required"),
+    ("bad step_id", with_step(0, step_id="9 lives"), "steps[0].step_id",
+     "string_pattern_mismatch", "does not match"),
+    ("duplicate step id", with_step(1, step_id="charge", dependencies=[]), "steps[1].step_id",
+     "duplicate_step_id", "already used at steps[0]"),
+    ("unknown dependency", with_step(1, dependencies=["chrage"]), "steps[1].dependencies[0]",
+     "unknown_dependency", "did you mean 'charge'"),
+    ("self dependency", with_step(0, dependencies=["charge"]), "steps[0].dependencies[0]",
+     "self_dependency", "depends on itself"),
+    ("two-step cycle", with_step(0, dependencies=["ship"]), "steps[0].dependencies",
+     "dependency_cycle", "charge -> ship -> charge"),
+    ("three-step cycle",
+     base(steps=[{"step_id": "a", "action": "std.echo", "dependencies": ["c"]},
+                 {"step_id": "b", "action": "std.echo", "dependencies": ["a"]},
+                 {"step_id": "c", "action": "std.echo", "dependencies": ["b"]}]),
+     "steps[0].dependencies", "dependency_cycle", "a -> b -> c -> a"),
+    ("bad step type", with_step(0, step_type="fork"), "steps[0].step_type", "enum",
+     "'action'"),
+    ("parallel not supported yet", with_step(0, step_type="parallel"), "steps[0].step_type",
+     "unsupported_step_type", "not supported yet"),
+    ("loop not supported yet", with_step(0, step_type="loop"), "steps[0].step_type",
+     "unsupported_step_type", "not supported yet"),
+    ("approval not supported yet", with_step(0, step_type="approval"), "steps[0].step_type",
+     "unsupported_step_type", "not supported yet"),
+    ("agent not supported yet", with_step(0, step_type="agent"), "steps[0].step_type",
+     "unsupported_step_type", "not supported yet"),
+    ("wait not supported yet", with_step(0, step_type="wait"), "steps[0].step_type",
+     "unsupported_step_type", "not supported yet"),
+    ("action step without action", with_step(0, action=None), "steps[0].action",
+     "missing_action", "needs `action"),
+    ("unknown action", with_step(0, action="std.ecko"), "steps[0].action", "unknown_action",
+     "did you mean 'std.echo'"),
+    ("unknown rollback action", with_step(0, rollback_actions=["refund.card"]),
+     "steps[0].rollback_actions[0]", "unknown_action", "--actions"),
+    ("unknown error handler", with_step(0, error_handlers=["std.lg"]),
+     "steps[0].error_handlers[0]", "unknown_action", "did you mean 'std.log'"),
+    ("expression syntax error", with_step(0, input_mapping={"x": "input.amount +"}),
+     "steps[0].input_mapping.x", "invalid_expression", "Syntax error"),
+    ("expression unknown name", with_step(0, input_mapping={"x": "inptu.amount"}),
+     "steps[0].input_mapping.x", "unknown_name", "'inptu'"),
+    ("result outside output_mapping", with_step(0, input_mapping={"x": "result.id"}),
+     "steps[0].input_mapping.x", "unknown_name", "'result'"),
+    ("expression reads unknown step", with_step(1, input_mapping={"x": "steps.chrage.output"}),
+     "steps[1].input_mapping.x", "unknown_step_reference", "did you mean 'charge'"),
+    ("guard syntax error", with_step(0, conditions=[{"when": "input.a ="}]),
+     "steps[0].conditions[0].when", "invalid_expression", "Syntax error"),
+    ("guard with next_steps", with_step(0, conditions=[{"when": "true", "next_steps": ["ship"]}]),
+     "steps[0].conditions[0].next_steps", "next_steps_outside_conditional", "only conditional"),
+    ("next_steps on action step", with_step(0, next_steps=["ship"]), "steps[0].next_steps",
+     "next_steps_outside_conditional", "use dependencies"),
+    ("expression too long", with_step(0, input_mapping={"x": "1 + " * 2000 + "1"}),
+     "steps[0].input_mapping.x", "invalid_expression", "limit is 4096"),
+    ("output mapping unknown name", with_step(0, output_mapping={"y": "reslt.id"}),
+     "steps[0].output_mapping.y", "unknown_name", "'reslt'"),
+    ("bad JSON schema type", with_step(0, input_validation={"type": "numbr"}),
+     "steps[0].input_validation.type", "invalid_json_schema", "not a valid JSON Schema"),
+    ("bad JSON schema required", with_step(0, input_validation={"required": "amount"}),
+     "steps[0].input_validation.required", "invalid_json_schema", "not a valid JSON Schema"),
+    ("negative timeout", with_step(0, timeout=-1), "steps[0].timeout", "greater_than",
+     "greater than 0"),
+    ("timeout wrong type", base(timeout="soon"), "timeout", "float_parsing", "'soon'"),
+    ("zero max_parallel_steps", base(max_parallel_steps=0), "max_parallel_steps",
+     "greater_than_equal", "greater than or equal to 1"),
+    ("retry max_attempts zero", with_step(0, retry_policy={"max_attempts": 0}),
+     "steps[0].retry_policy.max_attempts", "greater_than_equal", "greater than or equal"),
+    ("unknown retry key", base(retry_policy={"max_retries": 3}), "retry_policy.max_retries",
+     "extra_forbidden", "did you mean 'max_attempts'"),
+    ("threshold above one", base(retry_policy={"parallel_failure_threshold": 1.5}),
+     "retry_policy.parallel_failure_threshold", "less_than_equal", "less than or equal to 1"),
+    ("global_variables not a mapping", base(global_variables=[1, 2]), "global_variables",
+     "dict_type", "valid dictionary"),
+    ("input_mapping value not a string", with_step(0, input_mapping={"x": 5}),
+     "steps[0].input_mapping.x", "string_type", "valid string"),
+    ("sla for unknown step", base(sla_targets={"step_max_seconds": {"chargee": 3}}),
+     "sla_targets.step_max_seconds.chargee", "unknown_step", "did you mean 'charge'"),
+    ("dependency on nested step",
+     base(steps=[{"step_id": "box", "step_type": "parallel",
+                  "parallel_steps": [{"step_id": "inner", "action": "std.echo"}]},
+                 {"step_id": "after", "action": "std.echo", "dependencies": ["inner"]}]),
+     "steps[1].dependencies[0]", "unknown_dependency", "not at this level"),
+    ("too many steps", {"workflow_id": "big", "steps": chain(MAX_STEPS + 1)}, "steps",
+     "too_many_steps", "the limit is"),
+    ("definition too large", base(global_variables={"blob": "x" * 1_600_000}), "$",
+     "definition_too_large", "the limit is"),
+    ("nesting too deep", nested(20), "steps[0]" + ".parallel_steps[0]" * 16,
+     "too_deep", "deeper than"),
+]
+
+
+@pytest.mark.parametrize(
+    ("definition", "path", "code", "fragment"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_malformed_definition_gets_a_precise_diagnostic(
+    definition: Any, path: str, code: str, fragment: str
+) -> None:
+    report = validate_definition(copy.deepcopy(definition), default_registry().names())
+    assert not report.ok
+    found = [d for d in report.errors if d.path == path and d.code == code]
+    assert found, f"expected {path}: {code}; got {[str(d) for d in report.diagnostics]}"
+    assert fragment in found[0].message, str(found[0])
+
+
+def test_there_are_at_least_thirty_malformed_cases() -> None:
+    assert len(CASES) >= 30
+
+
+def test_valid_definition_has_no_errors() -> None:
+    report = validate_definition(base(), default_registry().names())
+    assert report.ok and report.definition is not None
+    assert report.diagnostics == []
+
+
+def test_actions_are_not_checked_when_the_registry_is_unknown() -> None:
+    assert validate_definition(with_step(0, action="custom.thing")).ok
+
+
+def test_diagnostic_text_names_path_code_and_fix() -> None:
+    report = validate_definition(with_step(1, dependencies=["chrage"]))
+    assert str(report.errors[0]) == (
+        "steps[1].dependencies[0]: unknown_dependency: unknown step 'chrage'; did you mean 'charge'?"
+    )
+    assert json.loads(json.dumps(report.errors[0].as_dict()))["code"] == "unknown_dependency"
+
+
+def test_sla_targets_warn_that_they_are_not_enforced_yet() -> None:
+    report = validate_definition(base(sla_targets={"max_duration_seconds": 10}))
+    assert report.ok
+    assert [d.code for d in report.diagnostics] == ["not_enforced_yet"]
