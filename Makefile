@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration lint typecheck check install clean
+.PHONY: demo test test-unit test-integration lint typecheck check install clean bench-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m worker.demo
 
-test: $(STAMP)
+test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
 
 test-unit: $(STAMP)
@@ -34,7 +34,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: test
 
 clean:
 	rm -rf $(VENV) .cadenza .pytest_cache .mypy_cache .ruff_cache
+
+bench-server: $(STAMP)
+	$(BIN)/python -m benchmarks.server_settings 50 3

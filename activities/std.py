@@ -111,9 +111,13 @@ async def http(params: HttpInput, ctx: ActionContext) -> dict[str, Any]:
             timeout=params.timeout,
         )
     except httpx.TimeoutException as exc:
-        raise ActionError(f"{params.method} {params.url} timed out: {exc}", type=ErrorType.TIMEOUT)
+        raise ActionError(
+            f"{params.method} {params.url} timed out: {exc}", type=ErrorType.TIMEOUT
+        ) from None
     except httpx.HTTPError as exc:
-        raise ActionError(f"{params.method} {params.url} failed: {exc}", type=ErrorType.HTTP_ERROR)
+        raise ActionError(
+            f"{params.method} {params.url} failed: {exc}", type=ErrorType.HTTP_ERROR
+        ) from None
     expected = params.expect_status
     accepted = (
         response.is_success
@@ -122,8 +126,7 @@ async def http(params: HttpInput, ctx: ActionContext) -> dict[str, Any]:
     )
     if not accepted:
         raise ActionError(
-            f"{params.method} {params.url} answered {response.status_code}: "
-            f"{response.text[:200]}",
+            f"{params.method} {params.url} answered {response.status_code}: {response.text[:200]}",
             type=ErrorType.HTTP_ERROR,
             non_retryable=400 <= response.status_code < 500 and response.status_code != 429,
         )

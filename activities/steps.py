@@ -52,9 +52,7 @@ class StepExecutor:
                     type=ErrorType.INPUT_VALIDATION,
                     non_retryable=True,
                 )
-            request = activity.payload_converter().from_payload(
-                args[0].payload, StepActivityInput
-            )
+            request = activity.payload_converter().from_payload(args[0].payload, StepActivityInput)
             spec = self.registry.get(info.activity_type)
             params = _validated_params(spec, request)
             ctx = ActionContext(
@@ -129,8 +127,7 @@ def _validated_params(spec: ActionSpec, request: StepActivityInput) -> Any:
                 f"{'/'.join(str(p) for p in e.path) or '(input)'}: {e.message}" for e in errors[:5]
             )
             raise ActionError(
-                f"input of step {request.step_id!r} fails its input_validation schema: "
-                f"{described}",
+                f"input of step {request.step_id!r} fails its input_validation schema: {described}",
                 type=ErrorType.INPUT_VALIDATION,
                 non_retryable=True,
             )

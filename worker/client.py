@@ -7,7 +7,6 @@ pydantic data converter.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Collection
 from typing import Any
@@ -24,6 +23,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.service import RPCError
 
+from worker.settings import DEFAULT_ADDRESS
 from workflows.dsl.models import (
     AdvancedWorkflow,
     ErrorInfo,
@@ -33,7 +33,6 @@ from workflows.dsl.models import (
 )
 from workflows.dsl.validate import ValidationReport, validate_definition
 from workflows.engine import SA_STATE, SA_VERSION, SA_WORKFLOW_ID, AdvancedWorkflowRun
-from worker.settings import DEFAULT_ADDRESS
 
 
 class ConnectionFailed(Exception):
@@ -168,8 +167,8 @@ class CadenzaClient:
                 return state
             except RPCError:
                 pass
-        status = WorkflowState.CANCELLED if isinstance(cause, CancelledError) else (
-            WorkflowState.FAILED
+        status = (
+            WorkflowState.CANCELLED if isinstance(cause, CancelledError) else (WorkflowState.FAILED)
         )
         kind = "Terminated" if isinstance(cause, TerminatedError) else type(cause).__name__
         return ExecutionResult(

@@ -5,21 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from activities.registry import default_registry
-from workflows.dsl.loader import parse_document
-from workflows.dsl.models import WorkflowState
 from worker.cli import _exit, ui_link
 from worker.devmode import dev_session, quiet_sdk_logs
 from worker.render import result_view
 from worker.settings import Settings
+from workflows.dsl.loader import parse_document
+from workflows.dsl.models import WorkflowState
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ORDER = {"order_id": "A-1001", "amount": 42.5, "address": "1 Main St", "email": "ada@example.org"}
 # (example, input, the outcome the demo expects)
-RUNS = [
+RUNS: list[tuple[str, dict[str, Any], WorkflowState]] = [
     ("order-fulfilment.yaml", ORDER, WorkflowState.COMPLETED),
     ("data-pipeline.yaml", {"rows": [3, 1, 4, 1, 5, 9, 2, 6]}, WorkflowState.COMPLETED),
     # no address: shipping fails its input schema, the saga compensates stock and payment

@@ -19,9 +19,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
-from workflows.engine import AdvancedWorkflowRun
 from worker.server import SEARCH_ATTRIBUTES
 from worker.settings import Settings
+from workflows.engine import AdvancedWorkflowRun
 
 # Deterministic modules shared by every workflow run instead of re-imported per run: the CEL
 # binding is a native extension, the rest are pure and slow to import.

@@ -62,9 +62,17 @@ class ServerConfig:
     def command(self) -> list[str]:
         """The `temporal server start-dev` command line."""
         cmd = [
-            temporal_binary(), "server", "start-dev",
-            "--ip", self.ip, "--port", str(self.port),
-            "--namespace", self.namespace, "--log-level", "warn",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "warn",
         ]
         if self.headless:
             cmd.append("--headless")

@@ -456,7 +456,5 @@ def _activity_error(
             type=ErrorType.CANCELLED, message="the action was cancelled", step_id=step_id
         )
     else:
-        error = ErrorInfo(
-            type=ErrorType.STEP_FAILED, message=str(cause or exc), step_id=step_id
-        )
+        error = ErrorInfo(type=ErrorType.STEP_FAILED, message=str(cause or exc), step_id=step_id)
     return error, attempts

@@ -44,15 +44,18 @@ def test_validate_reports_every_malformed_definition_without_a_traceback(tmp_pat
         report = reports[str(file)]
         assert not report["valid"], name
         assert any(d["path"] == path and d["code"] == code for d in report["diagnostics"]), (
-            name, report["diagnostics"])
+            name,
+            report["diagnostics"],
+        )
 
 
 def test_validate_text_output_and_exit_codes(tmp_path: Path) -> None:
     ok = cadenza("validate", "examples/order-fulfilment.yaml")
     assert ok.returncode == 0 and "valid" in ok.stdout
     bad = tmp_path / "bad.yaml"
-    bad.write_text("workflow_id: w\nsteps:\n  - step_id: a\n    action: std.echo\n"
-                   "    dependencies: [b]\n")
+    bad.write_text(
+        "workflow_id: w\nsteps:\n  - step_id: a\n    action: std.echo\n    dependencies: [b]\n"
+    )
     proc = cadenza("validate", str(bad))
     assert proc.returncode == 2
     assert f"{bad}: steps[0].dependencies[0]: unknown_dependency: unknown step 'b'" in proc.stderr
@@ -76,8 +79,10 @@ def worker_process(temporal_address: str, task_queue: str, tmp_path: Path):  # t
     log = tmp_path / "worker.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     yield proc
     proc.terminate()
@@ -85,8 +90,16 @@ def worker_process(temporal_address: str, task_queue: str, tmp_path: Path):  # t
 
 
 def run_json(task_queue: str, file: str, run_input: dict[str, Any]) -> tuple[int, dict]:
-    proc = cadenza("run", file, "--input", json.dumps(run_input), "--wait", "--json",
-                   "--task-queue", task_queue)
+    proc = cadenza(
+        "run",
+        file,
+        "--input",
+        json.dumps(run_input),
+        "--wait",
+        "--json",
+        "--task-queue",
+        task_queue,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -95,12 +108,24 @@ def test_run_wait_json_prints_the_execution_result(worker_process, task_queue: s
     order = {"order_id": "A-7", "amount": 5, "address": "1 Main St"}
     code, result = run_json(task_queue, "examples/order-fulfilment.yaml", order)
     assert code == 0
-    assert set(result) == {"execution_id", "workflow_id", "version", "status", "vars", "error",
-                           "steps", "compensations", "approvals", "sla"}
+    assert set(result) == {
+        "execution_id",
+        "workflow_id",
+        "version",
+        "status",
+        "vars",
+        "error",
+        "steps",
+        "compensations",
+        "approvals",
+        "sla",
+    }
     assert result["status"] == "completed" and result["vars"]["reservation"] == "R-A-7"
     assert result["steps"]["charge_card"]["attempts"] == 3
 
-    code, failed = run_json(task_queue, "examples/order-fulfilment.yaml", {"order_id": "B", "amount": 1})
+    code, failed = run_json(
+        task_queue, "examples/order-fulfilment.yaml", {"order_id": "B", "amount": 1}
+    )
     assert code == 1 and failed["status"] == "failed"
     assert [c["step_id"] for c in failed["compensations"]] == ["charge_card", "reserve_stock"]
 

@@ -11,16 +11,24 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from workflows.dsl.models import StepStatus, WorkflowState
 from worker.client import CadenzaClient
+from workflows.dsl.models import StepStatus, WorkflowState
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_worker(task_queue: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker", "--actions", "tests.actions",
-         "--task-queue", task_queue],
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "worker",
+            "--actions",
+            "tests.actions",
+            "--task-queue",
+            task_queue,
+        ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=log.open("ab"),

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from worker.client import CadenzaClient, DefinitionRejected
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import StepStatus, WorkflowState
-from worker.client import CadenzaClient, DefinitionRejected
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"initial_interval": 0.1, "maximum_interval": 0.2}
@@ -338,7 +338,9 @@ async def test_unknown_action_on_worker_fails_step_clearly(
     cadenza: CadenzaClient, worker_factory
 ) -> None:
     async with worker_factory():
-        result = await cadenza.result((await cadenza.start(wf({"step_id": "a", "action": "std.ecko"}))).id)
+        result = await cadenza.result(
+            (await cadenza.start(wf({"step_id": "a", "action": "std.ecko"}))).id
+        )
     error = result.steps["a"].error
     assert error is not None and error.type == "ActionNotFound"
     assert "did you mean 'std.echo'" in error.message

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from activities.registry import default_registry
-from workflows.dsl.loader import parse_document
 from worker.client import CadenzaClient, connect
 from worker.run import ensure_search_attributes, running_worker
 from worker.server import EmbeddedServer, ServerConfig, free_port
 from worker.settings import Settings
+from workflows.dsl.loader import parse_document
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -42,13 +42,26 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "retry_policy": FAST,
             "timeout": 3,
             "steps": [
-                {"step_id": "a", "action": "std.fail", "error_handlers": ["std.echo"],
-                 "retry_policy": {"max_attempts": 2}, "rollback_actions": ["std.log"]},
-                {"step_id": "b", "action": "std.echo", "dependencies": ["a"],
-                 "conditions": [{"when": "input.go"}]},
+                {
+                    "step_id": "a",
+                    "action": "std.fail",
+                    "error_handlers": ["std.echo"],
+                    "retry_policy": {"max_attempts": 2},
+                    "rollback_actions": ["std.log"],
+                },
+                {
+                    "step_id": "b",
+                    "action": "std.echo",
+                    "dependencies": ["a"],
+                    "conditions": [{"when": "input.go"}],
+                },
                 {"step_id": "c", "action": "std.echo", "dependencies": ["b"]},
-                {"step_id": "d", "action": "std.sleep", "dependencies": ["a"],
-                 "input_mapping": {"seconds": "30"}},
+                {
+                    "step_id": "d",
+                    "action": "std.sleep",
+                    "dependencies": ["a"],
+                    "input_mapping": {"seconds": "30"},
+                },
             ],
         },
         {"go": False},

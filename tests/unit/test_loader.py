@@ -22,8 +22,11 @@ def test_yaml_and_json_parse_to_the_same_mapping() -> None:
         (b"- just\n- a list\n", "list.yaml", "is a list"),
         (b"", "empty.yaml", "empty"),
         (b"x: !!python/object/apply:os.system ['echo hi']\n", "evil.yaml", "invalid YAML"),
-        (b"a: &a [1]\n" + b"".join(b"k%d: *a\n" % i for i in range(200)), "bomb.yaml",
-         "YAML aliases"),
+        (
+            b"a: &a [1]\n" + b"".join(b"k%d: *a\n" % i for i in range(200)),
+            "bomb.yaml",
+            "YAML aliases",
+        ),
         (b"x" * (MAX_DOCUMENT_BYTES + 1), "big.yaml", "the limit is"),
         (b"[" * 10000 + b"]" * 10000, "deep.json", "nests too deeply"),
     ],

@@ -27,9 +27,21 @@ def test_defaults_follow_the_design() -> None:
     assert (step.step_type, step.timeout, step.loop_max_iterations) == ("action", 300, 100)
     assert step.metrics_enabled
     assert {s.value for s in StepStatus} == {
-        "pending", "running", "completed", "failed", "skipped", "waiting", "retrying"}
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "skipped",
+        "waiting",
+        "retrying",
+    }
     assert {s.value for s in WorkflowState} == {
-        "running", "completed", "failed", "timeout", "cancelled"}
+        "running",
+        "completed",
+        "failed",
+        "timeout",
+        "cancelled",
+    }
 
 
 def test_retry_policy_merges_key_by_key() -> None:
@@ -54,12 +66,33 @@ def test_json_schema_documents_every_field() -> None:
 def test_execution_result_has_the_contract_keys() -> None:
     result = ExecutionResult(execution_id="e", workflow_id="w", version="1.0")
     keys = set(json.loads(result.model_dump_json()))
-    assert {"execution_id", "workflow_id", "version", "status", "vars", "error", "steps",
-            "compensations", "approvals", "sla"} <= keys
+    assert {
+        "execution_id",
+        "workflow_id",
+        "version",
+        "status",
+        "vars",
+        "error",
+        "steps",
+        "compensations",
+        "approvals",
+        "sla",
+    } <= keys
 
 
-FORBIDDEN = {"httpx", "worker", "activities.std", "activities.steps", "os", "random", "time",
-             "subprocess", "socket", "requests", "pickle"}
+FORBIDDEN = {
+    "httpx",
+    "worker",
+    "activities.std",
+    "activities.steps",
+    "os",
+    "random",
+    "time",
+    "subprocess",
+    "socket",
+    "requests",
+    "pickle",
+}
 
 
 def test_workflows_package_imports_nothing_that_touches_the_world() -> None:

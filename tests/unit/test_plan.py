@@ -22,16 +22,21 @@ def test_order_critical_path_and_width() -> None:
 
 def test_find_cycle_reports_the_loop() -> None:
     assert find_cycle({"a": ["c"], "b": ["a"], "c": ["b"]}) in (
-        ["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"],
+        ["a", "b", "c", "a"],
+        ["b", "c", "a", "b"],
+        ["c", "a", "b", "c"],
     )
     assert find_cycle({"a": [], "b": ["a"]}) is None
 
 
 def test_ten_thousand_step_definition_validates_and_plans_quickly() -> None:
     spec = [
-        {"step_id": f"s{i}", "action": "std.echo",
-         "dependencies": [f"s{i - 1}"] if i % 10 else [],
-         "input_mapping": {"x": f"input.v + {i % 7}"}}
+        {
+            "step_id": f"s{i}",
+            "action": "std.echo",
+            "dependencies": [f"s{i - 1}"] if i % 10 else [],
+            "input_mapping": {"x": f"input.v + {i % 7}"},
+        }
         for i in range(10_000)
     ]
     started = time.perf_counter()

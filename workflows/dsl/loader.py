@@ -47,9 +47,7 @@ def parse_document(raw: bytes | str, source: str = "<input>") -> dict[str, Any]:
         DocumentError: not UTF-8, too large, malformed (with line and column), or not a mapping.
     """
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise DocumentError(
-            f"{source}: {len(raw)} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes"
-        )
+        raise DocumentError(f"{source}: {len(raw)} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes")
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")

@@ -42,10 +42,16 @@ class RetryPolicySpec(_Model):
         None, gt=0, le=86400, description="Seconds before the first retry (default 1)."
     )
     backoff_coefficient: float | None = Field(
-        None, ge=1, le=100, description="Multiplier applied to the interval per retry (default 2.0)."
+        None,
+        ge=1,
+        le=100,
+        description="Multiplier applied to the interval per retry (default 2.0).",
     )
     maximum_interval: float | None = Field(
-        None, gt=0, le=86400, description="Upper bound of the retry interval in seconds (default 60)."
+        None,
+        gt=0,
+        le=86400,
+        description="Upper bound of the retry interval in seconds (default 60).",
     )
     non_retryable_errors: list[str] | None = Field(
         None, description="Error type names that fail the step at once, without retries."
@@ -165,7 +171,8 @@ class WorkflowStep(_Model):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Conditional step: branches (first true wins). Other steps: guards (all must hold).",
+        description="Conditional step: branches (first true wins). "
+        "Other steps: guards (all must hold).",
     )
     next_steps: list[str] = Field(
         default_factory=list, description="Conditional step: the default branch."
@@ -207,7 +214,9 @@ class AdvancedWorkflow(_Model):
         default_factory=dict, description="Initial `vars`, visible to every expression."
     )
     timeout: float = Field(3600, gt=0, le=31_536_000, description="Whole-run timeout in seconds.")
-    max_parallel_steps: int = Field(10, ge=1, le=2000, description="Steps running at once, at most.")
+    max_parallel_steps: int = Field(
+        10, ge=1, le=2000, description="Steps running at once, at most."
+    )
     retry_policy: RetryPolicySpec | None = Field(None, description="Default retry policy of steps.")
     sla_targets: SlaTargets | None = Field(None, description="Service-level targets.")
     optimization_enabled: bool = Field(

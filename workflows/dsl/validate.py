@@ -211,8 +211,15 @@ def _fields_at(loc: Sequence[int | str]) -> list[str]:
         model = next(
             (
                 getattr(models, name)
-                for name in ("WorkflowStep", "RetryPolicySpec", "Condition", "ApprovalSpec",
-                             "AgentSpec", "WaitSpec", "SlaTargets")
+                for name in (
+                    "WorkflowStep",
+                    "RetryPolicySpec",
+                    "Condition",
+                    "ApprovalSpec",
+                    "AgentSpec",
+                    "WaitSpec",
+                    "SlaTargets",
+                )
                 if name in annotation
             ),
             None,
@@ -269,9 +276,7 @@ class _Checker:
                         f"unknown step '{sid}'" + _did_you_mean(sid, self.step_paths),
                     )
 
-    def _walk(
-        self, steps: Sequence[WorkflowStep], base: str
-    ) -> Iterator[tuple[WorkflowStep, str]]:
+    def _walk(self, steps: Sequence[WorkflowStep], base: str) -> Iterator[tuple[WorkflowStep, str]]:
         stack = [(s, f"{base}[{i}]") for i, s in reversed(list(enumerate(steps)))]
         while stack:
             step, path = stack.pop()
@@ -304,7 +309,9 @@ class _Checker:
             for j, dep in enumerate(step.dependencies):
                 where = f"{path}.dependencies[{j}]"
                 if dep == step.step_id:
-                    self.error(where, "self_dependency", f"step '{dep}' depends on itself: remove it")
+                    self.error(
+                        where, "self_dependency", f"step '{dep}' depends on itself: remove it"
+                    )
                 elif dep not in level_ids:
                     self._unknown_ref(where, "unknown_dependency", dep, level_ids)
             targets = [(f"{path}.next_steps[{j}]", t) for j, t in enumerate(step.next_steps)]
