@@ -31,3 +31,9 @@ async def record(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
     with _ledger(params.get("input") or params).open("a", encoding="utf-8") as fh:
         fh.write(f"{params.get('step_id', ctx.step_id)} {ctx.step_id}-record\n")
     return {"recorded": params.get("step_id")}
+
+
+@action("test.sync_big")
+def sync_big(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+    """A synchronous action (run in a thread) returning `size` bytes of text."""
+    return {"text": "x" * int(params.get("size", 10))}

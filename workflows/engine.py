@@ -80,6 +80,8 @@ class AdvancedWorkflowRun:
         self._steps_view: dict[str, dict[str, Any]] = {}
         self._failure: ErrorInfo | None = None
         self._running: set[str] = set()
+        # steps per status, kept as statuses change: the Web UI details must not cost O(steps)
+        self._counts: dict[str, int] = {}
 
     @workflow.query(name="status")
     def status(self) -> ExecutionResult:
@@ -106,6 +108,7 @@ class AdvancedWorkflowRun:
         self._steps = {s.step_id: s for s in definition.steps}
         self._state.vars = dict(definition.global_variables)
         self._state.steps = {sid: StepRecord() for sid in self._plan.order}
+        self._counts[StepStatus.PENDING.value] = len(self._state.steps)
         self._upsert_identity()
         self._refresh_details()
 
@@ -205,7 +208,7 @@ class AdvancedWorkflowRun:
 
     def _skip(self, sid: str, reason: str) -> None:
         record = self._state.steps[sid]
-        record.status = StepStatus.SKIPPED
+        self._set_status(record, StepStatus.SKIPPED)
         record.skip_reason = reason
         record.started_at = record.ended_at = workflow.now().isoformat()
         self._steps_view[sid] = {"status": "skipped", "output": None}
@@ -221,7 +224,7 @@ class AdvancedWorkflowRun:
 
     async def _run_step(self, step: WorkflowStep) -> None:
         record = self._state.steps[step.step_id]
-        record.status = StepStatus.RUNNING
+        self._set_status(record, StepStatus.RUNNING)
         record.started_at = workflow.now().isoformat()
         self._running.add(step.step_id)
         self._refresh_details()
@@ -250,17 +253,17 @@ class AdvancedWorkflowRun:
                 raise _StepFailure(_expression_error(exc, step.step_id), record.attempts) from None
             self._state.vars.update(updates)
             record.output = output
-            record.status = StepStatus.COMPLETED
+            self._set_status(record, StepStatus.COMPLETED)
             self._completion_order.append(step.step_id)
         except _StepFailure as failure:
-            record.status = StepStatus.FAILED
+            self._set_status(record, StepStatus.FAILED)
             record.error = failure.error
             record.attempts = max(record.attempts, failure.attempts)
             record.retry_count = max(record.attempts - 1, 0)
             if not policy.continue_on_failure and self._failure is None:
                 self._failure = failure.error
         except asyncio.CancelledError:
-            record.status = StepStatus.FAILED
+            self._set_status(record, StepStatus.FAILED)
             record.error = ErrorInfo(
                 type=ErrorType.CANCELLED,
                 message="cancelled while running",
@@ -401,17 +404,20 @@ class AdvancedWorkflowRun:
         if pairs:
             workflow.upsert_search_attributes(pairs)
 
+    def _set_status(self, record: StepRecord, status: StepStatus) -> None:
+        self._counts[record.status.value] -= 1
+        self._counts[status.value] = self._counts.get(status.value, 0) + 1
+        record.status = status
+
     def _refresh_details(self) -> None:
         """Current details for the Web UI: progress counts and what runs now."""
-        counts: dict[str, int] = {}
-        for record in self._state.steps.values():
-            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        counts = self._counts
         total = len(self._state.steps)
         lines = [
             f"**{self._state.workflow_id}** v{self._state.version}: {self._state.status.value}",
             "",
             f"steps: {counts.get('completed', 0)}/{total} completed"
-            + "".join(f", {n} {s}" for s, n in sorted(counts.items()) if s != "completed"),
+            + "".join(f", {n} {s}" for s, n in sorted(counts.items()) if n and s != "completed"),
         ]
         if self._running:
             shown = sorted(self._running)[:20]
