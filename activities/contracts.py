@@ -22,6 +22,9 @@ class ErrorType(StrEnum):
     WORKFLOW_FAILED = "WorkflowFailed"
     WORKFLOW_TIMEOUT = "WorkflowTimeout"
     CANCELLED = "Cancelled"
+    DEPENDENCY_FAILED = "DependencyFailed"
+    PARALLEL_THRESHOLD = "ParallelThresholdNotMet"
+    LOOP_LIMIT_EXCEEDED = "LoopLimitExceeded"
 
 
 class StepActivityInput(BaseModel):

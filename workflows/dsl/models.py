@@ -302,6 +302,26 @@ class CompensationRecord(BaseModel):
     error: ErrorInfo | None = None
 
 
+class AuditEntry(BaseModel):
+    """Something a person or the engine did to a run: a pause, a resume, a decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str = Field(description="Workflow time, ISO 8601.")
+    kind: str = Field(description="pause, resume, ...")
+    by: str = ""
+    detail: str = ""
+
+
+class PauseInput(BaseModel):
+    """Payload of the `pause` and `resume` signals (both fields optional)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: str = ""
+    reason: str = ""
+
+
 class ExecutionResult(BaseModel):
     """The execution result and live state (`cadenza run --json`, `cadenza status --json`)."""
 
@@ -320,6 +340,7 @@ class ExecutionResult(BaseModel):
     started_at: str | None = None
     ended_at: str | None = None
     paused: bool = False
+    audit: list[AuditEntry] = Field(default_factory=list)
 
 
 class RunInput(BaseModel):

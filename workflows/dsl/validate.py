@@ -34,12 +34,8 @@ MAX_NESTING = 16
 
 # Step types whose execution lands in later work; until then they are refused, never ignored.
 UNSUPPORTED_STEP_TYPES = {
-    StepType.PARALLEL: "parallel containers",
-    StepType.LOOP: "loops",
-    StepType.CONDITIONAL: "conditional routing",
     StepType.APPROVAL: "approval steps",
     StepType.AGENT: "agent steps",
-    StepType.WAIT: "wait steps",
 }
 
 
@@ -361,16 +357,9 @@ class _Checker:
                 f"{path}.step_type",
                 "unsupported_step_type",
                 f"{UNSUPPORTED_STEP_TYPES[kind]} (step_type '{kind}') are not supported yet by "
-                "this version of cadenza: use action steps",
+                "this version of cadenza",
             )
-        if kind == StepType.ACTION and not step.action:
-            self.error(f"{path}.action", "missing_action", "an action step needs `action: <name>`")
-        if kind != StepType.CONDITIONAL and step.next_steps:
-            self.error(
-                f"{path}.next_steps",
-                "next_steps_outside_conditional",
-                "next_steps only applies to conditional steps: use dependencies instead",
-            )
+        self._check_shape(step, path)
         for k, cond in enumerate(step.conditions):
             if kind != StepType.CONDITIONAL and cond.next_steps:
                 self.error(
@@ -379,8 +368,9 @@ class _Checker:
                     "a guard has no next_steps: only conditional steps branch",
                 )
             self._expression(f"{path}.conditions[{k}].when", cond.when, BASE_NAMES)
+        mapping_names = LOOP_NAMES if kind == StepType.LOOP else BASE_NAMES
         for name, expr in step.input_mapping.items():
-            self._expression(f"{path}.input_mapping.{name}", expr, BASE_NAMES)
+            self._expression(f"{path}.input_mapping.{name}", expr, mapping_names)
         for name, expr in step.output_mapping.items():
             self._expression(f"{path}.output_mapping.{name}", expr, RESULT_NAMES)
         if step.loop_condition is not None:
@@ -408,6 +398,90 @@ class _Checker:
                     "invalid_json_schema",
                     f"not a valid JSON Schema: {exc.message}",
                 )
+
+    def _check_shape(self, step: WorkflowStep, path: str) -> None:
+        """The fields each step type needs, and the ones it must not have."""
+        kind = step.step_type
+        if kind == StepType.ACTION and not step.action:
+            self.error(f"{path}.action", "missing_action", "an action step needs `action: <name>`")
+        if kind in (StepType.PARALLEL, StepType.CONDITIONAL, StepType.WAIT) and step.action:
+            self.error(
+                f"{path}.action",
+                "unexpected_action",
+                f"a {kind} step runs no action: move it into a step of its own",
+            )
+        if kind == StepType.PARALLEL and not step.parallel_steps:
+            self.error(
+                f"{path}.parallel_steps",
+                "empty_container",
+                "a parallel step needs parallel_steps: the children to run",
+            )
+        if kind not in (StepType.PARALLEL, StepType.LOOP) and step.parallel_steps:
+            self.error(
+                f"{path}.parallel_steps",
+                "unexpected_children",
+                f"a {kind} step has no children: use step_type parallel (or loop)",
+            )
+        if kind == StepType.LOOP:
+            if not step.loop_condition:
+                self.error(
+                    f"{path}.loop_condition",
+                    "missing_loop_condition",
+                    "a loop needs loop_condition (CEL over result, iteration, vars): "
+                    "it repeats while the condition is true",
+                )
+            if bool(step.action) == bool(step.parallel_steps):
+                self.error(
+                    f"{path}.action",
+                    "loop_body",
+                    "a loop needs exactly one body: `action` or `parallel_steps`",
+                )
+        elif step.loop_condition is not None:
+            self.error(
+                f"{path}.loop_condition",
+                "unexpected_loop_condition",
+                "loop_condition only applies to loop steps",
+            )
+        if kind == StepType.WAIT:
+            spec = step.wait
+            if spec is None or (spec.seconds is None) == (spec.until is None):
+                self.error(
+                    f"{path}.wait",
+                    "missing_wait",
+                    "a wait step needs exactly one of `wait: {seconds: N}` or "
+                    "`wait: {until: <CEL timestamp>}`",
+                )
+        elif step.wait is not None:
+            self.error(f"{path}.wait", "unexpected_wait", "`wait` only applies to wait steps")
+        if kind == StepType.CONDITIONAL:
+            if not step.conditions:
+                self.error(
+                    f"{path}.conditions",
+                    "missing_conditions",
+                    "a conditional step needs conditions: [{when, next_steps}]",
+                )
+            branches = [set(c.next_steps) for c in step.conditions] + [set(step.next_steps)]
+            for target in sorted(set.intersection(*branches)) if step.conditions else []:
+                self.error(
+                    f"{path}.next_steps",
+                    "branch_target_unconditional",
+                    f"step '{target}' is a target of every branch, so it always runs: make it "
+                    f"depend on '{step.step_id}' instead",
+                )
+        elif step.next_steps:
+            self.error(
+                f"{path}.next_steps",
+                "next_steps_outside_conditional",
+                "next_steps only applies to conditional steps: use dependencies instead",
+            )
+        if kind != StepType.APPROVAL and step.approval is not None:
+            self.error(
+                f"{path}.approval",
+                "unexpected_approval",
+                "`approval` only applies to approval steps",
+            )
+        if kind != StepType.AGENT and step.agent is not None:
+            self.error(f"{path}.agent", "unexpected_agent", "`agent` only applies to agent steps")
 
     def _expression(self, path: str, source: str, allowed: frozenset[str]) -> None:
         try:

@@ -1,0 +1,665 @@
+"""The step interpreter used by cadenza's workflows: levels, step types, slots, compensation.
+
+Deterministic code only. A *level* is a list of sibling steps (the top level of a definition, a
+parallel container's children, a loop's body); each level is scheduled event-driven from its
+plan. Every activity (action, error handler, rollback) takes one of `max_parallel_steps` slots;
+waiting steps get slots by priority (longest remaining critical path first when
+`optimization_enabled`, else definition order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
+    from workflows.dsl.expressions import LOOP_NAMES, ExpressionError, compile_expression
+    from workflows.dsl.models import (
+        AdvancedWorkflow,
+        AuditEntry,
+        CompensationRecord,
+        EffectiveRetryPolicy,
+        ErrorInfo,
+        ExecutionResult,
+        StepRecord,
+        StepStatus,
+        StepType,
+        WorkflowStep,
+    )
+    from workflows.dsl.plan import Plan, build_plan
+
+TASK_QUEUE_PREFIX = "cadenza."
+# Actions heartbeat every third of this (the step executor does it for them), so a lost worker
+# is noticed within 10 s instead of at the end of the step timeout.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+
+Priority = tuple[int, int]
+
+
+class StepFailure(Exception):
+    """A step ended in failure; carries the error and the attempts it took."""
+
+    def __init__(self, error: ErrorInfo, attempts: int = 0) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
+
+
+class Slots:
+    """A semaphore whose waiters are served by priority (lowest tuple first), deterministically."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: list[tuple[Priority, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    async def acquire(self, priority: Priority) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._waiters, (priority, self._seq, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot was handed over just as we were cancelled
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
+
+
+class Runner:
+    """Interprets one validated definition inside a workflow; owns the execution state."""
+
+    def __init__(
+        self,
+        definition: AdvancedWorkflow,
+        state: ExecutionResult,
+        run_input: dict[str, Any],
+        on_change: Callable[[], None],
+    ) -> None:
+        self.definition = definition
+        self.state = state
+        self.input = run_input
+        self.on_change = on_change
+        self.steps: dict[str, WorkflowStep] = {s.step_id: s for s in definition.all_steps()}
+        self.plans: dict[str | None, Plan] = {None: build_plan(definition.steps)}
+        for step in self.steps.values():
+            if step.parallel_steps:
+                self.plans[step.step_id] = build_plan(step.parallel_steps)
+        self.slots = Slots(definition.max_parallel_steps)
+        self.failure: ErrorInfo | None = None
+        self.completion_order: list[str] = []
+        self.running: set[str] = set()
+        self.paused = False
+        self.counts: dict[str, int] = {StepStatus.PENDING.value: len(self.steps)}
+        self.steps_view: dict[str, dict[str, Any]] = {}
+        self._branch_skips: dict[str, str] = {}
+        self._tolerated: set[str] = set()
+        self._loop_members: set[str] = set()
+        for step in self.steps.values():
+            if step.step_type == StepType.LOOP:
+                self._loop_members.update(s.step_id for s in _descendants(step))
+        state.vars = dict(definition.global_variables)
+        state.steps = {sid: StepRecord() for sid in self.steps}
+
+    # ------------------------------------------------------------------ levels
+
+    async def run_level(self, key: str | None, fail_fast: bool) -> None:
+        """Run the steps of one level (None: the top level) until all are settled.
+
+        With `fail_fast` (the top level), the first untolerated failure stops the level: running
+        steps are cancelled and no new step starts. Otherwise (containers) siblings go on and
+        dependents of a failed step fail with DependencyFailed.
+        """
+        plan = self.plans[key]
+        position = {sid: i for i, sid in enumerate(plan.order)}
+        waiting_on = {sid: len(deps) for sid, deps in plan.upstream.items()}
+        ready: list[tuple[Priority, str]] = []
+
+        def push(sid: str) -> None:
+            heapq.heappush(ready, (self._priority(plan, position, sid), sid))
+
+        def settle(sid: str) -> None:
+            for nxt in plan.downstream[sid]:
+                waiting_on[nxt] -= 1
+                if waiting_on[nxt] == 0:
+                    push(nxt)
+
+        for sid in plan.order:
+            if waiting_on[sid] == 0:
+                push(sid)
+        running: dict[str, asyncio.Task[None]] = {}
+        try:
+            while ready or running:
+                if fail_fast and self.failure is not None:
+                    break
+                while ready:
+                    priority, sid = heapq.heappop(ready)
+                    blocked = self._blocked_by(plan, sid)
+                    if blocked is not None:
+                        self._fail_unstarted(sid, blocked)
+                        settle(sid)
+                        continue
+                    reason = self._skip_reason(plan, sid)
+                    if reason is not None:
+                        self._skip(sid, reason)
+                        settle(sid)
+                        continue
+                    running[sid] = asyncio.ensure_future(self.run_step(self.steps[sid], priority))
+                if not running:
+                    continue
+                done, _ = await workflow.wait(
+                    list(running.values()), return_when=asyncio.FIRST_COMPLETED
+                )
+                for sid in [s for s, t in running.items() if t in done]:
+                    running.pop(sid).result()
+                    settle(sid)
+        finally:
+            for task in running.values():
+                task.cancel()
+            if running:
+                await workflow.wait(list(running.values()))
+
+    def _priority(self, plan: Plan, position: dict[str, int], sid: str) -> Priority:
+        critical = plan.critical_path[sid] if self.definition.optimization_enabled else 0
+        return (-critical, position[sid])
+
+    def _blocked_by(self, plan: Plan, sid: str) -> str | None:
+        for dep in plan.upstream[sid]:
+            record = self.state.steps[dep]
+            if record.status == StepStatus.FAILED and dep not in self._tolerated:
+                return dep
+        return None
+
+    def _skip_reason(self, plan: Plan, sid: str) -> str | None:
+        if sid in self._branch_skips:
+            return self._branch_skips[sid]
+        deps = plan.upstream[sid]
+        if deps and all(self.state.steps[d].status == StepStatus.SKIPPED for d in deps):
+            return "all of its dependencies were skipped"
+        step = self.steps[sid]
+        if step.step_type == StepType.CONDITIONAL:
+            return None  # its conditions choose a branch; they are not guards
+        for k, cond in enumerate(step.conditions):
+            try:
+                value = self.evaluate(cond.when)
+            except ExpressionError:
+                return None  # reported as the step's failure when it runs
+            if value is not True:
+                return f"guard conditions[{k}] ({cond.when}) was {value!r}"
+        return None
+
+    def _skip(self, sid: str, reason: str) -> None:
+        record = self.state.steps[sid]
+        self.set_status(record, StepStatus.SKIPPED)
+        record.skip_reason = reason
+        record.started_at = record.ended_at = workflow.now().isoformat()
+        self.steps_view[sid] = {"status": "skipped", "output": None}
+        self.on_change()
+
+    def _fail_unstarted(self, sid: str, dep: str) -> None:
+        record = self.state.steps[sid]
+        self.set_status(record, StepStatus.FAILED)
+        record.error = ErrorInfo(
+            type=ErrorType.DEPENDENCY_FAILED,
+            message=f"not started: its dependency '{dep}' failed",
+            step_id=sid,
+            non_retryable=True,
+        )
+        record.started_at = record.ended_at = workflow.now().isoformat()
+        self.steps_view[sid] = {"status": "failed", "output": None}
+        self.on_change()
+
+    # ------------------------------------------------------------------ one step
+
+    async def run_step(self, step: WorkflowStep, priority: Priority) -> None:
+        """Run one step of any type; record its outcome. Never raises but on cancellation."""
+        if self.paused:
+            await workflow.wait_condition(lambda: not self.paused)
+        record = self.state.steps[step.step_id]
+        if step.step_type != StepType.ACTION:  # an action step starts when it gets a slot
+            self._mark_running(step, record)
+        policy = self.policy(step)
+        try:
+            try:
+                output = await self._execute(step, record, policy, priority)
+            except StepFailure as failure:
+                record.attempts = max(record.attempts, failure.attempts)
+                record.error = failure.error
+                if step.step_type == StepType.PARALLEL:
+                    await self.compensate(_descendants(step))
+                record.recovered_by, output = await self._recover(step, record, failure, policy)
+            record.retry_count = max(record.attempts - 1, 0)
+            try:
+                updates = {
+                    k: self.evaluate(e, result=output) for k, e in step.output_mapping.items()
+                }
+            except ExpressionError as exc:
+                raise StepFailure(_expression_error(exc, step.step_id), record.attempts) from None
+            self.state.vars.update(updates)
+            record.output = output
+            self.set_status(record, StepStatus.COMPLETED)
+            if step.step_id not in self._loop_members:
+                self.completion_order.append(step.step_id)
+        except StepFailure as failure:
+            self.set_status(record, StepStatus.FAILED)
+            record.error = failure.error
+            record.attempts = max(record.attempts, failure.attempts)
+            record.retry_count = max(record.attempts - 1, 0)
+            if policy.continue_on_failure:
+                self._tolerated.add(step.step_id)
+            elif self.failure is None and step.step_id in self.plans[None].critical_path:
+                self.failure = failure.error
+        except asyncio.CancelledError:
+            if record.status == StepStatus.PENDING:  # cancelled while waiting for a slot
+                raise
+            self.set_status(record, StepStatus.FAILED)
+            record.error = ErrorInfo(
+                type=ErrorType.CANCELLED,
+                message="cancelled while running",
+                step_id=step.step_id,
+                non_retryable=True,
+            )
+            raise
+        finally:
+            record.ended_at = workflow.now().isoformat()
+            self.running.discard(step.step_id)
+            self.steps_view[step.step_id] = {"status": str(record.status), "output": record.output}
+            self.on_change()
+
+    async def _execute(
+        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
+    ) -> Any:
+        kind = step.step_type
+        if kind == StepType.ACTION:
+            await self.slots.acquire(prio)
+            try:
+                self._mark_running(step, record)
+                params = self._params(step)
+                record.input = params
+                result = await self._activity(step, step.action or "", params, policy, "step")
+            finally:
+                self.slots.release()
+            record.attempts = result.attempt
+            return result.output
+        if kind == StepType.PARALLEL:
+            return await self._parallel(step, policy)
+        if kind == StepType.CONDITIONAL:
+            return self._conditional(step)
+        if kind == StepType.WAIT:
+            return await self._wait(step)
+        if kind == StepType.LOOP:
+            return await self._loop(step, record, policy, prio)
+        raise StepFailure(
+            ErrorInfo(
+                type=ErrorType.STEP_FAILED,
+                message=f"step type '{kind}' is not supported by this worker",
+                step_id=step.step_id,
+                non_retryable=True,
+            )
+        )
+
+    def _mark_running(self, step: WorkflowStep, record: StepRecord) -> None:
+        self.set_status(record, StepStatus.RUNNING)
+        record.started_at = workflow.now().isoformat()
+        record.ended_at = None
+        self.running.add(step.step_id)
+        self.on_change()
+
+    def _params(self, step: WorkflowStep, **extra: Any) -> dict[str, Any]:
+        try:
+            for cond in step.conditions:  # guards that failed to evaluate when checked
+                if step.step_type != StepType.CONDITIONAL:
+                    self.evaluate(cond.when)
+            return {k: self.evaluate(e, **extra) for k, e in step.input_mapping.items()}
+        except ExpressionError as exc:
+            raise StepFailure(_expression_error(exc, step.step_id)) from None
+
+    # ------------------------------------------------------------------ step types
+
+    async def _parallel(self, step: WorkflowStep, policy: EffectiveRetryPolicy) -> dict[str, Any]:
+        await self.run_level(step.step_id, fail_fast=False)
+        output = self.container_output(step.parallel_steps)
+        if output["success_rate"] < policy.parallel_failure_threshold:
+            raise StepFailure(
+                ErrorInfo(
+                    type=ErrorType.PARALLEL_THRESHOLD,
+                    message=f"{output['successful_steps']} of {output['total_steps']} children "
+                    f"succeeded ({output['success_rate']:.0%}); the threshold is "
+                    f"{policy.parallel_failure_threshold:.0%}",
+                    step_id=step.step_id,
+                    non_retryable=True,
+                )
+            )
+        return output
+
+    def container_output(self, children: Sequence[WorkflowStep]) -> dict[str, Any]:
+        """The seed's parallel result shape over a container's children."""
+        results: dict[str, Any] = {}
+        failures: list[dict[str, Any]] = []
+        for child in children:
+            record = self.state.steps[child.step_id]
+            if record.status == StepStatus.FAILED:
+                error = record.error
+                failures.append(
+                    {
+                        "step_id": child.step_id,
+                        "error": error.model_dump(mode="json") if error else None,
+                    }
+                )
+            else:
+                results[child.step_id] = record.output
+        total = len(children)
+        return {
+            "total_steps": total,
+            "successful_steps": total - len(failures),
+            "failed_steps": len(failures),
+            "success_rate": (total - len(failures)) / total if total else 1.0,
+            "results": results,
+            "failures": failures,
+        }
+
+    def _conditional(self, step: WorkflowStep) -> dict[str, Any]:
+        evaluated: list[dict[str, Any]] = []
+        chosen: int | None = None
+        for k, cond in enumerate(step.conditions):
+            try:
+                value = self.evaluate(cond.when)
+            except ExpressionError as exc:
+                raise StepFailure(_expression_error(exc, step.step_id)) from None
+            evaluated.append({"when": cond.when, "value": value})
+            if value is True:
+                chosen = k
+                break
+        targets = step.conditions[chosen].next_steps if chosen is not None else step.next_steps
+        every = {t for c in step.conditions for t in c.next_steps} | set(step.next_steps)
+        label = f"conditions[{chosen}]" if chosen is not None else "the default branch"
+        for target in sorted(every - set(targets)):
+            self._branch_skips[target] = f"branch not chosen by '{step.step_id}' ({label} won)"
+        return {
+            "branch": chosen if chosen is not None else "default",
+            "next_steps": list(targets),
+            "conditions": evaluated,
+        }
+
+    async def _wait(self, step: WorkflowStep) -> dict[str, Any]:
+        spec = step.wait
+        assert spec is not None  # validated
+        now = workflow.now()
+        if spec.until is not None:
+            try:
+                value = self.evaluate(spec.until)
+                until = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                seconds = (until - now).total_seconds()
+            except (ExpressionError, ValueError, TypeError) as exc:
+                raise StepFailure(
+                    ErrorInfo(
+                        type=ErrorType.EXPRESSION_ERROR,
+                        message=f"wait.until must give a timestamp: {exc}",
+                        step_id=step.step_id,
+                        non_retryable=True,
+                    )
+                ) from None
+        else:
+            seconds = spec.seconds or 0.0
+        if seconds > 0:
+            await workflow.sleep(seconds, summary=f"{step.step_id}: wait")
+        return {
+            "waited_seconds": max(seconds, 0.0),
+            "until": (now + timedelta(seconds=max(seconds, 0.0))).isoformat(),
+        }
+
+    async def _loop(
+        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
+    ) -> dict[str, Any]:
+        results: list[Any] = []
+        result: Any = None
+        condition = step.loop_condition or "false"
+        while True:
+            iteration = len(results)
+            if step.parallel_steps:
+                for child in _descendants(step):
+                    self._reset(child.step_id)
+                await self.run_level(step.step_id, fail_fast=False)
+                body = self.container_output(step.parallel_steps)
+                if body["failed_steps"]:
+                    first = body["failures"][0]
+                    raise StepFailure(
+                        ErrorInfo(
+                            type=ErrorType.STEP_FAILED,
+                            message=f"iteration {iteration}: child '{first['step_id']}' failed: "
+                            f"{(first['error'] or {}).get('message', '')}",
+                            step_id=step.step_id,
+                        )
+                    )
+                result = body
+            else:
+                params = self._params(step, iteration=iteration, result=result)
+                record.input = params
+                activity = await self.action(step, step.action or "", params, policy, "step", prio)
+                record.attempts += activity.attempt
+                result = activity.output
+            results.append(result)
+            try:
+                again = self.evaluate(condition, result=result, iteration=len(results))
+            except ExpressionError as exc:
+                raise StepFailure(_expression_error(exc, step.step_id)) from None
+            if again is not True:
+                return {"iterations": len(results), "last": result, "results": results}
+            if len(results) >= step.loop_max_iterations:
+                raise StepFailure(
+                    ErrorInfo(
+                        type=ErrorType.LOOP_LIMIT_EXCEEDED,
+                        message=f"loop_condition still held after loop_max_iterations="
+                        f"{step.loop_max_iterations} iterations",
+                        step_id=step.step_id,
+                        non_retryable=True,
+                    )
+                )
+
+    def _reset(self, sid: str) -> None:
+        record = self.state.steps[sid]
+        if record.status != StepStatus.PENDING:
+            self.set_status(record, StepStatus.PENDING)
+        self._branch_skips.pop(sid, None)
+        self._tolerated.discard(sid)
+
+    # ------------------------------------------------------------------ activities
+
+    async def _recover(
+        self,
+        step: WorkflowStep,
+        record: StepRecord,
+        failure: StepFailure,
+        policy: EffectiveRetryPolicy,
+    ) -> tuple[str, Any]:
+        """Run the step's error handlers in order; the first that succeeds recovers the step."""
+        payload = {
+            "step_id": step.step_id,
+            "input": record.input,
+            "error": failure.error.model_dump(mode="json"),
+        }
+        for handler in step.error_handlers:
+            try:
+                result = await self.action(step, handler, payload, policy, "error_handler", (0, 0))
+            except StepFailure:
+                continue
+            return handler, result.output
+        raise failure
+
+    async def action(
+        self,
+        step: WorkflowStep,
+        action: str,
+        params: dict[str, Any],
+        policy: EffectiveRetryPolicy,
+        role: str,
+        priority: Priority,
+    ) -> StepActivityResult:
+        """Run one action as an activity whose type is the action name, holding a slot."""
+        await self.slots.acquire(priority)
+        try:
+            return await self._activity(step, action, params, policy, role)
+        finally:
+            self.slots.release()
+
+    async def _activity(
+        self,
+        step: WorkflowStep,
+        action: str,
+        params: dict[str, Any],
+        policy: EffectiveRetryPolicy,
+        role: str,
+    ) -> StepActivityResult:
+        request = StepActivityInput(
+            workflow_id=self.definition.workflow_id,
+            step_id=step.step_id,
+            params=params,
+            input_schema=(step.input_validation or None) if role == "step" else None,
+            role=role,  # type: ignore[arg-type]
+        )
+        timeout = timedelta(seconds=step.timeout)
+        try:
+            return await workflow.execute_activity(
+                action,
+                request,
+                result_type=StepActivityResult,
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=min(HEARTBEAT_TIMEOUT, timeout),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=policy.initial_interval),
+                    backoff_coefficient=policy.backoff_coefficient,
+                    maximum_interval=timedelta(seconds=policy.maximum_interval),
+                    maximum_attempts=policy.max_attempts,
+                    non_retryable_error_types=policy.non_retryable_errors,
+                ),
+                task_queue=(
+                    TASK_QUEUE_PREFIX + step.agent_capability if step.agent_capability else None
+                ),
+                summary=step.step_id if role == "step" else f"{step.step_id}: {role} {action}",
+            )
+        except ActivityError as exc:
+            raise StepFailure(*_activity_error(exc, step.step_id, policy)) from None
+
+    async def compensate(self, only: Sequence[WorkflowStep] | None = None) -> None:
+        """Run rollback_actions of completed steps in reverse completion order.
+
+        Args:
+            only: restrict to these steps (a failed container's children); they are then taken
+                out of the saga so that they are not compensated twice.
+        """
+        subset = None if only is None else {s.step_id for s in only}
+        for sid in reversed(self.completion_order):
+            if subset is not None and sid not in subset:
+                continue
+            step = self.steps[sid]
+            record = self.state.steps[sid]
+            for action in step.rollback_actions:
+                payload = {"step_id": sid, "input": record.input, "output": record.output}
+                try:
+                    await self.action(step, action, payload, self.policy(step), "rollback", (0, 0))
+                    entry = CompensationRecord(step_id=sid, action=action, status="completed")
+                except StepFailure as failure:
+                    entry = CompensationRecord(
+                        step_id=sid, action=action, status="failed", error=failure.error
+                    )
+                self.state.compensations.append(entry)
+                self.on_change()
+        if subset is not None:
+            self.completion_order = [s for s in self.completion_order if s not in subset]
+
+    # ------------------------------------------------------------------ helpers
+
+    def policy(self, step: WorkflowStep) -> EffectiveRetryPolicy:
+        return EffectiveRetryPolicy.merge(self.definition.retry_policy, step.retry_policy)
+
+    def set_status(self, record: StepRecord, status: StepStatus) -> None:
+        self.counts[record.status.value] -= 1
+        self.counts[status.value] = self.counts.get(status.value, 0) + 1
+        record.status = status
+
+    def set_paused(self, paused: bool, entry: AuditEntry) -> None:
+        self.paused = paused
+        self.state.paused = paused
+        self.state.audit.append(entry)
+        self.on_change()
+
+    def evaluate(self, source: str, **extra: Any) -> Any:
+        expression = compile_expression(source)
+        scope: dict[str, Any] = {}
+        for name in expression.names:
+            if name == "input":
+                scope[name] = self.input
+            elif name == "vars":
+                scope[name] = self.state.vars
+            elif name == "steps":
+                scope[name] = self.steps_view
+            elif name == "now":
+                scope[name] = workflow.now()
+            elif name in extra and name in LOOP_NAMES:
+                scope[name] = extra[name]
+        return expression.evaluate(scope)
+
+
+def _descendants(step: WorkflowStep) -> list[WorkflowStep]:
+    out: list[WorkflowStep] = []
+    stack = list(step.parallel_steps)
+    while stack:
+        child = stack.pop()
+        out.append(child)
+        stack.extend(child.parallel_steps)
+    return out
+
+
+def _expression_error(exc: ExpressionError, step_id: str) -> ErrorInfo:
+    return ErrorInfo(
+        type=ErrorType.EXPRESSION_ERROR, message=str(exc), step_id=step_id, non_retryable=True
+    )
+
+
+def _activity_error(
+    exc: ActivityError, step_id: str, policy: EffectiveRetryPolicy
+) -> tuple[ErrorInfo, int]:
+    """Classify an activity failure: error type, message and the attempts it took."""
+    cause = exc.cause
+    attempts = policy.max_attempts
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details else None
+        if isinstance(details, dict) and isinstance(details.get("attempt"), int):
+            attempts = details["attempt"]
+        error = ErrorInfo(
+            type=cause.type or ErrorType.STEP_FAILED,
+            message=cause.message,
+            step_id=step_id,
+            non_retryable=cause.non_retryable,
+        )
+    elif isinstance(cause, TimeoutError):
+        error = ErrorInfo(
+            type=ErrorType.TIMEOUT,
+            message=f"the action timed out ({cause.type.name if cause.type else 'timeout'})",
+            step_id=step_id,
+        )
+    elif isinstance(cause, CancelledError):
+        error = ErrorInfo(
+            type=ErrorType.CANCELLED, message="the action was cancelled", step_id=step_id
+        )
+    else:
+        error = ErrorInfo(type=ErrorType.STEP_FAILED, message=str(cause or exc), step_id=step_id)
+    return error, attempts
