@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from worker.client import CadenzaClient
 from workflows.dsl.models import PauseInput, StepStatus, WorkflowState
 from workflows.engine import AdvancedWorkflowRun
-from worker.client import CadenzaClient
 
 FAST = {"initial_interval": 0.1, "maximum_interval": 0.2}
 
