@@ -112,9 +112,7 @@ def _input(value: str | None) -> dict[str, Any]:
 
 def _print_result(result: ExecutionResult, as_json: bool) -> int:
     if as_json:
-        sys.stdout.write(
-            result.model_dump_json(exclude={"started_at", "ended_at", "paused"}) + "\n"
-        )
+        sys.stdout.write(result.model_dump_json() + "\n")
     else:
         out.print(result_view(result))
     return EXIT_OK if result.status == WorkflowState.COMPLETED else EXIT_FAILED

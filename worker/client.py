@@ -27,6 +27,7 @@ from worker.settings import DEFAULT_ADDRESS
 from workflows.dsl.models import (
     AdvancedWorkflow,
     ErrorInfo,
+    ExecutionOptions,
     ExecutionResult,
     RunInput,
     WorkflowState,
@@ -95,6 +96,7 @@ class CadenzaClient:
         *,
         execution_id: str | None = None,
         known_actions: Collection[str] | None = None,
+        options: ExecutionOptions | None = None,
     ) -> WorkflowHandle[AdvancedWorkflowRun, ExecutionResult]:
         """Validate a definition and start it as an `AdvancedWorkflowRun`.
 
@@ -117,6 +119,7 @@ class CadenzaClient:
                 definition=data,
                 input=input or {},
                 known_actions=sorted(known_actions) if known_actions is not None else None,
+                options=options or ExecutionOptions(),
             ),
             id=run_id,
             task_queue=self.task_queue,

@@ -21,6 +21,7 @@ from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from worker.server import SEARCH_ATTRIBUTES
 from worker.settings import Settings
+from workflows.children import CadenzaBatchRun, CadenzaLoopRun
 from workflows.engine import AdvancedWorkflowRun
 
 # Deterministic modules shared by every workflow run instead of re-imported per run: the CEL
@@ -44,7 +45,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-WORKFLOWS: list[type] = [AdvancedWorkflowRun]
+WORKFLOWS: list[type] = [AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun]
 
 
 class SearchAttributesMissing(Exception):

@@ -82,7 +82,9 @@ class AdvancedWorkflowRun:
                 non_retryable=True,
             )
         definition = report.definition
-        runner = self._runner = Runner(definition, self._state, run.input, self._refresh_details)
+        runner = self._runner = Runner(
+            definition, self._state, run.input, self._refresh_details, options=run.options
+        )
         if self._pending_pause is not None:  # a signal that arrived with the first task
             runner.paused = self._state.paused = self._pending_pause
         self._upsert_identity()

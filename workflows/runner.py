@@ -25,10 +25,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dsl.models import (
         AdvancedWorkflow,
         AuditEntry,
+        BatchInput,
+        ChildResult,
         CompensationRecord,
         EffectiveRetryPolicy,
         ErrorInfo,
+        ExecutionOptions,
         ExecutionResult,
+        LoopInput,
+        LoopProgress,
+        ScopeSnapshot,
         StepRecord,
         StepStatus,
         StepType,
@@ -37,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dsl.plan import Plan, build_plan
 
 TASK_QUEUE_PREFIX = "cadenza."
+BATCH_WORKFLOW = "CadenzaBatchRun"
+LOOP_WORKFLOW = "CadenzaLoopRun"
 # Actions heartbeat every third of this (the step executor does it for them), so a lost worker
 # is noticed within 10 s instead of at the end of the step timeout.
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
@@ -93,11 +101,17 @@ class Runner:
         state: ExecutionResult,
         run_input: dict[str, Any],
         on_change: Callable[[], None],
+        options: ExecutionOptions | None = None,
+        scope: ScopeSnapshot | None = None,
     ) -> None:
         self.definition = definition
         self.state = state
         self.input = run_input
         self.on_change = on_change
+        self.options = options or ExecutionOptions()
+        self.loop_root: str | None = None
+        """In a loop child workflow: the loop step that continues as new instead of handing off."""
+        self._children = 0
         self.steps: dict[str, WorkflowStep] = {s.step_id: s for s in definition.all_steps()}
         self.plans: dict[str | None, Plan] = {None: build_plan(definition.steps)}
         for step in self.steps.values():
@@ -118,6 +132,9 @@ class Runner:
                 self._loop_members.update(s.step_id for s in _descendants(step))
         state.vars = dict(definition.global_variables)
         state.steps = {sid: StepRecord() for sid in self.steps}
+        if scope is not None:
+            state.vars = dict(scope.vars)
+            self.steps_view = dict(scope.steps)
 
     # ------------------------------------------------------------------ levels
 
@@ -306,7 +323,7 @@ class Runner:
         if kind == StepType.WAIT:
             return await self._wait(step)
         if kind == StepType.LOOP:
-            return await self._loop(step, record, policy, prio)
+            return await self.loop(step, record, policy, prio)
         raise StepFailure(
             ErrorInfo(
                 type=ErrorType.STEP_FAILED,
@@ -335,7 +352,10 @@ class Runner:
     # ------------------------------------------------------------------ step types
 
     async def _parallel(self, step: WorkflowStep, policy: EffectiveRetryPolicy) -> dict[str, Any]:
-        await self.run_level(step.step_id, fail_fast=False)
+        if len(step.parallel_steps) > self.options.batch_threshold:
+            await self._run_batches(step)
+        else:
+            await self.run_level(step.step_id, fail_fast=False)
         output = self.container_output(step.parallel_steps)
         if output["success_rate"] < policy.parallel_failure_threshold:
             raise StepFailure(
@@ -349,6 +369,81 @@ class Runner:
                 )
             )
         return output
+
+    async def _run_batches(self, step: WorkflowStep) -> None:
+        """Run a large container's children in child workflows, so no history grows too long.
+
+        Children connected by dependencies stay in one batch. At most `max_parallel_steps`
+        activities run at once across all batches: K batches run at a time, each with
+        `max_parallel_steps // K` slots.
+        """
+        batches = _pack(self.plans[step.step_id], self.options.batch_size)
+        concurrent = min(len(batches), self.definition.max_parallel_steps)
+        share = max(1, self.definition.max_parallel_steps // concurrent)
+        gate = asyncio.Semaphore(concurrent)
+        children = {c.step_id: c for c in step.parallel_steps}
+
+        async def run_batch(index: int, ids: list[str]) -> None:
+            async with gate:
+                definition = self.definition.model_copy(
+                    update={
+                        "steps": [children[i] for i in ids],
+                        "max_parallel_steps": share,
+                        "sla_targets": None,
+                    }
+                )
+                result: ChildResult = await workflow.execute_child_workflow(
+                    BATCH_WORKFLOW,
+                    BatchInput(
+                        definition=definition.model_dump(mode="json", exclude_defaults=True),
+                        scope=self.snapshot(),
+                        options=self.options,
+                    ),
+                    id=self._child_id(f"{step.step_id}.batch-{index}"),
+                    result_type=ChildResult,
+                    static_summary=f"{step.step_id}: batch {index + 1}/{len(batches)} "
+                    f"({len(ids)} children)",
+                )
+                self.absorb(result)
+
+        await asyncio.gather(*(run_batch(i, ids) for i, ids in enumerate(batches)))
+
+    def snapshot(self) -> ScopeSnapshot:
+        """What a child workflow's expressions may read."""
+        return ScopeSnapshot(input=self.input, vars=self.state.vars, steps=self.steps_view)
+
+    def absorb(self, result: ChildResult) -> None:
+        """Merge what a child workflow did into this run's state."""
+        for sid, record in result.records.items():
+            current = self.state.steps[sid]
+            self.counts[current.status.value] -= 1
+            self.counts[record.status.value] = self.counts.get(record.status.value, 0) + 1
+            self.state.steps[sid] = record
+            if record.status != StepStatus.PENDING:
+                self.steps_view[sid] = {"status": record.status.value, "output": record.output}
+            if record.status == StepStatus.FAILED and record.error is None:
+                self._tolerated.add(sid)
+        self.completion_order.extend(
+            s for s in result.completion_order if s not in self._loop_members
+        )
+        self.state.vars.update(result.vars)
+        self.on_change()
+
+    def child_result(self, output: Any = None, error: ErrorInfo | None = None) -> ChildResult:
+        """This run's state as a child workflow's result."""
+        return ChildResult(
+            records={
+                sid: r for sid, r in self.state.steps.items() if r.status != StepStatus.PENDING
+            },
+            completion_order=self.completion_order,
+            vars=self.state.vars,
+            output=output,
+            error=error,
+        )
+
+    def _child_id(self, suffix: str) -> str:
+        self._children += 1
+        return f"{workflow.info().workflow_id}.{suffix}.{self._children}"
 
     def container_output(self, children: Sequence[WorkflowStep]) -> dict[str, Any]:
         """The seed's parallel result shape over a container's children."""
@@ -426,44 +521,42 @@ class Runner:
             "until": (now + timedelta(seconds=max(seconds, 0.0))).isoformat(),
         }
 
-    async def _loop(
-        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
+    async def loop(
+        self,
+        step: WorkflowStep,
+        record: StepRecord,
+        policy: EffectiveRetryPolicy,
+        prio: Priority,
+        progress: LoopProgress | None = None,
     ) -> dict[str, Any]:
-        results: list[Any] = []
-        result: Any = None
+        """Iterate until loop_condition is false; long loops move to a child workflow chain."""
+        progress = progress or LoopProgress()
         condition = step.loop_condition or "false"
+        started_at = progress.iterations
         while True:
-            iteration = len(results)
-            if step.parallel_steps:
-                for child in _descendants(step):
-                    self._reset(child.step_id)
-                await self.run_level(step.step_id, fail_fast=False)
-                body = self.container_output(step.parallel_steps)
-                if body["failed_steps"]:
-                    first = body["failures"][0]
-                    raise StepFailure(
-                        ErrorInfo(
-                            type=ErrorType.STEP_FAILED,
-                            message=f"iteration {iteration}: child '{first['step_id']}' failed: "
-                            f"{(first['error'] or {}).get('message', '')}",
-                            step_id=step.step_id,
-                        )
-                    )
-                result = body
-            else:
-                params = self._params(step, iteration=iteration, result=result)
-                record.input = params
-                activity = await self.action(step, step.action or "", params, policy, "step", prio)
-                record.attempts += activity.attempt
-                result = activity.output
-            results.append(result)
+            done_here = progress.iterations - started_at
+            if self.loop_root == step.step_id:
+                if done_here >= self.options.continue_as_new_every or (
+                    done_here and workflow.info().is_continue_as_new_suggested()
+                ):
+                    self.continue_loop(step, progress)
+            elif done_here >= self.options.loop_inline_iterations:
+                return await self._loop_child(step, record, progress)
+            result = await self._iteration(step, record, policy, prio, progress)
+            progress.iterations += 1
+            progress.last = result
+            progress.results.append(result)
+            overflow = len(progress.results) - self.options.max_kept_results
+            if overflow > 0:
+                del progress.results[:overflow]
+                progress.results_offset += overflow
             try:
-                again = self.evaluate(condition, result=result, iteration=len(results))
+                again = self.evaluate(condition, result=result, iteration=progress.iterations)
             except ExpressionError as exc:
                 raise StepFailure(_expression_error(exc, step.step_id)) from None
             if again is not True:
-                return {"iterations": len(results), "last": result, "results": results}
-            if len(results) >= step.loop_max_iterations:
+                return loop_output(progress)
+            if progress.iterations >= step.loop_max_iterations:
                 raise StepFailure(
                     ErrorInfo(
                         type=ErrorType.LOOP_LIMIT_EXCEEDED,
@@ -471,8 +564,84 @@ class Runner:
                         f"{step.loop_max_iterations} iterations",
                         step_id=step.step_id,
                         non_retryable=True,
-                    )
+                    ),
+                    progress.attempts,
                 )
+
+    async def _iteration(
+        self,
+        step: WorkflowStep,
+        record: StepRecord,
+        policy: EffectiveRetryPolicy,
+        prio: Priority,
+        progress: LoopProgress,
+    ) -> Any:
+        iteration = progress.iterations
+        if step.parallel_steps:
+            for child in _descendants(step):
+                self._reset(child.step_id)
+            await self.run_level(step.step_id, fail_fast=False)
+            body = self.container_output(step.parallel_steps)
+            if body["failed_steps"]:
+                first = body["failures"][0]
+                raise StepFailure(
+                    ErrorInfo(
+                        type=ErrorType.STEP_FAILED,
+                        message=f"iteration {iteration}: child '{first['step_id']}' failed: "
+                        f"{(first['error'] or {}).get('message', '')}",
+                        step_id=step.step_id,
+                    ),
+                    progress.attempts,
+                )
+            return body
+        params = self._params(step, iteration=iteration, result=progress.last)
+        record.input = params
+        try:
+            activity = await self.action(step, step.action or "", params, policy, "step", prio)
+        except StepFailure as failure:
+            failure.attempts += progress.attempts
+            raise
+        progress.attempts += activity.attempt
+        record.attempts = progress.attempts
+        return activity.output
+
+    async def _loop_child(
+        self, step: WorkflowStep, record: StepRecord, progress: LoopProgress
+    ) -> dict[str, Any]:
+        """Hand a long loop over to a `CadenzaLoopRun` chain (it continues as new)."""
+        definition = self.definition.model_copy(update={"steps": [step], "sla_targets": None})
+        result: ChildResult = await workflow.execute_child_workflow(
+            LOOP_WORKFLOW,
+            LoopInput(
+                definition=definition.model_dump(mode="json", exclude_defaults=True),
+                scope=self.snapshot(),
+                progress=progress,
+                options=self.options,
+            ),
+            id=self._child_id(f"{step.step_id}.loop"),
+            result_type=ChildResult,
+            static_summary=f"{step.step_id}: loop from iteration {progress.iterations}",
+        )
+        own = result.records.pop(step.step_id, None)
+        self.absorb(result)
+        if own is not None:
+            record.attempts = own.attempts
+        if result.error is not None:
+            raise StepFailure(result.error, record.attempts)
+        output: dict[str, Any] = result.output
+        return output
+
+    def continue_loop(self, step: WorkflowStep, progress: LoopProgress) -> None:
+        """In a loop child: continue as new, carrying the loop's progress and the scope."""
+        definition = self.definition.model_copy(update={"steps": [step]})
+        workflow.continue_as_new(
+            LoopInput(
+                definition=definition.model_dump(mode="json", exclude_defaults=True),
+                scope=self.snapshot(),
+                progress=progress,
+                options=self.options,
+            )
+        )
 
     def _reset(self, sid: str) -> None:
         record = self.state.steps[sid]
@@ -616,6 +785,40 @@ class Runner:
             elif name in extra and name in LOOP_NAMES:
                 scope[name] = extra[name]
         return expression.evaluate(scope)
+
+
+def loop_output(progress: LoopProgress) -> dict[str, Any]:
+    """A loop step's output: iteration count, the last result and the kept results."""
+    return {
+        "iterations": progress.iterations,
+        "last": progress.last,
+        "results": progress.results,
+        "results_offset": progress.results_offset,
+    }
+
+
+def _pack(plan: Plan, size: int) -> list[list[str]]:
+    """Group a level's steps into batches of about `size`, keeping connected steps together."""
+    parent = {sid: sid for sid in plan.order}
+
+    def find(sid: str) -> str:
+        while parent[sid] != sid:
+            parent[sid] = parent[parent[sid]]
+            sid = parent[sid]
+        return sid
+
+    for sid, deps in plan.upstream.items():
+        for dep in deps:
+            parent[find(sid)] = find(dep)
+    components: dict[str, list[str]] = {}
+    for sid in plan.order:
+        components.setdefault(find(sid), []).append(sid)
+    batches: list[list[str]] = [[]]
+    for members in components.values():
+        if batches[-1] and len(batches[-1]) + len(members) > size:
+            batches.append([])
+        batches[-1].extend(members)
+    return batches
 
 
 def _descendants(step: WorkflowStep) -> list[WorkflowStep]:

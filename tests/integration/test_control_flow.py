@@ -301,3 +301,80 @@ async def test_critical_path_first_starts_the_long_chain_first(
         assert "long0" in started[:2]
     else:
         assert started[:4] == ["short0", "short1", "short2", "short3"]
+
+
+async def test_large_container_runs_in_batch_child_workflows(
+    cadenza: CadenzaClient, worker_factory, client
+) -> None:
+    from workflows.dsl.models import ExecutionOptions
+
+    children = [echo(f"c{i}", input_mapping={"i": str(i)}) for i in range(60)]
+    children.append(echo("c_dep", "c0", input_mapping={"from": "steps.c0.output.i"}))
+    children.append(failing("c_bad", retry_policy={"max_attempts": 1, "continue_on_failure": True}))
+    definition = wf(
+        echo("before", output_mapping={"seen": "'yes'"}),
+        {
+            "step_id": "fanout",
+            "step_type": "parallel",
+            "dependencies": ["before"],
+            "parallel_steps": children,
+        },
+        echo("after", "fanout", input_mapping={"n": "steps.fanout.output.successful_steps"}),
+        max_parallel_steps=8,
+    )
+    options = ExecutionOptions(batch_threshold=20, batch_size=25)
+    async with worker_factory():
+        handle = await cadenza.start(definition, options=options)
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    output = result.steps["fanout"].output
+    assert output["total_steps"] == 62 and output["successful_steps"] == 61
+    assert result.steps["c_dep"].output == {"from": 0}
+    assert result.steps["c41"].output == {"i": 41}
+    assert result.steps["after"].output == {"n": 61}
+    batches = [
+        w.id
+        async for w in client.list_workflows("WorkflowType = 'CadenzaBatchRun'")
+        if w.id.startswith(handle.id)
+    ]
+    assert len(batches) == 3  # 62 children in batches of about 25 (c0 and c_dep together)
+
+
+async def test_long_loop_moves_to_a_child_that_continues_as_new(
+    cadenza: CadenzaClient, worker_factory, client
+) -> None:
+    from workflows.dsl.models import ExecutionOptions
+
+    definition = wf(
+        {
+            "step_id": "count",
+            "step_type": "loop",
+            "action": "std.echo",
+            "input_mapping": {"n": "iteration"},
+            "loop_condition": "result.n < 24",
+            "loop_max_iterations": 1000,
+            "output_mapping": {"last": "result.last.n"},
+        },
+        echo("after", "count", input_mapping={"iterations": "steps.count.output.iterations"}),
+    )
+    options = ExecutionOptions(
+        loop_inline_iterations=5, continue_as_new_every=7, max_kept_results=10
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition, options=options)
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    output = result.steps["count"].output
+    assert output["iterations"] == 25
+    assert output["results_offset"] == 15
+    assert [r["n"] for r in output["results"]] == list(range(15, 25))
+    assert result.vars["last"] == 24
+    assert result.steps["count"].attempts == 25
+    assert result.steps["after"].output == {"iterations": 25}
+    runs = [
+        w
+        async for w in client.list_workflows("WorkflowType = 'CadenzaLoopRun'")
+        if w.id.startswith(handle.id)
+    ]
+    # 20 iterations in the child, 7 per run: three runs of one chain
+    assert len(runs) == 3 and len({w.id for w in runs}) == 1

@@ -343,6 +343,30 @@ class ExecutionResult(BaseModel):
     audit: list[AuditEntry] = Field(default_factory=list)
 
 
+class ExecutionOptions(BaseModel):
+    """How the engine keeps histories bounded (the seed's `execution_options`).
+
+    The defaults keep every execution's history well under Temporal's 10k-event guidance; tests
+    lower them to exercise child workflows and continue-as-new on small definitions.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_threshold: int = Field(
+        500, ge=1, description="Parallel containers with more children run them in batches."
+    )
+    batch_size: int = Field(500, ge=1, description="Children per batch child workflow.")
+    loop_inline_iterations: int = Field(
+        200, ge=1, description="Iterations run in the workflow before a loop moves to a child."
+    )
+    continue_as_new_every: int = Field(
+        500, ge=1, description="Iterations per run of a loop child before it continues as new."
+    )
+    max_kept_results: int = Field(
+        1000, ge=1, description="Iteration outputs a loop keeps (the latest ones)."
+    )
+
+
 class RunInput(BaseModel):
     """Input of the `AdvancedWorkflowRun` workflow.
 
@@ -357,3 +381,59 @@ class RunInput(BaseModel):
     known_actions: list[str] | None = Field(
         None, description="Action names the starter knew of; unknown actions fail validation."
     )
+    options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+
+class ScopeSnapshot(BaseModel):
+    """What a child workflow's expressions see of its parent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(default_factory=dict)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class BatchInput(BaseModel):
+    """Input of `CadenzaBatchRun`: some children of a large parallel container."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] = Field(description="The parent's settings; steps: the batch.")
+    scope: ScopeSnapshot
+    options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+
+class ChildResult(BaseModel):
+    """What a child workflow hands back: step records, completions, vars it wrote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: dict[str, StepRecord] = Field(default_factory=dict)
+    completion_order: list[str] = Field(default_factory=list)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    output: Any = None
+    error: ErrorInfo | None = None
+
+
+class LoopProgress(BaseModel):
+    """Where a loop stands; carried into its child workflow and across continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = 0
+    results: list[Any] = Field(default_factory=list)
+    results_offset: int = Field(0, description="Iteration index of results[0].")
+    last: Any = None
+    attempts: int = 0
+
+
+class LoopInput(BaseModel):
+    """Input of `CadenzaLoopRun`: one loop step, continued from `progress`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] = Field(description="The parent's settings; steps: the loop.")
+    scope: ScopeSnapshot
+    progress: LoopProgress
+    options: ExecutionOptions = Field(default_factory=ExecutionOptions)
