@@ -1,13 +1,16 @@
-"""Record the histories replayed by tests/replay: `python -m tests.replay.record`.
+"""Record the histories replayed by tests/replay: `python -m tests.replay.record [--force]`.
 
-Re-record when the engine changes its command sequence on purpose (and guard the change with
-`workflow.patched`, keeping the old histories so old runs keep replaying).
+Only cases without a history file are recorded: existing histories stand for runs already in
+flight and must keep replaying. When the engine changes its command sequence on purpose, guard
+the change with `workflow.patched` and add a case (a new file) rather than re-recording.
+Histories of child workflows (batches, loop chains) are saved beside their parent's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,16 @@ from worker.run import ensure_search_attributes, running_worker
 from worker.server import EmbeddedServer, ServerConfig, free_port
 from worker.settings import Settings
 from workflows.dsl.loader import parse_document
+from workflows.dsl.models import ExecutionOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
 FAST = {"initial_interval": 0.1, "maximum_interval": 0.2}
+
+SMALL = ExecutionOptions(
+    batch_threshold=4, batch_size=3, loop_inline_iterations=3, continue_as_new_every=4
+)
+MODERATION = parse_document((ROOT / "examples/content-moderation.yaml").read_bytes(), "m.yaml")
 
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "order-fulfilment": (
@@ -66,7 +75,36 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
         {"go": False},
     ),
+    "content-moderation-publish": (MODERATION, {"text": "hi", "risk": 0.3}),
+    "content-moderation-escalate": (MODERATION, {"text": "hi", "risk": 0.9}),
+    "children-batches-and-loop": (
+        {
+            "workflow_id": "replay-children",
+            "max_parallel_steps": 4,
+            "steps": [
+                {
+                    "step_id": "fan",
+                    "step_type": "parallel",
+                    "parallel_steps": [
+                        {"step_id": f"c{i}", "action": "std.echo", "input_mapping": {"i": str(i)}}
+                        for i in range(7)
+                    ],
+                },
+                {
+                    "step_id": "poll",
+                    "step_type": "loop",
+                    "dependencies": ["fan"],
+                    "action": "std.echo",
+                    "input_mapping": {"n": "iteration"},
+                    "loop_condition": "result.n < 10",
+                    "loop_max_iterations": 50,
+                },
+            ],
+        },
+        {},
+    ),
 }
+OPTIONS = {"children-batches-and-loop": SMALL}
 
 
 async def main() -> None:
@@ -81,11 +119,25 @@ async def main() -> None:
         async with running_worker(client, Settings(), default_registry(), task_queue=task_queue):
             cadenza = CadenzaClient(client, task_queue)
             for name, (definition, run_input) in CASES.items():
-                handle = await cadenza.start(definition, run_input, execution_id=f"replay-{name}")
+                if (HISTORIES / f"{name}.json").exists() and "--force" not in sys.argv:
+                    continue
+                handle = await cadenza.start(
+                    definition,
+                    run_input,
+                    execution_id=f"replay-{name}",
+                    options=OPTIONS.get(name),
+                )
                 result = await cadenza.result(handle.id)
                 history = await handle.fetch_history()
                 (HISTORIES / f"{name}.json").write_text(history.to_json())
                 print(f"{name}: {result.status.value}, {len(history.events)} events")
+                children = client.list_workflows(f"WorkflowId STARTS_WITH '{handle.id}.'")
+                async for child in children:
+                    child_handle = client.get_workflow_handle(child.id, run_id=child.run_id)
+                    child_history = await child_handle.fetch_history()
+                    suffix = f"{child.id[len(handle.id) + 1 :]}-{child.run_id[:8]}"
+                    (HISTORIES / f"{name}--{suffix}.json").write_text(child_history.to_json())
+                    print(f"  child {suffix}: {len(child_history.events)} events")
     finally:
         server.stop()
 
