@@ -378,3 +378,37 @@ async def test_long_loop_moves_to_a_child_that_continues_as_new(
     ]
     # 20 iterations in the child, 7 per run: three runs of one chain
     assert len(runs) == 3 and len({w.id for w in runs}) == 1
+
+
+async def test_fifteen_hundred_iteration_loop_with_default_options(
+    cadenza: CadenzaClient, worker_factory, client
+) -> None:
+    definition = wf(
+        {
+            "step_id": "spin",
+            "step_type": "loop",
+            "action": "std.echo",
+            "input_mapping": {"n": "iteration"},
+            "loop_condition": "result.n < 1499",
+            "loop_max_iterations": 2000,
+        }
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        result = await cadenza.result(handle.id)
+        parent = await client.get_workflow_handle(handle.id).fetch_history()
+        chain = [
+            w
+            async for w in client.list_workflows("WorkflowType = 'CadenzaLoopRun'")
+            if w.id.startswith(handle.id)
+        ]
+        lengths = [
+            len((await client.get_workflow_handle(w.id, run_id=w.run_id).fetch_history()).events)
+            for w in chain
+        ]
+    assert result.status == WorkflowState.COMPLETED, result.error
+    assert result.steps["spin"].output["iterations"] == 1500
+    assert result.steps["spin"].output["last"] == {"n": 1499}
+    # 200 inline, then 1,300 in a child chain of runs of 500: no history anywhere grows long
+    assert len(chain) == 3
+    assert max(lengths) < 4000 and len(parent.events) < 2000, (lengths, len(parent.events))

@@ -9,6 +9,7 @@ Histories of child workflows (batches, loop chains) are saved beside their paren
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -25,6 +26,8 @@ from workflows.dsl.models import ExecutionOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
+INDEX = HISTORIES / "index.json"
+# file name -> workflow id: a replay needs the id the history ran under (child ids derive from it)
 FAST = {"initial_interval": 0.1, "maximum_interval": 0.2}
 
 SMALL = ExecutionOptions(
@@ -118,6 +121,7 @@ async def main() -> None:
         task_queue = f"record-{uuid.uuid4().hex[:8]}"
         async with running_worker(client, Settings(), default_registry(), task_queue=task_queue):
             cadenza = CadenzaClient(client, task_queue)
+            index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
             for name, (definition, run_input) in CASES.items():
                 if (HISTORIES / f"{name}.json").exists() and "--force" not in sys.argv:
                     continue
@@ -130,6 +134,7 @@ async def main() -> None:
                 result = await cadenza.result(handle.id)
                 history = await handle.fetch_history()
                 (HISTORIES / f"{name}.json").write_text(history.to_json())
+                index[f"{name}.json"] = handle.id
                 print(f"{name}: {result.status.value}, {len(history.events)} events")
                 children = client.list_workflows(f"WorkflowId STARTS_WITH '{handle.id}.'")
                 async for child in children:
@@ -137,7 +142,9 @@ async def main() -> None:
                     child_history = await child_handle.fetch_history()
                     suffix = f"{child.id[len(handle.id) + 1 :]}-{child.run_id[:8]}"
                     (HISTORIES / f"{name}--{suffix}.json").write_text(child_history.to_json())
+                    index[f"{name}--{suffix}.json"] = child.id
                     print(f"  child {suffix}: {len(child_history.events)} events")
+            INDEX.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     finally:
         server.stop()
 

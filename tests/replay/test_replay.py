@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,19 @@ from temporalio.worker import Replayer
 
 from worker.run import WORKFLOWS, workflow_runner
 
-HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+FOLDER = Path(__file__).resolve().parent / "histories"
+INDEX: dict[str, str] = json.loads((FOLDER / "index.json").read_text())
+HISTORIES = sorted(p for p in FOLDER.glob("*.json") if p.name != "index.json")
 
 
-def test_histories_are_recorded() -> None:
+def test_histories_are_recorded_with_their_workflow_ids() -> None:
     assert len(HISTORIES) >= 4
+    assert {p.name for p in HISTORIES} == set(INDEX)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_without_nondeterminism(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(INDEX[path.name], path.read_text())
     replayer = Replayer(
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
