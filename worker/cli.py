@@ -28,6 +28,7 @@ from worker.server import EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
 from workflows.dsl.loader import DocumentError, parse_document
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, WorkflowState
+from workflows.dsl.plan import analyse
 from workflows.dsl.validate import validate_definition
 
 app = typer.Typer(
@@ -191,6 +192,36 @@ def graph(file: Path) -> None:
         if report.definition is None:
             raise DefinitionRejected(report)
         sys.stdout.write(mermaid(report.definition) + "\n")
+        return EXIT_OK
+
+    _run(main)
+
+
+@app.command()
+def plan(
+    file: Path,
+    as_json: Annotated[bool, typer.Option("--json", help="The analysis as JSON.")] = False,
+) -> None:
+    """Analyse a definition: size, depth, width, critical path, complexity, strategy."""
+
+    async def main() -> int:
+        report = validate_definition(_load(file))
+        if not report.ok or report.definition is None:
+            raise DefinitionRejected(report)
+        analysis = analyse(report.definition)
+        if as_json:
+            sys.stdout.write(json.dumps(analysis.as_dict()) + "\n")
+        else:
+            types = ", ".join(f"{n} {t}" for t, n in sorted(analysis.counts.items()))
+            out.print(
+                f"steps: {analysis.steps} ({types})\n"
+                f"depth: {analysis.depth} (steps on the longest dependency chain)\n"
+                f"width: {analysis.width} (most steps ready at once)\n"
+                f"critical path: {' -> '.join(analysis.critical_path)}\n"
+                f"complexity: {analysis.complexity}\n"
+                f"strategy: {analysis.strategy}",
+                highlight=False,
+            )
         return EXIT_OK
 
     _run(main)

@@ -72,6 +72,11 @@ def test_schema_and_graph() -> None:
     graph = cadenza("graph", "examples/order-fulfilment.yaml")
     assert graph.returncode == 0
     assert "flowchart TD" in graph.stdout and "s_charge_card --> s_ship" in graph.stdout
+    plan = cadenza("plan", "examples/content-moderation.yaml", "--json")
+    assert plan.returncode == 0
+    analysis = json.loads(plan.stdout)
+    assert analysis["strategy"] == "conditional" and analysis["steps"] == 9
+    assert analysis["critical_path"][0] == "classify"
 
 
 @pytest.fixture

@@ -47,3 +47,20 @@ def test_ten_thousand_step_definition_validates_and_plans_quickly() -> None:
     assert plan.length == 10 and plan.width == 1000
     # generous bound: a regression to quadratic behaviour takes minutes, not seconds
     assert elapsed < 10, elapsed
+
+
+def test_analysis_names_the_critical_path_and_strategy() -> None:
+    from workflows.dsl.plan import analyse
+
+    definition = AdvancedWorkflow(
+        workflow_id="w",
+        steps=steps({"a": [], "b": ["a"], "c": ["a"], "d": ["b"], "e": ["d", "c"]}),
+    )
+    analysis = analyse(definition)
+    assert analysis.critical_path == ["a", "b", "d", "e"]
+    assert (analysis.steps, analysis.depth, analysis.width) == (5, 4, 2)
+    assert analysis.strategy == "parallel"
+    assert 0 < analysis.complexity < 1
+    chain = AdvancedWorkflow(workflow_id="w", steps=steps({"a": [], "b": ["a"]}))
+    assert analyse(chain).strategy == "sequential"
+    assert analyse(chain).complexity < analysis.complexity

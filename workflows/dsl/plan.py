@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from workflows.dsl.models import StepType, WorkflowStep
+from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
 
 
 @dataclass(frozen=True)
@@ -123,4 +123,74 @@ def build_plan(steps: Sequence[WorkflowStep]) -> Plan:
         downstream=downstream,
         critical_path=critical,
         width=max(per_level.values(), default=0),
+    )
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the seed's orchestrator works out before running: size, shape, strategy."""
+
+    steps: int
+    depth: int
+    width: int
+    critical_path: list[str]
+    complexity: float
+    strategy: str
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "steps": self.steps,
+            "depth": self.depth,
+            "width": self.width,
+            "critical_path": self.critical_path,
+            "complexity": self.complexity,
+            "strategy": self.strategy,
+            "step_types": self.counts,
+        }
+
+
+def analyse(definition: AdvancedWorkflow) -> Analysis:
+    """Analyse a validated definition (top level; nested steps count in size and complexity)."""
+    plan = build_plan(definition.steps)
+    path: list[str] = []
+    roots = [sid for sid in plan.order if not plan.upstream[sid]]
+    current = max(roots, key=lambda s: plan.critical_path[s], default=None)
+    while current is not None:
+        path.append(current)
+        current = max(plan.downstream[current], key=lambda s: plan.critical_path[s], default=None)
+    everything = definition.all_steps()
+    counts: dict[str, int] = {}
+    for step in everything:
+        counts[step.step_type.value] = counts.get(step.step_type.value, 0) + 1
+    edges = sum(len(d) for d in plan.upstream.values())
+    # A 0..1 score: size, coupling and the control-flow constructs that make a run hard to follow.
+    raw = (
+        len(everything)
+        + edges
+        + 3 * counts.get("loop", 0)
+        + 2 * counts.get("conditional", 0)
+        + 2 * counts.get("parallel", 0)
+        + 4 * counts.get("agent", 0)
+        + 2 * counts.get("approval", 0)
+    )
+    complexity = round(raw / (raw + 50), 3)
+    if counts.get("approval"):
+        strategy = "approval"
+    elif counts.get("agent"):
+        strategy = "react"
+    elif counts.get("conditional"):
+        strategy = "conditional"
+    elif plan.width > 1 or counts.get("parallel"):
+        strategy = "parallel"
+    else:
+        strategy = "sequential"
+    return Analysis(
+        steps=len(everything),
+        depth=plan.length,
+        width=plan.width,
+        critical_path=path,
+        complexity=complexity,
+        strategy=strategy,
+        counts=counts,
     )
