@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration lint typecheck check install clean bench-server
+.PHONY: demo test test-unit test-integration lint typecheck check install clean bench-server bench-flow bench-flow-full
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,9 @@ clean:
 
 bench-server: $(STAMP)
 	$(BIN)/python -m benchmarks.server_settings 50 3
+
+bench-flow: $(STAMP)
+	$(BIN)/python -m benchmarks.control_flow
+
+bench-flow-full: $(STAMP)
+	$(BIN)/python -m benchmarks.control_flow --full

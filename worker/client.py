@@ -18,11 +18,11 @@ from temporalio.client import (
     WorkflowHandle,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.service import RPCError
 
+from worker.codec import data_converter
 from worker.settings import DEFAULT_ADDRESS
 from workflows.dsl.models import (
     AdvancedWorkflow,
@@ -63,7 +63,7 @@ async def connect() -> Client:
     """
     config = connect_config()
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(**config, data_converter=data_converter())
     except RuntimeError as exc:
         reason = "connection refused" if "refused" in str(exc).lower() else str(exc)[:200]
         raise ConnectionFailed(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from worker.codec import data_converter
 from worker.run import WORKFLOWS, workflow_runner
 
 FOLDER = Path(__file__).resolve().parent / "histories"
@@ -28,7 +28,7 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
     replayer = Replayer(
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
