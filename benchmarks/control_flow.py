@@ -86,68 +86,133 @@ async def main(full: bool) -> None:
             async with running_worker(client, settings, default_registry(), task_queue=queue):
                 cadenza = CadenzaClient(client, queue)
 
-                chain = {"workflow_id": "chain", "steps": [echo("s0")]
-                         + [echo(f"s{i}", f"s{i - 1}") for i in range(1, 100)]}
+                chain = {
+                    "workflow_id": "chain",
+                    "steps": [echo("s0")] + [echo(f"s{i}", f"s{i - 1}") for i in range(1, 100)],
+                }
                 seconds, run_id = await timed(cadenza, chain)
                 events = (await histories(client, run_id))[run_id]
-                report("100-step chain: events per step", events / 100, "events",
-                       f"{events} events, {seconds:.2f} s")
+                report(
+                    "100-step chain: events per step",
+                    events / 100,
+                    "events",
+                    f"{events} events, {seconds:.2f} s",
+                )
 
-                fan = {"workflow_id": "fan", "max_parallel_steps": 100, "steps": [
-                    {"step_id": "fan", "step_type": "parallel",
-                     "parallel_steps": [echo(f"c{i}") for i in range(100)]}]}
+                fan = {
+                    "workflow_id": "fan",
+                    "max_parallel_steps": 100,
+                    "steps": [
+                        {
+                            "step_id": "fan",
+                            "step_type": "parallel",
+                            "parallel_steps": [echo(f"c{i}") for i in range(100)],
+                        }
+                    ],
+                }
                 seconds, run_id = await timed(cadenza, fan)
                 events = (await histories(client, run_id))[run_id]
-                report("100-child parallel container: events per step", events / 100,
-                       "events", f"{events} events, {seconds:.2f} s")
+                report(
+                    "100-child parallel container: events per step",
+                    events / 100,
+                    "events",
+                    f"{events} events, {seconds:.2f} s",
+                )
 
                 shorts = [sleep(f"short{i}", 0.5) for i in range(6)]
                 longs = [sleep("long0", 0.5)] + [
                     sleep(f"long{i}", 0.5, f"long{i - 1}") for i in range(1, 4)
                 ]
                 for optimized in (True, False):
-                    dag = {"workflow_id": "dag", "max_parallel_steps": 2,
-                           "optimization_enabled": optimized, "steps": shorts + longs}
+                    dag = {
+                        "workflow_id": "dag",
+                        "max_parallel_steps": 2,
+                        "optimization_enabled": optimized,
+                        "steps": shorts + longs,
+                    }
                     seconds, _ = await timed(cadenza, dag)
                     label = "critical-path-first" if optimized else "definition order"
-                    report(f"DAG makespan, {label}", seconds, "s",
-                           "6 x 0.5 s independent + 4 x 0.5 s chain declared last, 2 slots")
+                    report(
+                        f"DAG makespan, {label}",
+                        seconds,
+                        "s",
+                        "6 x 0.5 s independent + 4 x 0.5 s chain declared last, 2 slots",
+                    )
 
                 children = 10_000 if full else 2_000
-                big = {"workflow_id": "big", "max_parallel_steps": 50, "steps": [
-                    {"step_id": "fan", "step_type": "parallel",
-                     "parallel_steps": [echo(f"c{i}") for i in range(children)]}]}
+                big = {
+                    "workflow_id": "big",
+                    "max_parallel_steps": 50,
+                    "steps": [
+                        {
+                            "step_id": "fan",
+                            "step_type": "parallel",
+                            "parallel_steps": [echo(f"c{i}") for i in range(children)],
+                        }
+                    ],
+                }
                 seconds, run_id = await timed(cadenza, big)
                 counts = await histories(client, run_id)
-                report(f"{children}-child container: time", seconds, "s",
-                       f"{len(counts) - 1} batch workflows, max_parallel_steps 50")
-                report(f"{children}-child container: longest history", max(counts.values()),
-                       "events", f"parent {counts[run_id]} events")
+                report(
+                    f"{children}-child container: time",
+                    seconds,
+                    "s",
+                    f"{len(counts) - 1} batch workflows, max_parallel_steps 50",
+                )
+                report(
+                    f"{children}-child container: longest history",
+                    max(counts.values()),
+                    "events",
+                    f"parent {counts[run_id]} events",
+                )
 
                 iterations = 2_000 if full else 600
-                loop = {"workflow_id": "loop", "steps": [
-                    {"step_id": "spin", "step_type": "loop", "action": "std.echo",
-                     "input_mapping": {"n": "iteration"},
-                     "loop_condition": f"result.n < {iterations - 1}",
-                     "loop_max_iterations": iterations}]}
+                loop = {
+                    "workflow_id": "loop",
+                    "steps": [
+                        {
+                            "step_id": "spin",
+                            "step_type": "loop",
+                            "action": "std.echo",
+                            "input_mapping": {"n": "iteration"},
+                            "loop_condition": f"result.n < {iterations - 1}",
+                            "loop_max_iterations": iterations,
+                        }
+                    ],
+                }
                 seconds, run_id = await timed(cadenza, loop)
                 counts = await histories(client, run_id)
-                report(f"{iterations}-iteration loop: time", seconds, "s",
-                       f"{len(counts) - 1} child runs (continue-as-new)")
-                report(f"{iterations}-iteration loop: longest history", max(counts.values()),
-                       "events", f"parent {counts[run_id]} events")
+                report(
+                    f"{iterations}-iteration loop: time",
+                    seconds,
+                    "s",
+                    f"{len(counts) - 1} child runs (continue-as-new)",
+                )
+                report(
+                    f"{iterations}-iteration loop: longest history",
+                    max(counts.values()),
+                    "events",
+                    f"parent {counts[run_id]} events",
+                )
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 report("peak RSS of the process hosting the worker", rss, "MiB")
         finally:
             server.stop()
     RESULTS.mkdir(exist_ok=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     out = RESULTS / "control_flow.json"
-    out.write_text(json.dumps({
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "full": full,
-        "rows": rows,
-    }, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "full": full,
+                "rows": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"written to {out}")
 
 

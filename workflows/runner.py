@@ -51,6 +51,10 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 Priority = tuple[int, int]
 
+# workflow.patched ids: each guards a change of behaviour that runs already in flight must not
+# see (their histories under tests/replay/histories keep replaying).
+PATCH_LOOP_OUTPUT_MAPPING = "loop-output-mapping-sees-last-iteration"
+
 
 class StepFailure(Exception):
     """A step ended in failure; carries the error and the attempts it took."""
@@ -265,9 +269,15 @@ class Runner:
                 record.recovered_by, output = await self._recover(step, record, failure, policy)
             record.retry_count = max(record.attempts - 1, 0)
             try:
-                updates = {
-                    k: self.evaluate(e, result=output) for k, e in step.output_mapping.items()
-                }
+                scope: dict[str, Any] = {"result": output}
+                if (
+                    step.step_type == StepType.LOOP
+                    and not record.recovered_by
+                    and workflow.patched(PATCH_LOOP_OUTPUT_MAPPING)
+                ):
+                    # a loop's output_mapping sees the last iteration, and how many there were
+                    scope = {"result": output["last"], "iteration": output["iterations"]}
+                updates = {k: self.evaluate(e, **scope) for k, e in step.output_mapping.items()}
             except ExpressionError as exc:
                 raise StepFailure(_expression_error(exc, step.step_id), record.attempts) from None
             self.state.vars.update(updates)

@@ -204,7 +204,7 @@ async def test_loop_with_action_body(cadenza: CadenzaClient, worker_factory) -> 
             "action": "std.echo",
             "input_mapping": {"n": "iteration", "prev": "result == null ? -1 : result.n"},
             "loop_condition": "result.n < 4",
-            "output_mapping": {"last_n": "result.last.n"},
+            "output_mapping": {"last_n": "result.n", "rounds": "iteration"},
         },
         echo("after", "count", input_mapping={"third": "steps.count.output.results[2].n"}),
     )
@@ -215,7 +215,7 @@ async def test_loop_with_action_body(cadenza: CadenzaClient, worker_factory) -> 
     assert output["iterations"] == 5
     assert [r["n"] for r in output["results"]] == [0, 1, 2, 3, 4]
     assert output["results"][1]["prev"] == 0
-    assert result.vars["last_n"] == 4
+    assert result.vars["last_n"] == 4 and result.vars["rounds"] == 5
     assert result.steps["after"].output == {"third": 2}
 
 
@@ -353,7 +353,7 @@ async def test_long_loop_moves_to_a_child_that_continues_as_new(
             "input_mapping": {"n": "iteration"},
             "loop_condition": "result.n < 24",
             "loop_max_iterations": 1000,
-            "output_mapping": {"last": "result.last.n"},
+            "output_mapping": {"last": "result.n"},
         },
         echo("after", "count", input_mapping={"iterations": "steps.count.output.iterations"}),
     )
@@ -412,3 +412,25 @@ async def test_fifteen_hundred_iteration_loop_with_default_options(
     # 200 inline, then 1,300 in a child chain of runs of 500: no history anywhere grows long
     assert len(chain) == 3
     assert max(lengths) < 4000 and len(parent.events) < 2000, (lengths, len(parent.events))
+
+
+async def test_ten_thousand_child_container_completes_with_bounded_histories(
+    cadenza: CadenzaClient, worker_factory, client
+) -> None:
+    children = [echo(f"c{i}") for i in range(10_000)]
+    definition = wf(
+        {"step_id": "fan", "step_type": "parallel", "parallel_steps": children},
+        max_parallel_steps=50,
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        result = await cadenza.result(handle.id)
+        lengths = {handle.id: len((await handle.fetch_history()).events)}
+        async for child in client.list_workflows(f"WorkflowId STARTS_WITH '{handle.id}.'"):
+            history = await client.get_workflow_handle(child.id).fetch_history()
+            lengths[child.id] = len(history.events)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    assert result.steps["fan"].output["successful_steps"] == 10_000
+    assert sum(r.status == StepStatus.COMPLETED for r in result.steps.values()) == 10_001
+    assert len(lengths) == 21  # the run and 20 batches of 500
+    assert max(lengths.values()) < 10_000, lengths

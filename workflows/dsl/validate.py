@@ -371,8 +371,9 @@ class _Checker:
         mapping_names = LOOP_NAMES if kind == StepType.LOOP else BASE_NAMES
         for name, expr in step.input_mapping.items():
             self._expression(f"{path}.input_mapping.{name}", expr, mapping_names)
+        output_names = LOOP_NAMES if kind == StepType.LOOP else RESULT_NAMES
         for name, expr in step.output_mapping.items():
-            self._expression(f"{path}.output_mapping.{name}", expr, RESULT_NAMES)
+            self._expression(f"{path}.output_mapping.{name}", expr, output_names)
         if step.loop_condition is not None:
             self._expression(f"{path}.loop_condition", step.loop_condition, LOOP_NAMES)
         if step.wait is not None and step.wait.until is not None:
