@@ -19,17 +19,15 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 
 from activities.registry import default_registry
-from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port
-from worker.settings import Settings
+from worker.client import CadenzaClient
+from worker.devmode import scratch_session
+from worker.server import ServerConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -74,130 +72,120 @@ async def main(full: bool) -> None:
         print(f"{name:58s} {value:10.2f} {unit:10s} {note}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = ServerConfig(port=free_port(), headless=True, db_path=Path(tmp) / "t.db")
-        server = EmbeddedServer(config)
-        server.start()
-        os.environ["TEMPORAL_ADDRESS"] = config.address
-        try:
-            client = await connect()
-            await ensure_search_attributes(client)
-            queue = f"bench-{uuid.uuid4().hex[:6]}"
-            settings = Settings()
-            async with running_worker(client, settings, default_registry(), task_queue=queue):
-                cadenza = CadenzaClient(client, queue)
+        config = ServerConfig(headless=True, db_path=Path(tmp) / "t.db")
+        async with scratch_session(default_registry(), config) as cadenza:
+            client = cadenza.client
 
-                chain = {
-                    "workflow_id": "chain",
-                    "steps": [echo("s0")] + [echo(f"s{i}", f"s{i - 1}") for i in range(1, 100)],
-                }
-                seconds, run_id = await timed(cadenza, chain)
-                events = (await histories(client, run_id))[run_id]
-                report(
-                    "100-step chain: events per step",
-                    events / 100,
-                    "events",
-                    f"{events} events, {seconds:.2f} s",
-                )
+            chain = {
+                "workflow_id": "chain",
+                "steps": [echo("s0")] + [echo(f"s{i}", f"s{i - 1}") for i in range(1, 100)],
+            }
+            seconds, run_id = await timed(cadenza, chain)
+            events = (await histories(client, run_id))[run_id]
+            report(
+                "100-step chain: events per step",
+                events / 100,
+                "events",
+                f"{events} events, {seconds:.2f} s",
+            )
 
-                fan = {
-                    "workflow_id": "fan",
-                    "max_parallel_steps": 100,
-                    "steps": [
-                        {
-                            "step_id": "fan",
-                            "step_type": "parallel",
-                            "parallel_steps": [echo(f"c{i}") for i in range(100)],
-                        }
-                    ],
-                }
-                seconds, run_id = await timed(cadenza, fan)
-                events = (await histories(client, run_id))[run_id]
-                report(
-                    "100-child parallel container: events per step",
-                    events / 100,
-                    "events",
-                    f"{events} events, {seconds:.2f} s",
-                )
-
-                shorts = [sleep(f"short{i}", 0.5) for i in range(6)]
-                longs = [sleep("long0", 0.5)] + [
-                    sleep(f"long{i}", 0.5, f"long{i - 1}") for i in range(1, 4)
-                ]
-                for optimized in (True, False):
-                    dag = {
-                        "workflow_id": "dag",
-                        "max_parallel_steps": 2,
-                        "optimization_enabled": optimized,
-                        "steps": shorts + longs,
+            fan = {
+                "workflow_id": "fan",
+                "max_parallel_steps": 100,
+                "steps": [
+                    {
+                        "step_id": "fan",
+                        "step_type": "parallel",
+                        "parallel_steps": [echo(f"c{i}") for i in range(100)],
                     }
-                    seconds, _ = await timed(cadenza, dag)
-                    label = "critical-path-first" if optimized else "definition order"
-                    report(
-                        f"DAG makespan, {label}",
-                        seconds,
-                        "s",
-                        "6 x 0.5 s independent + 4 x 0.5 s chain declared last, 2 slots",
-                    )
+                ],
+            }
+            seconds, run_id = await timed(cadenza, fan)
+            events = (await histories(client, run_id))[run_id]
+            report(
+                "100-child parallel container: events per step",
+                events / 100,
+                "events",
+                f"{events} events, {seconds:.2f} s",
+            )
 
-                children = 10_000 if full else 2_000
-                big = {
-                    "workflow_id": "big",
-                    "max_parallel_steps": 50,
-                    "steps": [
-                        {
-                            "step_id": "fan",
-                            "step_type": "parallel",
-                            "parallel_steps": [echo(f"c{i}") for i in range(children)],
-                        }
-                    ],
+            shorts = [sleep(f"short{i}", 0.5) for i in range(6)]
+            longs = [sleep("long0", 0.5)] + [
+                sleep(f"long{i}", 0.5, f"long{i - 1}") for i in range(1, 4)
+            ]
+            for optimized in (True, False):
+                dag = {
+                    "workflow_id": "dag",
+                    "max_parallel_steps": 2,
+                    "optimization_enabled": optimized,
+                    "steps": shorts + longs,
                 }
-                seconds, run_id = await timed(cadenza, big)
-                counts = await histories(client, run_id)
+                seconds, _ = await timed(cadenza, dag)
+                label = "critical-path-first" if optimized else "definition order"
                 report(
-                    f"{children}-child container: time",
+                    f"DAG makespan, {label}",
                     seconds,
                     "s",
-                    f"{len(counts) - 1} batch workflows, max_parallel_steps 50",
-                )
-                report(
-                    f"{children}-child container: longest history",
-                    max(counts.values()),
-                    "events",
-                    f"parent {counts[run_id]} events",
+                    "6 x 0.5 s independent + 4 x 0.5 s chain declared last, 2 slots",
                 )
 
-                iterations = 2_000 if full else 600
-                loop = {
-                    "workflow_id": "loop",
-                    "steps": [
-                        {
-                            "step_id": "spin",
-                            "step_type": "loop",
-                            "action": "std.echo",
-                            "input_mapping": {"n": "iteration"},
-                            "loop_condition": f"result.n < {iterations - 1}",
-                            "loop_max_iterations": iterations,
-                        }
-                    ],
-                }
-                seconds, run_id = await timed(cadenza, loop)
-                counts = await histories(client, run_id)
-                report(
-                    f"{iterations}-iteration loop: time",
-                    seconds,
-                    "s",
-                    f"{len(counts) - 1} child runs (continue-as-new)",
-                )
-                report(
-                    f"{iterations}-iteration loop: longest history",
-                    max(counts.values()),
-                    "events",
-                    f"parent {counts[run_id]} events",
-                )
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                report("peak RSS of the process hosting the worker", rss, "MiB")
-        finally:
-            server.stop()
+            children = 10_000 if full else 2_000
+            big = {
+                "workflow_id": "big",
+                "max_parallel_steps": 50,
+                "steps": [
+                    {
+                        "step_id": "fan",
+                        "step_type": "parallel",
+                        "parallel_steps": [echo(f"c{i}") for i in range(children)],
+                    }
+                ],
+            }
+            seconds, run_id = await timed(cadenza, big)
+            counts = await histories(client, run_id)
+            report(
+                f"{children}-child container: time",
+                seconds,
+                "s",
+                f"{len(counts) - 1} batch workflows, max_parallel_steps 50",
+            )
+            report(
+                f"{children}-child container: longest history",
+                max(counts.values()),
+                "events",
+                f"parent {counts[run_id]} events",
+            )
+
+            iterations = 2_000 if full else 600
+            loop = {
+                "workflow_id": "loop",
+                "steps": [
+                    {
+                        "step_id": "spin",
+                        "step_type": "loop",
+                        "action": "std.echo",
+                        "input_mapping": {"n": "iteration"},
+                        "loop_condition": f"result.n < {iterations - 1}",
+                        "loop_max_iterations": iterations,
+                    }
+                ],
+            }
+            seconds, run_id = await timed(cadenza, loop)
+            counts = await histories(client, run_id)
+            report(
+                f"{iterations}-iteration loop: time",
+                seconds,
+                "s",
+                f"{len(counts) - 1} child runs (continue-as-new)",
+            )
+            report(
+                f"{iterations}-iteration loop: longest history",
+                max(counts.values()),
+                "events",
+                f"parent {counts[run_id]} events",
+            )
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            report("peak RSS of the process hosting the worker", rss, "MiB")
     RESULTS.mkdir(exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     out = RESULTS / "control_flow.json"

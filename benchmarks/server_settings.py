@@ -7,19 +7,15 @@ in-process worker, and prints workflows/s and the per-step time of a sequential 
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from activities.registry import default_registry
-from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port
-from worker.settings import Settings
+from worker.devmode import scratch_session
+from worker.server import ServerConfig
 
 SETTINGS = {
     "default pragmas": [],
@@ -40,32 +36,20 @@ def chain(n: int) -> dict:
 
 async def measure(pragmas: list[str], concurrent: int, rounds: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        config = ServerConfig(
-            port=free_port(), headless=True, db_path=Path(tmp) / "t.db", pragmas=pragmas
-        )
-        server = EmbeddedServer(config)
-        server.start()
-        os.environ["TEMPORAL_ADDRESS"] = config.address
-        try:
-            client = await connect()
-            await ensure_search_attributes(client)
-            queue = f"bench-{uuid.uuid4().hex[:6]}"
-            async with running_worker(client, Settings(), default_registry(), task_queue=queue):
-                cadenza = CadenzaClient(client, queue)
-                rates, per_step = [], []
-                for _ in range(rounds):
-                    started = time.perf_counter()
-                    handles = await asyncio.gather(
-                        *(cadenza.start(chain(5)) for _ in range(concurrent))
-                    )
-                    await asyncio.gather(*(cadenza.result(h.id) for h in handles))
-                    rates.append(concurrent / (time.perf_counter() - started))
-                    started = time.perf_counter()
-                    await cadenza.result((await cadenza.start(chain(50))).id)
-                    per_step.append((time.perf_counter() - started) / 50 * 1000)
-                return statistics.median(rates), statistics.median(per_step)
-        finally:
-            server.stop()
+        config = ServerConfig(headless=True, db_path=Path(tmp) / "t.db", pragmas=pragmas)
+        async with scratch_session(default_registry(), config) as cadenza:
+            rates, per_step = [], []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                handles = await asyncio.gather(
+                    *(cadenza.start(chain(5)) for _ in range(concurrent))
+                )
+                await asyncio.gather(*(cadenza.result(h.id) for h in handles))
+                rates.append(concurrent / (time.perf_counter() - started))
+                started = time.perf_counter()
+                await cadenza.result((await cadenza.start(chain(50))).id)
+                per_step.append((time.perf_counter() - started) / 50 * 1000)
+            return statistics.median(rates), statistics.median(per_step)
 
 
 async def main() -> None:

@@ -1,4 +1,5 @@
-"""A first-try session: a server (started if none is reachable) and an in-process worker."""
+"""Sessions with an in-process worker: a first try (`cadenza dev`, `make demo`) and scratch
+servers for benchmarks and the replay recorder."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import asynccontextmanager
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient, connect
 from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, port_open
+from worker.server import EmbeddedServer, ServerConfig, free_port, port_open
 from worker.settings import DEFAULT_ADDRESS, Settings
 
 
@@ -46,3 +47,29 @@ async def dev_session(
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+@asynccontextmanager
+async def scratch_session(
+    registry: ActionRegistry, config: ServerConfig | None = None
+) -> AsyncIterator[CadenzaClient]:
+    """A private embedded server on a free port (in memory unless `config` says otherwise) and a
+    worker on a fresh task queue; `TEMPORAL_ADDRESS` points at the server meanwhile."""
+    config = config or ServerConfig(headless=True, db_path=None)
+    config.port = free_port()
+    server = EmbeddedServer(config)
+    server.start()
+    previous = os.environ.get("TEMPORAL_ADDRESS")
+    os.environ["TEMPORAL_ADDRESS"] = config.address
+    try:
+        client = await connect()
+        await ensure_search_attributes(client)
+        task_queue = f"scratch-{uuid.uuid4().hex[:8]}"
+        async with running_worker(client, Settings(), registry, task_queue=task_queue):
+            yield CadenzaClient(client, task_queue)
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("TEMPORAL_ADDRESS", None)
+        else:
+            os.environ["TEMPORAL_ADDRESS"] = previous

@@ -35,11 +35,21 @@ def _definition(data: dict[str, object]) -> AdvancedWorkflow:
         ) from None
 
 
-def _state(definition: AdvancedWorkflow) -> ExecutionResult:
-    return ExecutionResult(
+def _runner(request: BatchInput | LoopInput) -> Runner:
+    """A runner over the child's slice, seeing the parent's scope."""
+    definition = _definition(request.definition)
+    state = ExecutionResult(
         execution_id=workflow.info().workflow_id,
         workflow_id=definition.workflow_id,
         version=definition.version,
+    )
+    return Runner(
+        definition,
+        state,
+        request.scope.input,
+        on_change=lambda: None,
+        options=request.options,
+        scope=request.scope,
     )
 
 
@@ -49,15 +59,7 @@ class CadenzaBatchRun:
 
     @workflow.run
     async def run(self, request: BatchInput) -> ChildResult:
-        definition = _definition(request.definition)
-        runner = Runner(
-            definition,
-            _state(definition),
-            request.scope.input,
-            on_change=lambda: None,
-            options=request.options,
-            scope=request.scope,
-        )
+        runner = _runner(request)
         await runner.run_level(None, fail_fast=False)
         return runner.child_result()
 
@@ -68,16 +70,8 @@ class CadenzaLoopRun:
 
     @workflow.run
     async def run(self, request: LoopInput) -> ChildResult:
-        definition = _definition(request.definition)
-        step = definition.steps[0]
-        runner = Runner(
-            definition,
-            _state(definition),
-            request.scope.input,
-            on_change=lambda: None,
-            options=request.options,
-            scope=request.scope,
-        )
+        runner = _runner(request)
+        step = runner.definition.steps[0]
         runner.loop_root = step.step_id
         record = runner.state.steps[step.step_id]
         runner.set_status(record, StepStatus.RUNNING)  # handed back with the other records

@@ -64,6 +64,22 @@ class StepFailure(Exception):
         self.error = error
         self.attempts = attempts
 
+    @classmethod
+    def of(
+        cls,
+        step: WorkflowStep,
+        error_type: str,
+        message: str,
+        *,
+        non_retryable: bool = True,
+        attempts: int = 0,
+    ) -> StepFailure:
+        """A failure of `step` raised by the engine itself (not by an activity)."""
+        error = ErrorInfo(
+            type=error_type, message=message, step_id=step.step_id, non_retryable=non_retryable
+        )
+        return cls(error, attempts)
+
 
 class Slots:
     """A semaphore whose waiters are served by priority (lowest tuple first), deterministically."""
@@ -334,13 +350,8 @@ class Runner:
             return await self._wait(step)
         if kind == StepType.LOOP:
             return await self.loop(step, record, policy, prio)
-        raise StepFailure(
-            ErrorInfo(
-                type=ErrorType.STEP_FAILED,
-                message=f"step type '{kind}' is not supported by this worker",
-                step_id=step.step_id,
-                non_retryable=True,
-            )
+        raise StepFailure.of(
+            step, ErrorType.STEP_FAILED, f"step type '{kind}' is not supported by this worker"
         )
 
     def _mark_running(self, step: WorkflowStep, record: StepRecord) -> None:
@@ -368,15 +379,12 @@ class Runner:
             await self.run_level(step.step_id, fail_fast=False)
         output = self.container_output(step.parallel_steps)
         if output["success_rate"] < policy.parallel_failure_threshold:
-            raise StepFailure(
-                ErrorInfo(
-                    type=ErrorType.PARALLEL_THRESHOLD,
-                    message=f"{output['successful_steps']} of {output['total_steps']} children "
-                    f"succeeded ({output['success_rate']:.0%}); the threshold is "
-                    f"{policy.parallel_failure_threshold:.0%}",
-                    step_id=step.step_id,
-                    non_retryable=True,
-                )
+            raise StepFailure.of(
+                step,
+                ErrorType.PARALLEL_THRESHOLD,
+                f"{output['successful_steps']} of {output['total_steps']} children succeeded "
+                f"({output['success_rate']:.0%}); the threshold is "
+                f"{policy.parallel_failure_threshold:.0%}",
             )
         return output
 
@@ -514,13 +522,8 @@ class Runner:
                 until = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
                 seconds = (until - now).total_seconds()
             except (ExpressionError, ValueError, TypeError) as exc:
-                raise StepFailure(
-                    ErrorInfo(
-                        type=ErrorType.EXPRESSION_ERROR,
-                        message=f"wait.until must give a timestamp: {exc}",
-                        step_id=step.step_id,
-                        non_retryable=True,
-                    )
+                raise StepFailure.of(
+                    step, ErrorType.EXPRESSION_ERROR, f"wait.until must give a timestamp: {exc}"
                 ) from None
         else:
             seconds = spec.seconds or 0.0
@@ -567,15 +570,12 @@ class Runner:
             if again is not True:
                 return loop_output(progress)
             if progress.iterations >= step.loop_max_iterations:
-                raise StepFailure(
-                    ErrorInfo(
-                        type=ErrorType.LOOP_LIMIT_EXCEEDED,
-                        message=f"loop_condition still held after loop_max_iterations="
-                        f"{step.loop_max_iterations} iterations",
-                        step_id=step.step_id,
-                        non_retryable=True,
-                    ),
-                    progress.attempts,
+                raise StepFailure.of(
+                    step,
+                    ErrorType.LOOP_LIMIT_EXCEEDED,
+                    f"loop_condition still held after loop_max_iterations="
+                    f"{step.loop_max_iterations} iterations",
+                    attempts=progress.attempts,
                 )
 
     async def _iteration(
@@ -594,14 +594,13 @@ class Runner:
             body = self.container_output(step.parallel_steps)
             if body["failed_steps"]:
                 first = body["failures"][0]
-                raise StepFailure(
-                    ErrorInfo(
-                        type=ErrorType.STEP_FAILED,
-                        message=f"iteration {iteration}: child '{first['step_id']}' failed: "
-                        f"{(first['error'] or {}).get('message', '')}",
-                        step_id=step.step_id,
-                    ),
-                    progress.attempts,
+                raise StepFailure.of(
+                    step,
+                    ErrorType.STEP_FAILED,
+                    f"iteration {iteration}: child '{first['step_id']}' failed: "
+                    f"{(first['error'] or {}).get('message', '')}",
+                    non_retryable=False,
+                    attempts=progress.attempts,
                 )
             return body
         params = self._params(step, iteration=iteration, result=progress.last)

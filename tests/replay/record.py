@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 from activities.registry import default_registry
-from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port
-from worker.settings import Settings
+from worker.devmode import scratch_session
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import ExecutionOptions
 
@@ -113,42 +108,28 @@ OPTIONS = {"children-batches-and-loop": SMALL}
 
 
 async def main() -> None:
-    config = ServerConfig(port=free_port(), headless=True, db_path=None)
-    server = EmbeddedServer(config)
-    server.start()
-    os.environ["TEMPORAL_ADDRESS"] = config.address
-    try:
-        client = await connect()
-        await ensure_search_attributes(client)
-        task_queue = f"record-{uuid.uuid4().hex[:8]}"
-        async with running_worker(client, Settings(), default_registry(), task_queue=task_queue):
-            cadenza = CadenzaClient(client, task_queue)
-            index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
-            for name, (definition, run_input) in CASES.items():
-                if (HISTORIES / f"{name}.json").exists() and "--force" not in sys.argv:
-                    continue
-                handle = await cadenza.start(
-                    definition,
-                    run_input,
-                    execution_id=f"replay-{name}",
-                    options=OPTIONS.get(name),
-                )
-                result = await cadenza.result(handle.id)
-                history = await handle.fetch_history()
-                (HISTORIES / f"{name}.json").write_text(history.to_json())
-                index[f"{name}.json"] = handle.id
-                print(f"{name}: {result.status.value}, {len(history.events)} events")
-                children = client.list_workflows(f"WorkflowId STARTS_WITH '{handle.id}.'")
-                async for child in children:
-                    child_handle = client.get_workflow_handle(child.id, run_id=child.run_id)
-                    child_history = await child_handle.fetch_history()
-                    suffix = f"{child.id[len(handle.id) + 1 :]}-{child.run_id[:8]}"
-                    (HISTORIES / f"{name}--{suffix}.json").write_text(child_history.to_json())
-                    index[f"{name}--{suffix}.json"] = child.id
-                    print(f"  child {suffix}: {len(child_history.events)} events")
-            INDEX.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
-    finally:
-        server.stop()
+    async with scratch_session(default_registry()) as cadenza:
+        client = cadenza.client
+        index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
+        for name, (definition, run_input) in CASES.items():
+            if (HISTORIES / f"{name}.json").exists() and "--force" not in sys.argv:
+                continue
+            handle = await cadenza.start(
+                definition, run_input, execution_id=f"replay-{name}", options=OPTIONS.get(name)
+            )
+            result = await cadenza.result(handle.id)
+            history = await handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            index[f"{name}.json"] = handle.id
+            print(f"{name}: {result.status.value}, {len(history.events)} events")
+            async for child in client.list_workflows(f"WorkflowId STARTS_WITH '{handle.id}.'"):
+                child_handle = client.get_workflow_handle(child.id, run_id=child.run_id)
+                child_history = await child_handle.fetch_history()
+                suffix = f"{child.id[len(handle.id) + 1 :]}-{child.run_id[:8]}"
+                (HISTORIES / f"{name}--{suffix}.json").write_text(child_history.to_json())
+                index[f"{name}--{suffix}.json"] = child.id
+                print(f"  child {suffix}: {len(child_history.events)} events")
+        INDEX.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
