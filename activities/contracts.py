@@ -25,6 +25,8 @@ class ErrorType(StrEnum):
     DEPENDENCY_FAILED = "DependencyFailed"
     PARALLEL_THRESHOLD = "ParallelThresholdNotMet"
     LOOP_LIMIT_EXCEEDED = "LoopLimitExceeded"
+    APPROVAL_REJECTED = "ApprovalRejected"
+    APPROVAL_TIMEOUT = "ApprovalTimeout"
 
 
 class StepActivityInput(BaseModel):
@@ -38,7 +40,7 @@ class StepActivityInput(BaseModel):
     input_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema the params must satisfy (the step's input_validation)."
     )
-    role: Literal["step", "error_handler", "rollback"] = "step"
+    role: Literal["step", "error_handler", "rollback", "reminder", "escalation"] = "step"
 
 
 class StepActivityResult(BaseModel):

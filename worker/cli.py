@@ -12,15 +12,24 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.table import Table
+from temporalio.service import RPCError
 
 from activities.registry import ActionRegistry, default_registry, load_action_modules
-from worker.client import CadenzaClient, ConnectionFailed, DefinitionRejected, connect
+from worker.client import (
+    CadenzaClient,
+    ConnectionFailed,
+    DecisionRefused,
+    DefinitionRejected,
+    connect,
+)
 from worker.devmode import dev_session, quiet_sdk_logs
 from worker.render import mermaid, result_view
 from worker.run import SearchAttributesMissing, serve
@@ -381,6 +390,89 @@ def status(
         return EXIT_OK
 
     _run(main)
+
+
+@app.command()
+def approve(
+    execution_id: str,
+    step_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who approves.")],
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+) -> None:
+    """Approve a waiting approval step (exit 2 with the run's reason when refused)."""
+    _run(lambda: _decide("approve", execution_id, step_id, by, comment))
+
+
+@app.command()
+def reject(
+    execution_id: str,
+    step_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who rejects.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+) -> None:
+    """Reject a waiting approval step: one rejection rejects it."""
+    _run(lambda: _decide("reject", execution_id, step_id, by, reason))
+
+
+async def _decide(name: str, execution_id: str, step_id: str, by: str, comment: str) -> int:
+    cadenza = CadenzaClient(await connect())
+    try:
+        if name == "approve":
+            result = await cadenza.approve(execution_id, step_id, by, comment)
+        else:
+            result = await cadenza.reject(execution_id, step_id, by, comment)
+    except DecisionRefused as exc:
+        raise UsageError(f"refused: {exc}") from None
+    except RPCError as exc:
+        raise UsageError(f"cannot reach run {execution_id!r}: {exc.message}") from None
+    out.print(
+        f"{name}d {step_id} of {execution_id} as {by}: {result.outcome} "
+        f"({result.approvals} of {result.required} approvals)",
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+@app.command()
+def pending(
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+) -> None:
+    """Every run with a waiting approval: step, approvers, how long it has waited."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        rows = await cadenza.pending()
+        if as_json:
+            data = [{"execution_id": eid, **p.model_dump(mode="json")} for eid, p in rows]
+            sys.stdout.write(json.dumps(data) + "\n")
+            return EXIT_OK
+        if not rows:
+            out.print("no approvals are waiting")
+            return EXIT_OK
+        now = datetime.now(UTC)
+        table = Table()
+        for column in ("run", "step", "approvers", "approvals", "waiting"):
+            table.add_column(column)
+        for eid, p in rows:
+            waited = (now - datetime.fromisoformat(p.since)).total_seconds()
+            table.add_row(
+                eid,
+                p.step_id,
+                ", ".join(p.approvers) or "anyone",
+                f"{p.approvals}/{p.required}" + (" (escalated)" if p.escalated else ""),
+                _human(waited),
+            )
+        out.print(table)
+        return EXIT_OK
+
+    _run(main)
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 @app.command()

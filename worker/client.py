@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfig
@@ -26,9 +27,12 @@ from worker.codec import data_converter
 from worker.settings import DEFAULT_ADDRESS
 from workflows.dsl.models import (
     AdvancedWorkflow,
+    DecisionInput,
+    DecisionResult,
     ErrorInfo,
     ExecutionOptions,
     ExecutionResult,
+    PendingApproval,
     RunInput,
     WorkflowState,
 )
@@ -38,6 +42,10 @@ from workflows.engine import SA_STATE, SA_VERSION, SA_WORKFLOW_ID, AdvancedWorkf
 
 class ConnectionFailed(Exception):
     """Temporal could not be reached; the message says where and how to start a server."""
+
+
+class DecisionRefused(Exception):
+    """An approval decision the run refused; the message is the run's reason."""
 
 
 class DefinitionRejected(Exception):
@@ -150,6 +158,49 @@ class CadenzaClient:
     async def describe_status(self, execution_id: str) -> WorkflowExecutionStatus | None:
         handle = self.client.get_workflow_handle(execution_id)
         return (await handle.describe()).status
+
+    async def approve(
+        self, execution_id: str, step_id: str, by: str, comment: str = ""
+    ) -> DecisionResult:
+        """Approve a waiting approval step through the validated `approve` update.
+
+        Raises:
+            DecisionRefused: the run refused it (unknown step, not waiting, not an approver,
+                already decided), with the run's reason.
+        """
+        return await self._decide("approve", execution_id, step_id, by, comment)
+
+    async def reject(
+        self, execution_id: str, step_id: str, by: str, reason: str = ""
+    ) -> DecisionResult:
+        """Reject a waiting approval step (one rejection rejects); see `approve`."""
+        return await self._decide("reject", execution_id, step_id, by, reason)
+
+    async def _decide(
+        self, name: str, execution_id: str, step_id: str, by: str, comment: str
+    ) -> DecisionResult:
+        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
+        update = AdvancedWorkflowRun.approve if name == "approve" else AdvancedWorkflowRun.reject
+        try:
+            return await handle.execute_update(
+                update, DecisionInput(step_id=step_id, by=by, comment=comment)
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise DecisionRefused(reason) from None
+
+    async def pending(self) -> list[tuple[str, PendingApproval]]:
+        """Every approval waiting in a running run: (execution id, pending approval)."""
+        out: list[tuple[str, PendingApproval]] = []
+        query = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
+        async for run in self.client.list_workflows(query):
+            try:
+                state = await self.status(run.id)
+            except RPCError:
+                continue
+            out += [(run.id, p) for p in state.pending_approvals.values()]
+        return out
 
     async def cancel(self, execution_id: str) -> None:
         """Ask the run to cancel: running steps are cancelled, completed ones compensated."""

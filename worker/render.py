@@ -61,6 +61,22 @@ def result_view(result: ExecutionResult, max_rows: int = 200) -> RenderableType:
     ]
     if result.error is not None:
         lines.append(Text(f"error: {result.error.type}: {result.error.message}", style="red"))
+    for pending in result.pending_approvals.values():
+        who = ", ".join(pending.approvers) or "anyone"
+        lines.append(
+            Text(
+                f"waiting: {pending.step_id} for {who} ({pending.approvals}/{pending.required} "
+                f"approvals since {pending.since}"
+                + (", escalated" if pending.escalated else "")
+                + f"); cadenza approve {result.execution_id} {pending.step_id} --by NAME",
+                style="magenta",
+            )
+        )
+    for audit in [*result.approvals, *result.audit]:
+        detail = f" {audit.detail}" if audit.detail else ""
+        lines.append(
+            Text(f"audit {audit.at} {audit.step_id or ''} {audit.kind} {audit.by}{detail}"[:300])
+        )
     for entry in result.compensations:
         lines.append(Text(f"compensated {entry.step_id} with {entry.action}: {entry.status}"))
     if result.vars:

@@ -16,8 +16,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ErrorType
+    from workflows import approvals
     from workflows.dsl.models import (
         AuditEntry,
+        DecisionInput,
+        DecisionResult,
         ErrorInfo,
         ExecutionResult,
         PauseInput,
@@ -49,12 +52,48 @@ class AdvancedWorkflowRun:
             started_at=workflow.now().isoformat(),
         )
         self._runner: Runner | None = None
+        self._listed_waiting = False
         self._pending_pause: bool | None = None
 
     @workflow.query(name="status")
     def status(self) -> ExecutionResult:
         """The whole execution state, in the shape of the execution result."""
         return self._state
+
+    @workflow.update(name="approve")
+    def approve(self, request: DecisionInput) -> DecisionResult:
+        """Approve a waiting approval step (validated: see `approvals.refusal`)."""
+        return approvals.apply(self._state, request, "approve", workflow.now().isoformat())
+
+    @approve.validator
+    def _check_approve(self, request: DecisionInput) -> None:
+        why = approvals.refusal(self._state, request, "approve")
+        if why is not None:
+            raise ValueError(why)
+
+    @workflow.update(name="reject")
+    def reject(self, request: DecisionInput) -> DecisionResult:
+        """Reject a waiting approval step: one rejection rejects it."""
+        return approvals.apply(self._state, request, "reject", workflow.now().isoformat())
+
+    @reject.validator
+    def _check_reject(self, request: DecisionInput) -> None:
+        why = approvals.refusal(self._state, request, "reject")
+        if why is not None:
+            raise ValueError(why)
+
+    @workflow.signal(name="approve")
+    def approve_signal(self, payload: Any) -> None:
+        """The same decision as a signal (Web UI, `temporal workflow signal`): an invalid one is
+        recorded in the audit trail and ignored."""
+        approvals.from_signal(self._state, payload, "approve", workflow.now().isoformat())
+        self._refresh_details()
+
+    @workflow.signal(name="reject")
+    def reject_signal(self, payload: Any) -> None:
+        """`reject` as a signal; an invalid one is audited and ignored."""
+        approvals.from_signal(self._state, payload, "reject", workflow.now().isoformat())
+        self._refresh_details()
 
     @workflow.signal(name="pause")
     def pause(self, request: PauseInput) -> None:
@@ -188,11 +227,29 @@ class AdvancedWorkflowRun:
             if runner.running:
                 shown = sorted(runner.running)[:20]
                 lines.append("running: " + ", ".join(f"`{s}`" for s in shown))
+        for pending in state.pending_approvals.values():
+            cli, signal = approvals.commands(state.execution_id, pending)
+            who = ", ".join(pending.approvers) or "anyone"
+            lines += [
+                "",
+                f"**`{pending.step_id}` waits for approval** by {who} "
+                f"({pending.approvals} of {pending.required}, since {pending.since}"
+                + (", escalated" if pending.escalated else "")
+                + ")",
+                f"- `{cli}`",
+                f"- `{signal}`",
+            ]
         if state.error is not None:
             lines.append(f"error: {state.error.type}: {state.error.message[:200]}")
         if state.compensations:
             lines.append(f"compensations: {len(state.compensations)}")
         workflow.set_current_details("\n".join(lines))
+        waiting = bool(state.pending_approvals) and state.status == WorkflowState.RUNNING
+        if waiting != self._listed_waiting and state.status == WorkflowState.RUNNING:
+            # `cadenza pending` finds runs through this attribute
+            self._listed_waiting = waiting
+            value = "waiting" if waiting else WorkflowState.RUNNING.value
+            workflow.upsert_search_attributes([SA_STATE.value_set(value)])
 
 
 async def _stop(task: asyncio.Future[None]) -> None:

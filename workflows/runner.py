@@ -10,6 +10,7 @@ waiting steps get slots by priority (longest remaining critical path first when
 from __future__ import annotations
 
 import asyncio
+import builtins
 import heapq
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -21,9 +22,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
+    from workflows import approvals
     from workflows.dsl.expressions import LOOP_NAMES, ExpressionError, compile_expression
     from workflows.dsl.models import (
         AdvancedWorkflow,
+        ApprovalSpec,
         AuditEntry,
         BatchInput,
         ChildResult,
@@ -34,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ExecutionResult,
         LoopInput,
         LoopProgress,
+        PendingApproval,
         ScopeSnapshot,
         StepRecord,
         StepStatus,
@@ -208,6 +212,9 @@ class Runner:
                 for sid in [s for s, t in running.items() if t in done]:
                     running.pop(sid).result()
                     settle(sid)
+        except GeneratorExit:  # the worker evicted the run from its cache: touch nothing
+            running.clear()
+            raise
         finally:
             for task in running.values():
                 task.cancel()
@@ -274,6 +281,7 @@ class Runner:
         if step.step_type != StepType.ACTION:  # an action step starts when it gets a slot
             self._mark_running(step, record)
         policy = self.policy(step)
+        evicted = False
         try:
             try:
                 output = await self._execute(step, record, policy, priority)
@@ -321,11 +329,18 @@ class Runner:
                 non_retryable=True,
             )
             raise
+        except GeneratorExit:  # evicted from the worker's cache: the run replays elsewhere
+            evicted = True
+            raise
         finally:
-            record.ended_at = workflow.now().isoformat()
-            self.running.discard(step.step_id)
-            self.steps_view[step.step_id] = {"status": str(record.status), "output": record.output}
-            self.on_change()
+            if not evicted:
+                record.ended_at = workflow.now().isoformat()
+                self.running.discard(step.step_id)
+                self.steps_view[step.step_id] = {
+                    "status": str(record.status),
+                    "output": record.output,
+                }
+                self.on_change()
 
     async def _execute(
         self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
@@ -350,6 +365,8 @@ class Runner:
             return await self._wait(step)
         if kind == StepType.LOOP:
             return await self.loop(step, record, policy, prio)
+        if kind == StepType.APPROVAL:
+            return await self._approval(step, record, policy)
         raise StepFailure.of(
             step, ErrorType.STEP_FAILED, f"step type '{kind}' is not supported by this worker"
         )
@@ -511,6 +528,133 @@ class Runner:
             "next_steps": list(targets),
             "conditions": evaluated,
         }
+
+    async def _approval(
+        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy
+    ) -> dict[str, Any]:
+        """Wait (durably, holding no worker resources) for decisions on an approval step."""
+        spec = step.approval or ApprovalSpec()
+        sid = step.step_id
+        pending = approvals.open_approval(
+            self.state, sid, list(spec.approvers), spec.required_approvals, _iso(workflow.now())
+        )
+        self.set_status(record, StepStatus.WAITING)
+        self.running.discard(sid)
+        self.on_change()
+        deadline = workflow.now() + timedelta(seconds=step.timeout)
+        every = timedelta(seconds=spec.reminder_every) if spec.reminder_every else None
+        next_reminder = workflow.now() + every if every else None
+        evicted = False
+        try:
+            while pending.outcome is None:
+                wake = min(deadline, next_reminder) if next_reminder else deadline
+                seconds = (wake - workflow.now()).total_seconds()
+                if seconds > 0:
+                    try:
+                        await workflow.wait_condition(
+                            lambda: pending.outcome is not None,
+                            timeout=seconds,
+                            timeout_summary=f"{sid}: approval",
+                        )
+                        break
+                    except builtins.TimeoutError:
+                        pass
+                now = workflow.now()
+                if next_reminder is not None and every is not None and next_reminder <= now:
+                    next_reminder = now + every
+                    if now < deadline:
+                        await self._notify(step, spec, pending, "reminder", policy)
+                        continue
+                if now < deadline:
+                    continue
+                if spec.on_timeout == "approve":
+                    approvals.note(self.state, sid, "timeout", _iso(now), "approved on timeout")
+                    return self._approval_output(pending, "approved", by=["timeout"])
+                if spec.on_timeout == "escalate" and not pending.escalated:
+                    pending.escalated = True
+                    pending.approvers = list(spec.escalate_to)
+                    escalation = spec.escalation_timeout or step.timeout
+                    deadline = now + timedelta(seconds=escalation)
+                    approvals.note(
+                        self.state,
+                        sid,
+                        "escalation",
+                        _iso(now),
+                        f"no decision in {step.timeout:g} s; escalated to "
+                        + ", ".join(spec.escalate_to),
+                    )
+                    self.on_change()
+                    await self._notify(step, spec, pending, "escalation", policy)
+                    continue
+                approvals.note(
+                    self.state, sid, "timeout", _iso(now), f"no decision in time: {spec.on_timeout}"
+                )
+                raise StepFailure.of(
+                    step,
+                    ErrorType.APPROVAL_TIMEOUT,
+                    f"no decision on {sid!r} in time ({pending.approvals} of "
+                    f"{pending.required} approvals)",
+                )
+        except GeneratorExit:  # evicted from the worker's cache: touch nothing
+            evicted = True
+            raise
+        finally:
+            if not evicted:
+                self.state.pending_approvals.pop(sid, None)
+                self.set_status(record, StepStatus.RUNNING)
+                self.on_change()
+        if pending.outcome == "rejected":
+            vote = next(v for v in pending.votes if v.decision == "reject")
+            raise StepFailure.of(
+                step,
+                ErrorType.APPROVAL_REJECTED,
+                f"rejected by {vote.by}" + (f": {vote.comment}" if vote.comment else ""),
+            )
+        return self._approval_output(
+            pending, "approved", by=[v.by for v in pending.votes if v.decision == "approve"]
+        )
+
+    def _approval_output(
+        self, pending: PendingApproval, decision: str, by: list[str]
+    ) -> dict[str, Any]:
+        comments = [v.comment for v in pending.votes if v.comment]
+        return {
+            "decision": decision,
+            "decided_by": by,
+            "comment": "; ".join(comments),
+            "decided_at": _iso(workflow.now()),
+            "votes": [v.model_dump(mode="json") for v in pending.votes],
+            "escalated": pending.escalated,
+        }
+
+    async def _notify(
+        self,
+        step: WorkflowStep,
+        spec: ApprovalSpec,
+        pending: PendingApproval,
+        kind: str,
+        policy: EffectiveRetryPolicy,
+    ) -> None:
+        """Run the reminder action for a reminder or an escalation, and audit it."""
+        waited = (workflow.now() - datetime.fromisoformat(pending.since)).total_seconds()
+        who = ", ".join(pending.approvers) or "anyone"
+        message = (
+            f"{kind}: step {step.step_id!r} of {workflow.info().workflow_id} waits for "
+            f"{who} ({pending.approvals}/{pending.required} approvals, {waited:.0f} s)"
+        )
+        params = {
+            "step_id": step.step_id,
+            "message": message,
+            "approvers": pending.approvers,
+            "waiting_seconds": waited,
+        }
+        detail = message
+        try:
+            await self.action(step, spec.reminder_action, params, policy, kind, (0, 0))
+        except StepFailure as failure:
+            detail += f" (the {spec.reminder_action} action failed: {failure.error.message})"
+        approvals.note(self.state, step.step_id, kind, _iso(workflow.now()), detail)
+        self.on_change()
 
     async def _wait(self, step: WorkflowStep) -> dict[str, Any]:
         spec = step.wait
@@ -794,6 +938,10 @@ class Runner:
             elif name in extra and name in LOOP_NAMES:
                 scope[name] = extra[name]
         return expression.evaluate(scope)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
 
 
 def loop_output(progress: LoopProgress) -> dict[str, Any]:

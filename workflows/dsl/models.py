@@ -113,6 +113,14 @@ class ApprovalSpec(_Model):
     reminder_every: float | None = Field(
         None, gt=0, description="Seconds between reminders while the step waits."
     )
+    reminder_action: str = Field(
+        "std.log",
+        description="Action run for each reminder and escalation, with {step_id, message, "
+        "approvers, waiting_seconds} (std.log, std.http or your own).",
+    )
+    escalation_timeout: float | None = Field(
+        None, gt=0, description="Seconds the escalation approvers get; default: the step timeout."
+    )
 
 
 class AgentSpec(_Model):
@@ -308,9 +316,67 @@ class AuditEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: str = Field(description="Workflow time, ISO 8601.")
-    kind: str = Field(description="pause, resume, ...")
+    kind: str = Field(
+        description="pause, resume, approve, reject, reminder, escalation, timeout, ignored"
+    )
     by: str = ""
     detail: str = ""
+    step_id: str | None = None
+
+
+class DecisionInput(BaseModel):
+    """Payload of the `approve` / `reject` updates and signals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str = Field(description="The approval step decided.")
+    by: str = Field(min_length=1, description="Who decides.")
+    comment: str = Field("", description="Why (for a rejection: the reason).")
+
+
+class Vote(BaseModel):
+    """One approver's decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str
+    decision: Literal["approve", "reject"]
+    comment: str = ""
+    at: str
+
+
+class PendingApproval(BaseModel):
+    """An approval step waiting for decisions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    approvers: list[str] = Field(description="Who may decide now; empty: anyone.")
+    required: int
+    votes: list[Vote] = Field(default_factory=list)
+    since: str
+    escalated: bool = False
+
+    @property
+    def approvals(self) -> int:
+        return sum(v.decision == "approve" for v in self.votes)
+
+    @property
+    def outcome(self) -> Literal["approved", "rejected"] | None:
+        if any(v.decision == "reject" for v in self.votes):
+            return "rejected"
+        return "approved" if self.approvals >= self.required else None
+
+
+class DecisionResult(BaseModel):
+    """What an `approve` / `reject` update returns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    outcome: Literal["pending", "approved", "rejected"]
+    approvals: int
+    required: int
 
 
 class PauseInput(BaseModel):
@@ -335,12 +401,15 @@ class ExecutionResult(BaseModel):
     error: ErrorInfo | None = None
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     compensations: list[CompensationRecord] = Field(default_factory=list)
-    approvals: list[dict[str, Any]] = Field(default_factory=list)
+    approvals: list[AuditEntry] = Field(
+        default_factory=list, description="Every decision, reminder, escalation, ignored signal."
+    )
     sla: dict[str, Any] = Field(default_factory=dict)
     started_at: str | None = None
     ended_at: str | None = None
     paused: bool = False
     audit: list[AuditEntry] = Field(default_factory=list)
+    pending_approvals: dict[str, PendingApproval] = Field(default_factory=dict)
 
 
 class ExecutionOptions(BaseModel):

@@ -34,7 +34,6 @@ MAX_NESTING = 16
 
 # Step types whose execution lands in later work; until then they are refused, never ignored.
 UNSUPPORTED_STEP_TYPES = {
-    StepType.APPROVAL: "approval steps",
     StepType.AGENT: "agent steps",
 }
 
@@ -405,7 +404,8 @@ class _Checker:
         kind = step.step_type
         if kind == StepType.ACTION and not step.action:
             self.error(f"{path}.action", "missing_action", "an action step needs `action: <name>`")
-        if kind in (StepType.PARALLEL, StepType.CONDITIONAL, StepType.WAIT) and step.action:
+        no_action = (StepType.PARALLEL, StepType.CONDITIONAL, StepType.WAIT, StepType.APPROVAL)
+        if kind in no_action and step.action:
             self.error(
                 f"{path}.action",
                 "unexpected_action",
@@ -475,6 +475,8 @@ class _Checker:
                 "next_steps_outside_conditional",
                 "next_steps only applies to conditional steps: use dependencies instead",
             )
+        if kind == StepType.APPROVAL:
+            self._check_approval(step, path)
         if kind != StepType.APPROVAL and step.approval is not None:
             self.error(
                 f"{path}.approval",
@@ -483,6 +485,31 @@ class _Checker:
             )
         if kind != StepType.AGENT and step.agent is not None:
             self.error(f"{path}.agent", "unexpected_agent", "`agent` only applies to agent steps")
+
+    def _check_approval(self, step: WorkflowStep, path: str) -> None:
+        spec = step.approval
+        if spec is None:
+            return  # defaults: anyone may approve, one approval
+        if spec.approvers and spec.required_approvals > len(spec.approvers):
+            self.error(
+                f"{path}.approval.required_approvals",
+                "quorum_unreachable",
+                f"{spec.required_approvals} approvals required but only "
+                f"{len(spec.approvers)} approvers listed",
+            )
+        if spec.on_timeout == "escalate" and not spec.escalate_to:
+            self.error(
+                f"{path}.approval.escalate_to",
+                "missing_escalate_to",
+                "on_timeout: escalate needs escalate_to: the approvers asked next",
+            )
+        if spec.escalate_to and spec.on_timeout != "escalate":
+            self.warn(
+                f"{path}.approval.escalate_to",
+                "escalation_unused",
+                f"escalate_to is ignored: on_timeout is {spec.on_timeout!r}",
+            )
+        self._action(f"{path}.approval.reminder_action", spec.reminder_action)
 
     def _expression(self, path: str, source: str, allowed: frozenset[str]) -> None:
         try:

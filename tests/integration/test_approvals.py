@@ -1,0 +1,206 @@
+"""Approval steps on the real dev server: decisions, quorum, refusals, signals, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from worker.client import CadenzaClient, DecisionRefused
+from worker.server import temporal_binary
+from workflows.dsl.models import ExecutionResult, StepStatus, WorkflowState
+
+
+def approval(sid: str, *deps: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "step_id": sid,
+        "step_type": "approval",
+        "dependencies": list(deps),
+        "timeout": 3600,
+        "approval": spec,
+    }
+
+
+def wf(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {"workflow_id": "approvals", "steps": list(steps)}
+
+
+async def waiting(cadenza: CadenzaClient, run_id: str, *steps: str) -> ExecutionResult:
+    for _ in range(200):
+        state = await cadenza.status(run_id)
+        if all(s in state.pending_approvals for s in steps):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{steps} never waited: {state.steps}")
+
+
+async def test_approve_then_the_run_goes_on_with_the_decision(
+    cadenza: CadenzaClient, worker_factory, client: Client
+) -> None:
+    definition = wf(
+        {"step_id": "prepare", "action": "std.echo"},
+        approval("sign_off", "prepare", approvers=["ann", "bob"]),
+        {
+            "step_id": "ship",
+            "action": "std.echo",
+            "dependencies": ["sign_off"],
+            "input_mapping": {"by": "steps.sign_off.output.decided_by[0]"},
+        },
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        state = await waiting(cadenza, handle.id, "sign_off")
+        assert state.steps["sign_off"].status == StepStatus.WAITING
+        description = await client.get_workflow_handle(handle.id).describe()
+        attrs = {k.name: v for k, v in description.typed_search_attributes}  # type: ignore[attr-defined]
+        assert attrs["CadenzaState"] == "waiting"
+        assert [eid for eid, _ in await cadenza.pending()].count(handle.id) == 1
+        decision = await cadenza.approve(handle.id, "sign_off", "bob", "looks right")
+        assert (decision.outcome, decision.approvals, decision.required) == ("approved", 1, 1)
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    output = result.steps["sign_off"].output
+    assert output["decision"] == "approved" and output["decided_by"] == ["bob"]
+    assert output["comment"] == "looks right"
+    assert result.steps["ship"].output == {"by": "bob"}
+    assert [(a.kind, a.by, a.step_id) for a in result.approvals] == [("approve", "bob", "sign_off")]
+    assert result.pending_approvals == {}
+
+
+async def test_reject_fails_the_step_and_compensates(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        {"step_id": "reserve", "action": "std.echo", "rollback_actions": ["std.log"]},
+        approval("sign_off", "reserve"),
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await waiting(cadenza, handle.id, "sign_off")
+        decision = await cadenza.reject(handle.id, "sign_off", "carol", "budget exceeded")
+        assert decision.outcome == "rejected"
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.FAILED
+    error = result.steps["sign_off"].error
+    assert error is not None and error.type == "ApprovalRejected"
+    assert "carol" in error.message and "budget exceeded" in error.message
+    assert [c.step_id for c in result.compensations] == ["reserve"]
+
+
+async def test_quorum_of_two(cadenza: CadenzaClient, worker_factory) -> None:
+    definition = wf(approval("board", approvers=["ann", "bob", "cid"], required_approvals=2))
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await waiting(cadenza, handle.id, "board")
+        first = await cadenza.approve(handle.id, "board", "ann")
+        assert (first.outcome, first.approvals) == ("pending", 1)
+        assert (await cadenza.status(handle.id)).steps["board"].status == StepStatus.WAITING
+        second = await cadenza.approve(handle.id, "board", "cid")
+        assert second.outcome == "approved"
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED
+    assert result.steps["board"].output["decided_by"] == ["ann", "cid"]
+
+
+async def test_every_refusal_rule_of_the_update_validator(
+    cadenza: CadenzaClient, worker_factory, client: Client
+) -> None:
+    definition = wf(
+        approval("first", approvers=["ann", "bob"], required_approvals=2),
+        approval("later", "first"),
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await waiting(cadenza, handle.id, "first")
+        refusals = {
+            "unknown step": ("nope", "ann", "no step 'nope' in this run"),
+            "not waiting": ("later", "ann", "'later' is not waiting for a decision"),
+            "not an approver": ("first", "mallory", "'mallory' may not decide step 'first'"),
+        }
+        for name, (step, by, fragment) in refusals.items():
+            with pytest.raises(DecisionRefused) as info:
+                await cadenza.approve(handle.id, step, by)
+            assert fragment in str(info.value), name
+        await cadenza.approve(handle.id, "first", "ann")
+        with pytest.raises(DecisionRefused) as info:
+            await cadenza.reject(handle.id, "first", "ann")
+        assert "'ann' has already decided step 'first'" in str(info.value)
+        history = await client.get_workflow_handle(handle.id).fetch_history()
+        # refused updates leave nothing in history; the accepted one does
+        accepted = [
+            e
+            for e in history.events
+            if e.HasField("workflow_execution_update_accepted_event_attributes")
+        ]
+        assert len(accepted) == 1
+        await cadenza.cancel(handle.id)
+
+
+async def test_signal_from_the_temporal_cli_approves_and_bad_signals_are_audited(
+    cadenza: CadenzaClient, worker_factory, temporal_address: str
+) -> None:
+    definition = wf(approval("sign_off", approvers=["ann"]))
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await waiting(cadenza, handle.id, "sign_off")
+
+        def signal(payload: object) -> None:
+            subprocess.run(
+                [
+                    temporal_binary(),
+                    "workflow",
+                    "signal",
+                    "--address",
+                    temporal_address,
+                    "--workflow-id",
+                    handle.id,
+                    "--name",
+                    "approve",
+                    "--input",
+                    json.dumps(payload),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+                env=dict(os.environ),
+            )
+
+        signal({"step": "sign_off"})  # malformed
+        signal({"step_id": "sign_off", "by": "mallory"})  # not an approver
+        signal({"step_id": "sign_off", "by": "ann", "comment": "from the web ui"})
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED
+    kinds = [(a.kind, a.by) for a in result.approvals]
+    assert kinds == [("ignored", ""), ("ignored", "mallory"), ("approve", "ann")]
+    assert "step_id: Field required" in result.approvals[0].detail
+    assert "may not decide" in result.approvals[1].detail
+    assert result.steps["sign_off"].output["comment"] == "from the web ui"
+
+
+async def test_two_approvals_pending_at_once_are_decided_by_step_id(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        {
+            "step_id": "both",
+            "step_type": "parallel",
+            "parallel_steps": [approval("legal"), approval("finance")],
+        }
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        state = await waiting(cadenza, handle.id, "legal", "finance")
+        assert set(state.pending_approvals) == {"legal", "finance"}
+        await cadenza.approve(handle.id, "finance", "fay")
+        state = await cadenza.status(handle.id)
+        assert set(state.pending_approvals) == {"legal"}
+        await cadenza.approve(handle.id, "legal", "lee")
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED
+    assert result.steps["legal"].output["decided_by"] == ["lee"]
+    assert result.steps["finance"].output["decided_by"] == ["fay"]

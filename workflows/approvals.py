@@ -1,0 +1,114 @@
+"""Approval decisions: who may decide what, and the audit trail. Pure and deterministic.
+
+The pending approvals live in the execution state (`ExecutionResult.pending_approvals`), which
+the workflow creates in `@workflow.init`, so update validators can read them even when they run
+before `run()` has done anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from workflows.dsl.models import (
+    AuditEntry,
+    DecisionInput,
+    DecisionResult,
+    ExecutionResult,
+    PendingApproval,
+    Vote,
+)
+
+Decision = Literal["approve", "reject"]
+
+
+def refusal(state: ExecutionResult, request: DecisionInput, decision: Decision) -> str | None:
+    """Why `request` may not be applied now, or None when it may."""
+    pending = state.pending_approvals.get(request.step_id)
+    if pending is None:
+        if request.step_id in state.steps:
+            status = state.steps[request.step_id].status.value
+            return f"step {request.step_id!r} is not waiting for a decision (it is {status})"
+        waiting = ", ".join(sorted(state.pending_approvals)) or "none"
+        return f"no step {request.step_id!r} in this run; steps waiting for approval: {waiting}"
+    if pending.approvers and request.by not in pending.approvers:
+        return f"{request.by!r} may not decide step {request.step_id!r}; approvers: " + ", ".join(
+            pending.approvers
+        )
+    if any(v.by == request.by for v in pending.votes):
+        return f"{request.by!r} has already decided step {request.step_id!r}"
+    return None
+
+
+def apply(
+    state: ExecutionResult, request: DecisionInput, decision: Decision, at: str
+) -> DecisionResult:
+    """Record a valid decision (check `refusal` first) and return where the step stands."""
+    pending = state.pending_approvals[request.step_id]
+    pending.votes.append(Vote(by=request.by, decision=decision, comment=request.comment, at=at))
+    state.approvals.append(
+        AuditEntry(
+            at=at, kind=decision, by=request.by, detail=request.comment, step_id=request.step_id
+        )
+    )
+    return DecisionResult(
+        step_id=request.step_id,
+        outcome=pending.outcome or "pending",
+        approvals=pending.approvals,
+        required=pending.required,
+    )
+
+
+def from_signal(
+    state: ExecutionResult, payload: Any, decision: Decision, at: str
+) -> DecisionResult | None:
+    """Apply a decision that came as a signal; an invalid one is audited and ignored."""
+    try:
+        request = DecisionInput.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        reason = f"{decision} signal ignored: {problems} (expected {{step_id, by, comment?}})"
+        step_id = payload.get("step_id") if isinstance(payload, dict) else None
+        by = payload.get("by") if isinstance(payload, dict) else None
+        _ignored(state, at, reason, str(by or ""), step_id if isinstance(step_id, str) else None)
+        return None
+    why = refusal(state, request, decision)
+    if why is not None:
+        _ignored(state, at, f"{decision} signal ignored: {why}", request.by, request.step_id)
+        return None
+    return apply(state, request, decision, at)
+
+
+def _ignored(state: ExecutionResult, at: str, reason: str, by: str, step_id: str | None) -> None:
+    state.approvals.append(AuditEntry(at=at, kind="ignored", by=by, detail=reason, step_id=step_id))
+
+
+def open_approval(
+    state: ExecutionResult, step_id: str, approvers: list[str], required: int, at: str
+) -> PendingApproval:
+    """Start waiting for decisions on `step_id`."""
+    pending = PendingApproval(step_id=step_id, approvers=approvers, required=required, since=at)
+    state.pending_approvals[step_id] = pending
+    return pending
+
+
+def note(
+    state: ExecutionResult, step_id: str, kind: str, at: str, detail: str, by: str = ""
+) -> None:
+    """Add a reminder, escalation or timeout to the audit trail."""
+    state.approvals.append(AuditEntry(at=at, kind=kind, by=by, detail=detail, step_id=step_id))
+
+
+def commands(execution_id: str, pending: PendingApproval) -> tuple[str, str]:
+    """The exact commands that approve `pending` (cadenza CLI, temporal CLI)."""
+    who = pending.approvers[0] if pending.approvers else "YOUR-NAME"
+    cli = f"cadenza approve {execution_id} {pending.step_id} --by {who}"
+    signal = (
+        f"temporal workflow signal --workflow-id {execution_id} --name approve "
+        f'--input \'{{"step_id": "{pending.step_id}", "by": "{who}"}}\''
+    )
+    return cli, signal
