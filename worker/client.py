@@ -189,6 +189,12 @@ class CadenzaClient:
             cause = exc.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
             raise DecisionRefused(reason) from None
+        except RPCError as exc:
+            if "already completed" in exc.message:
+                raise DecisionRefused(
+                    f"run {execution_id!r} has already ended: nothing waits for a decision"
+                ) from None
+            raise
 
     async def pending(self) -> list[tuple[str, PendingApproval]]:
         """Every approval waiting in a running run: (execution id, pending approval)."""

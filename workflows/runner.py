@@ -575,14 +575,6 @@ class Runner:
                     pending.approvers = list(spec.escalate_to)
                     escalation = spec.escalation_timeout or step.timeout
                     deadline = now + timedelta(seconds=escalation)
-                    approvals.note(
-                        self.state,
-                        sid,
-                        "escalation",
-                        _iso(now),
-                        f"no decision in {step.timeout:g} s; escalated to "
-                        + ", ".join(spec.escalate_to),
-                    )
                     self.on_change()
                     await self._notify(step, spec, pending, "escalation", policy)
                     continue
@@ -642,6 +634,8 @@ class Runner:
             f"{kind}: step {step.step_id!r} of {workflow.info().workflow_id} waits for "
             f"{who} ({pending.approvals}/{pending.required} approvals, {waited:.0f} s)"
         )
+        if kind == "escalation":
+            message = f"escalated to {who} after {waited:.0f} s without a decision: " + message
         params = {
             "step_id": step.step_id,
             "message": message,

@@ -204,3 +204,44 @@ async def test_two_approvals_pending_at_once_are_decided_by_step_id(
     assert result.status == WorkflowState.COMPLETED
     assert result.steps["legal"].output["decided_by"] == ["lee"]
     assert result.steps["finance"].output["decided_by"] == ["fay"]
+
+
+async def test_waiting_approval_survives_worker_and_server_restarts(registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """File persistence: decided after a worker restart and a server restart, the run completes."""
+    from worker.client import connect
+    from worker.run import ensure_search_attributes, running_worker
+    from worker.server import EmbeddedServer, ServerConfig, free_port
+    from worker.settings import Settings
+
+    config = ServerConfig(port=free_port(), headless=True, db_path=tmp_path / "temporal.db")
+    previous = os.environ.get("TEMPORAL_ADDRESS")
+    os.environ["TEMPORAL_ADDRESS"] = config.address
+    server = EmbeddedServer(config, log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        client = await connect()
+        await ensure_search_attributes(client)
+        queue = f"restart-{os.getpid()}"
+        definition = wf({"step_id": "before", "action": "std.echo"}, approval("sign_off", "before"))
+        async with running_worker(client, Settings(), registry, task_queue=queue):
+            cadenza = CadenzaClient(client, queue)
+            handle = await cadenza.start(definition)
+            await waiting(cadenza, handle.id, "sign_off")
+        server.stop()  # the worker is gone too
+        server = EmbeddedServer(config, log_path=tmp_path / "server.log")
+        server.start()
+        client = await connect()
+        async with running_worker(client, Settings(), registry, task_queue=queue):
+            cadenza = CadenzaClient(client, queue)
+            state = await waiting(cadenza, handle.id, "sign_off")
+            assert state.steps["before"].status == StepStatus.COMPLETED
+            await cadenza.approve(handle.id, "sign_off", "ann", "after two restarts")
+            result = await asyncio.wait_for(cadenza.result(handle.id), timeout=60)
+        assert result.status == WorkflowState.COMPLETED, result.error
+        assert result.steps["sign_off"].output["comment"] == "after two restarts"
+    finally:
+        server.stop()
+        if previous is None:
+            del os.environ["TEMPORAL_ADDRESS"]
+        else:
+            os.environ["TEMPORAL_ADDRESS"] = previous

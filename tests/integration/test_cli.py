@@ -149,3 +149,45 @@ def test_commands_say_when_the_server_is_unreachable() -> None:
     assert proc.returncode == 2
     assert "cannot reach Temporal at 127.0.0.1:1" in proc.stderr and "cadenza server" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_approve_reject_and_pending_from_the_cli(worker_process, task_queue: str) -> None:
+    started = cadenza(
+        "run",
+        "examples/expense-approval.yaml",
+        "--input",
+        '{"amount": 12, "employee": "ada"}',
+        "--json",
+        "--task-queue",
+        task_queue,
+    )
+    assert started.returncode == 0, started.stderr
+    run_id = json.loads(started.stdout)["execution_id"]
+    for _ in range(100):
+        listed = cadenza("pending", "--json")
+        pending = [p for p in json.loads(listed.stdout) if p["execution_id"] == run_id]
+        if pending:
+            break
+    assert pending[0]["step_id"] == "manager_approval"
+    assert pending[0]["approvers"] == ["maria", "mark"]
+    table = cadenza("pending")
+    assert run_id in table.stdout and "maria, mark" in table.stdout
+
+    refused = cadenza("approve", run_id, "manager_approval", "--by", "mallory")
+    assert refused.returncode == 2
+    assert "refused: 'mallory' may not decide step 'manager_approval'" in refused.stderr
+    ok = cadenza("approve", run_id, "manager_approval", "--by", "maria", "--comment", "fine")
+    assert ok.returncode == 0 and "approved" in ok.stdout, ok.stderr
+    again = cadenza("reject", run_id, "manager_approval", "--by", "mark", "--reason", "late")
+    assert again.returncode == 2
+    assert "is not waiting" in again.stderr or "has already ended" in again.stderr
+
+    for _ in range(100):
+        status = json.loads(cadenza("status", run_id, "--json").stdout)
+        if status["status"] != "running":
+            break
+    assert status["status"] == "completed"
+    assert status["steps"]["pay"]["output"]["approved_by"] == "maria"
+    assert status["approvals"][0]["kind"] == "approve"
+    human = cadenza("status", run_id)
+    assert "approve maria fine" in human.stdout

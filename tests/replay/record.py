@@ -104,7 +104,36 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {},
     ),
 }
+CASES["expense-approval"] = (
+    parse_document((ROOT / "examples/expense-approval.yaml").read_bytes(), "e.yaml"),
+    {"amount": 12, "employee": "ada"},
+)
+CASES["approval-reminders-escalation"] = (
+    {
+        "workflow_id": "replay-approval",
+        "steps": [
+            {
+                "step_id": "sign_off",
+                "step_type": "approval",
+                "timeout": 2,
+                "approval": {
+                    "approvers": ["ann"],
+                    "on_timeout": "escalate",
+                    "escalate_to": ["boss"],
+                    "escalation_timeout": 30,
+                    "reminder_every": 1,
+                },
+            }
+        ],
+    },
+    {},
+)
 OPTIONS = {"children-batches-and-loop": SMALL}
+# approval cases: (step, approver, seconds to wait before deciding)
+DECISIONS = {
+    "expense-approval": ("manager_approval", "maria", 0.5),
+    "approval-reminders-escalation": ("sign_off", "boss", 4.0),
+}
 
 
 async def main() -> None:
@@ -117,6 +146,10 @@ async def main() -> None:
             handle = await cadenza.start(
                 definition, run_input, execution_id=f"replay-{name}", options=OPTIONS.get(name)
             )
+            if name in DECISIONS:
+                step, by, delay = DECISIONS[name]
+                await asyncio.sleep(delay)
+                await cadenza.approve(handle.id, step, by, "recorded")
             result = await cadenza.result(handle.id)
             history = await handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
