@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration lint typecheck check install clean bench-server bench-flow bench-flow-full
+.PHONY: demo test test-unit test-integration lint typecheck check install clean bench bench-full bench-server bench-flow bench-flow-full
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,10 @@ bench-flow: $(STAMP)
 
 bench-flow-full: $(STAMP)
 	$(BIN)/python -m benchmarks.control_flow --full
+
+# cadenza against hand-written Temporal workflows (benchmarks/floor.py), same run, ratios
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks.run --full

@@ -35,7 +35,7 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def client(temporal_address: str) -> Client:
-    client = await connect()
+    client = await connect(wait=30)
     await ensure_search_attributes(client)
     return client
 

@@ -7,6 +7,8 @@ pydantic data converter.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Collection
 from typing import Any
@@ -37,7 +39,7 @@ from workflows.dsl.models import (
     WorkflowState,
 )
 from workflows.dsl.validate import ValidationReport, validate_definition
-from workflows.engine import SA_STATE, SA_VERSION, SA_WORKFLOW_ID, AdvancedWorkflowRun
+from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, AdvancedWorkflowRun
 
 
 class ConnectionFailed(Exception):
@@ -63,21 +65,30 @@ def connect_config() -> dict[str, Any]:
     return config
 
 
-async def connect() -> Client:
+async def connect(wait: float = 0.0) -> Client:
     """Connect to Temporal as envconfig says.
+
+    Args:
+        wait: keep trying this many seconds while the server is still starting up (a server
+            that just opened its port may answer "Frontend is not healthy yet").
 
     Raises:
         ConnectionFailed: the server is not reachable.
     """
     config = connect_config()
-    try:
-        return await Client.connect(**config, data_converter=data_converter())
-    except RuntimeError as exc:
-        reason = "connection refused" if "refused" in str(exc).lower() else str(exc)[:200]
-        raise ConnectionFailed(
-            f"cannot reach Temporal at {config['target_host']} ({reason}); "
-            "start one with `cadenza server` or set TEMPORAL_ADDRESS"
-        ) from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return await Client.connect(**config, data_converter=data_converter())
+        except RuntimeError as exc:
+            if time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                continue
+            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)[:200]
+            raise ConnectionFailed(
+                f"cannot reach Temporal at {config['target_host']} ({reason}); "
+                "start one with `cadenza server` or set TEMPORAL_ADDRESS"
+            ) from None
 
 
 def new_execution_id(definition: AdvancedWorkflow) -> str:
@@ -135,7 +146,6 @@ class CadenzaClient:
                 [
                     SearchAttributePair(SA_WORKFLOW_ID, model.workflow_id),
                     SearchAttributePair(SA_VERSION, model.version),
-                    SearchAttributePair(SA_STATE, WorkflowState.RUNNING.value),
                 ]
             ),
             static_summary=f"{model.name or model.workflow_id} v{model.version}",

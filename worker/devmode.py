@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from activities.registry import ActionRegistry
@@ -39,7 +39,7 @@ async def dev_session(
         say(f"starting the embedded Temporal server on {config.address} (Web UI :8233) ...")
         embedded.start()
     try:
-        client = await connect()
+        client = await connect(wait=30 if embedded else 0)
         await ensure_search_attributes(client)
         task_queue = f"cadenza-dev-{uuid.uuid4().hex[:8]}"
         async with running_worker(client, settings, registry, task_queue=task_queue):
@@ -51,7 +51,9 @@ async def dev_session(
 
 @asynccontextmanager
 async def scratch_session(
-    registry: ActionRegistry, config: ServerConfig | None = None
+    registry: ActionRegistry,
+    config: ServerConfig | None = None,
+    extra_workflows: Sequence[type] = (),
 ) -> AsyncIterator[CadenzaClient]:
     """A private embedded server on a free port (in memory unless `config` says otherwise) and a
     worker on a fresh task queue; `TEMPORAL_ADDRESS` points at the server meanwhile."""
@@ -62,10 +64,12 @@ async def scratch_session(
     previous = os.environ.get("TEMPORAL_ADDRESS")
     os.environ["TEMPORAL_ADDRESS"] = config.address
     try:
-        client = await connect()
+        client = await connect(wait=30)
         await ensure_search_attributes(client)
         task_queue = f"scratch-{uuid.uuid4().hex[:8]}"
-        async with running_worker(client, Settings(), registry, task_queue=task_queue):
+        async with running_worker(
+            client, Settings(), registry, task_queue=task_queue, extra_workflows=extra_workflows
+        ):
             yield CadenzaClient(client, task_queue)
     finally:
         server.stop()

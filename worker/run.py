@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,8 +24,13 @@ from worker.settings import Settings
 from workflows.children import CadenzaBatchRun, CadenzaLoopRun
 from workflows.engine import AdvancedWorkflowRun
 
-# Deterministic modules shared by every workflow run instead of re-imported per run: the CEL
-# binding is a native extension, the rest are pure and slow to import.
+# Modules shared by every workflow run instead of re-imported into each run's sandbox. The CEL
+# binding is a native extension; pydantic, jsonschema and yaml are pure and slow to import.
+# cadenza's own workflow code (the interpreter: engine, runner, approvals, children) is passed
+# through too: re-importing it per run cost about 15% of throughput (benchmarks, scenario 4).
+# Users write definitions and actions, never workflow code, so the sandbox's runtime checks
+# guard only this code; its determinism is enforced instead by tests/unit/test_models.py (no
+# clocks, randomness, I/O or environment anywhere in workflows/) and by the replay tests.
 PASSTHROUGH_MODULES = (
     "pydantic",
     "pydantic_core",
@@ -36,6 +41,7 @@ PASSTHROUGH_MODULES = (
     "yaml",
     "workflows.dsl",
     "activities.contracts",
+    "workflows",
 )
 
 
@@ -90,14 +96,15 @@ def build_worker(
     http: httpx.AsyncClient,
     *,
     task_queue: str | None = None,
+    extra_workflows: Sequence[type] = (),
     **worker_options: Any,
 ) -> Worker:
-    """A worker serving the cadenza workflow and every action of `registry`."""
+    """A worker serving the cadenza workflows and every action of `registry`."""
     executor = StepExecutor(registry, http)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=WORKFLOWS,
+        workflows=[*WORKFLOWS, *extra_workflows],
         activities=[executor.execute],
         workflow_runner=workflow_runner(),
         max_cached_workflows=settings.max_cached_workflows,
@@ -113,12 +120,19 @@ async def running_worker(
     registry: ActionRegistry,
     *,
     task_queue: str | None = None,
+    extra_workflows: Sequence[type] = (),
     **worker_options: Any,
 ) -> AsyncIterator[Worker]:
     """Run a worker (with its own HTTP client) for the duration of the block."""
     async with httpx.AsyncClient(timeout=settings.http_timeout) as http:
         worker = build_worker(
-            client, settings, registry, http, task_queue=task_queue, **worker_options
+            client,
+            settings,
+            registry,
+            http,
+            task_queue=task_queue,
+            extra_workflows=extra_workflows,
+            **worker_options,
         )
         async with worker:
             yield worker

@@ -53,6 +53,7 @@ class AdvancedWorkflowRun:
         )
         self._runner: Runner | None = None
         self._listed_waiting = False
+        self._state_listed = False
         self._pending_pause: bool | None = None
 
     @workflow.query(name="status")
@@ -178,7 +179,10 @@ class AdvancedWorkflowRun:
         self._state.status = state
         self._state.ended_at = workflow.now().isoformat()
         self._refresh_details()
-        workflow.upsert_search_attributes([SA_STATE.value_set(state.value)])
+        # CadenzaState says what Temporal's ExecutionStatus cannot: a run that never waited and
+        # completed needs no upsert (one history event and one visibility write saved per run).
+        if state != WorkflowState.COMPLETED or self._state_listed:
+            workflow.upsert_search_attributes([SA_STATE.value_set(state.value)])
 
     # ------------------------------------------------------------------ visibility
 
@@ -203,8 +207,6 @@ class AdvancedWorkflowRun:
             pairs.append(SA_WORKFLOW_ID.value_set(self._state.workflow_id))
         if present.get(SA_VERSION) is None:
             pairs.append(SA_VERSION.value_set(self._state.version))
-        if present.get(SA_STATE) is None:
-            pairs.append(SA_STATE.value_set(WorkflowState.RUNNING.value))
         if pairs:
             workflow.upsert_search_attributes(pairs)
 
@@ -248,6 +250,7 @@ class AdvancedWorkflowRun:
         if waiting != self._listed_waiting and state.status == WorkflowState.RUNNING:
             # `cadenza pending` finds runs through this attribute
             self._listed_waiting = waiting
+            self._state_listed = True
             value = "waiting" if waiting else WorkflowState.RUNNING.value
             workflow.upsert_search_attributes([SA_STATE.value_set(value)])
 

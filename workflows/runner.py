@@ -55,9 +55,6 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 Priority = tuple[int, int]
 
-# workflow.patched ids: each guards a change of behaviour that runs already in flight must not
-# see (their histories under tests/replay/histories keep replaying).
-PATCH_LOOP_OUTPUT_MAPPING = "loop-output-mapping-sees-last-iteration"
 
 
 class StepFailure(Exception):
@@ -136,6 +133,7 @@ class Runner:
         self.loop_root: str | None = None
         """In a loop child workflow: the loop step that continues as new instead of handing off."""
         self._children = 0
+        self._policies: dict[str, EffectiveRetryPolicy] = {}
         self.steps: dict[str, WorkflowStep] = {s.step_id: s for s in definition.all_steps()}
         self.plans: dict[str | None, Plan] = {None: build_plan(definition.steps)}
         for step in self.steps.values():
@@ -294,11 +292,7 @@ class Runner:
             record.retry_count = max(record.attempts - 1, 0)
             try:
                 scope: dict[str, Any] = {"result": output}
-                if (
-                    step.step_type == StepType.LOOP
-                    and not record.recovered_by
-                    and workflow.patched(PATCH_LOOP_OUTPUT_MAPPING)
-                ):
+                if step.step_type == StepType.LOOP and not record.recovered_by:
                     # a loop's output_mapping sees the last iteration, and how many there were
                     scope = {"result": output["last"], "iteration": output["iterations"]}
                 updates = {k: self.evaluate(e, **scope) for k, e in step.output_mapping.items()}
@@ -852,24 +846,35 @@ class Runner:
             role=role,  # type: ignore[arg-type]
         )
         timeout = timedelta(seconds=step.timeout)
+        retry = RetryPolicy(
+            initial_interval=timedelta(seconds=policy.initial_interval),
+            backoff_coefficient=policy.backoff_coefficient,
+            maximum_interval=timedelta(seconds=policy.maximum_interval),
+            maximum_attempts=policy.max_attempts,
+            non_retryable_error_types=policy.non_retryable_errors,
+        )
+        summary = step.step_id if role == "step" else f"{step.step_id}: {role} {action}"
         try:
+            if step.execution == "local":
+                return await workflow.execute_local_activity(
+                    action,
+                    request,
+                    result_type=StepActivityResult,
+                    start_to_close_timeout=timeout,
+                    retry_policy=retry,
+                    summary=summary,
+                )
             return await workflow.execute_activity(
                 action,
                 request,
                 result_type=StepActivityResult,
                 start_to_close_timeout=timeout,
                 heartbeat_timeout=min(HEARTBEAT_TIMEOUT, timeout),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=policy.initial_interval),
-                    backoff_coefficient=policy.backoff_coefficient,
-                    maximum_interval=timedelta(seconds=policy.maximum_interval),
-                    maximum_attempts=policy.max_attempts,
-                    non_retryable_error_types=policy.non_retryable_errors,
-                ),
+                retry_policy=retry,
                 task_queue=(
                     TASK_QUEUE_PREFIX + step.agent_capability if step.agent_capability else None
                 ),
-                summary=step.step_id if role == "step" else f"{step.step_id}: {role} {action}",
+                summary=summary,
             )
         except ActivityError as exc:
             raise StepFailure(*_activity_error(exc, step.step_id, policy)) from None
@@ -904,7 +909,11 @@ class Runner:
     # ------------------------------------------------------------------ helpers
 
     def policy(self, step: WorkflowStep) -> EffectiveRetryPolicy:
-        return EffectiveRetryPolicy.merge(self.definition.retry_policy, step.retry_policy)
+        policy = self._policies.get(step.step_id)
+        if policy is None:
+            policy = EffectiveRetryPolicy.merge(self.definition.retry_policy, step.retry_policy)
+            self._policies[step.step_id] = policy
+        return policy
 
     def set_status(self, record: StepRecord, status: StepStatus) -> None:
         self.counts[record.status.value] -= 1
@@ -926,7 +935,11 @@ class Runner:
             elif name == "vars":
                 scope[name] = self.state.vars
             elif name == "steps":
-                scope[name] = self.steps_view
+                if expression.steps_dynamic:
+                    scope[name] = self.steps_view
+                else:  # only what it reads: converting every step's output costs O(steps)
+                    view = self.steps_view
+                    scope[name] = {s: view[s] for s in expression.step_references if s in view}
             elif name == "now":
                 scope[name] = workflow.now()
             elif name in extra and name in LOOP_NAMES:

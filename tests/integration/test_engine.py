@@ -370,7 +370,8 @@ async def test_status_query_and_search_attributes_show_progress(
     attributes = {k.name: v for k, v in description.typed_search_attributes}  # type: ignore[attr-defined]
     assert attributes["CadenzaWorkflowId"] == "visible"
     assert attributes["CadenzaVersion"] == "2.1"
-    assert attributes["CadenzaState"] == "completed"
+    # a run that never waited and completed is not upserted: ExecutionStatus says it all
+    assert "CadenzaState" not in attributes
     summary = await description.static_summary()
     assert summary is not None and "visible" in summary
 
@@ -389,3 +390,30 @@ async def test_examples_complete(cadenza: CadenzaClient, worker_factory, example
         assert result.vars["summary"]["large_count"] == 2
     else:
         assert result.vars["charged_on_attempt"] == 3
+
+
+async def test_local_activity_steps_retry_and_cost_one_event(
+    cadenza: CadenzaClient, worker_factory, client
+) -> None:
+    definition = wf(
+        {"step_id": "a", "action": "std.echo", "execution": "local", "input_mapping": {"v": "1"}},
+        {
+            "step_id": "b",
+            "action": "std.fail",
+            "execution": "local",
+            "dependencies": ["a"],
+            "input_mapping": {"until_attempt": "2"},
+        },
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        result = await cadenza.result(handle.id)
+        history = await client.get_workflow_handle(handle.id).fetch_history()
+    assert result.status == WorkflowState.COMPLETED, result.error
+    assert result.steps["a"].output == {"v": 1}
+    assert result.steps["b"].attempts == 2
+    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    scheduled = [
+        e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert len(markers) == 2 and scheduled == []

@@ -75,8 +75,6 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "content-moderation-publish": (MODERATION, {"text": "hi", "risk": 0.3}),
     "content-moderation-escalate": (MODERATION, {"text": "hi", "risk": 0.9}),
-    # after the patch "loop-output-mapping-sees-last-iteration" (examples now map `iteration`)
-    "content-moderation-publish-patched": (MODERATION, {"text": "hi", "risk": 0.3}),
     "children-batches-and-loop": (
         {
             "workflow_id": "replay-children",

@@ -52,3 +52,10 @@ def test_no_python_escape_hatches() -> None:
     for source in ("__import__('os')", "open('/etc/passwd')", "input.__class__"):
         with pytest.raises(ExpressionError):
             evaluate(source, {"input": {}})
+
+
+def test_static_and_dynamic_uses_of_steps() -> None:
+    assert not compile_expression("steps.a.output.x + steps['b'].output.y").steps_dynamic
+    assert compile_expression("steps[input.which].output").steps_dynamic
+    assert compile_expression("size(steps) > 2").steps_dynamic
+    assert not compile_expression("input.steps").steps_dynamic

@@ -85,9 +85,13 @@ FORBIDDEN = {
     "worker",
     "activities.std",
     "activities.steps",
+    "activities.registry",
     "os",
     "random",
     "time",
+    "uuid",
+    "secrets",
+    "threading",
     "subprocess",
     "socket",
     "requests",
@@ -109,5 +113,21 @@ def test_workflows_package_imports_nothing_that_touches_the_world() -> None:
                     f"{path.relative_to(ROOT)} imports {name}"
                 )
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                assert node.func.id not in {"eval", "exec", "open"}, path
+                assert node.func.id not in {"eval", "exec", "open", "print", "input"}, path
+            if isinstance(node, ast.Attribute):
+                # workflows/ is passed through the sandbox (worker/run.py): nothing may read a
+                # clock, randomness or ids other than through `workflow.`
+                assert node.attr not in {
+                    "utcnow",
+                    "today",
+                    "uuid4",
+                    "urandom",
+                    "perf_counter",
+                    "monotonic",
+                    "getenv",
+                }, (path, node.attr)
+                if node.attr == "now":
+                    assert isinstance(node.value, ast.Name) and node.value.id == "workflow", (
+                        f"{path.relative_to(ROOT)}:{node.lineno}: use workflow.now()"
+                    )
         assert "os.environ" not in path.read_text(), path

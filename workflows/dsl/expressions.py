@@ -29,6 +29,9 @@ _STEP_REFERENCE = re.compile(
 )
 
 
+_STEPS_OTHER_USE = re.compile(r"\bsteps\b")
+
+
 class ExpressionError(Exception):
     """An expression that does not compile, reads an unknown name or fails to evaluate."""
 
@@ -41,7 +44,7 @@ class ExpressionError(Exception):
 class Expression:
     """A compiled CEL expression with the names it reads."""
 
-    __slots__ = ("_program", "names", "source", "step_references")
+    __slots__ = ("_program", "names", "source", "step_references", "steps_dynamic")
 
     def __init__(self, source: str) -> None:
         if len(source) > MAX_EXPRESSION_LENGTH:
@@ -59,6 +62,11 @@ class Expression:
         self.names = frozenset(set(self._program.variables()) - bound)
         self.step_references = frozenset(
             a or b for a, b in _STEP_REFERENCE.findall(source) if (a or b)
+        )
+        # `steps` used other than as steps.<id> / steps["<id>"] (steps[x], size(steps), ...):
+        # the whole map must be in scope
+        self.steps_dynamic = "steps" in self.names and bool(
+            _STEPS_OTHER_USE.search(_STEP_REFERENCE.sub("", source))
         )
 
     def evaluate(self, scope: dict[str, Any]) -> Any:

@@ -165,6 +165,12 @@ class WorkflowStep(_Model):
         description="Routes the step's activities to task queue `cadenza.<capability>`.",
     )
     timeout: float = Field(300, gt=0, le=31_536_000, description="Step timeout in seconds.")
+    execution: Literal["activity", "local"] = Field(
+        "activity",
+        description="`local` runs the action as a Temporal local activity: one history event "
+        "instead of about six, for short idempotent actions (no heartbeats; retried by the "
+        "workflow worker).",
+    )
     input_mapping: dict[str, str] = Field(
         default_factory=dict, description="param -> CEL expression building the action's input."
     )

@@ -477,6 +477,20 @@ class _Checker:
             )
         if kind == StepType.APPROVAL:
             self._check_approval(step, path)
+        if step.execution == "local":
+            if kind not in (StepType.ACTION, StepType.LOOP) or not step.action:
+                self.error(
+                    f"{path}.execution",
+                    "local_without_action",
+                    "execution: local applies to steps that run an action",
+                )
+            if step.agent_capability:
+                self.error(
+                    f"{path}.execution",
+                    "local_with_capability",
+                    "a local activity runs on the workflow's worker: it cannot be routed to "
+                    "agent_capability's task queue",
+                )
         if kind != StepType.APPROVAL and step.approval is not None:
             self.error(
                 f"{path}.approval",
@@ -525,7 +539,7 @@ class _Checker:
                 f"expression {source!r} reads {', '.join(repr(n) for n in unknown)}; "
                 f"names in scope here: {', '.join(sorted(allowed))}",
             )
-        for ref in sorted(expr.step_references - set(self.step_paths)):
+        for ref in sorted(r for r in expr.step_references if r not in self.step_paths):
             self.error(
                 path,
                 "unknown_step_reference",
