@@ -56,7 +56,6 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 Priority = tuple[int, int]
 
 
-
 class StepFailure(Exception):
     """A step ended in failure; carries the error and the attempts it took."""
 
