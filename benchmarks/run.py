@@ -10,6 +10,7 @@ cadenza / floor. Writes benchmarks/results/latest.json:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -103,7 +104,8 @@ async def median_pair(
     """Medians of `runs` timed calls of each, interleaved A B A B after one warm-up each."""
     await cadenza()
     await floor()
-    a, b = [], []
+    a: list[float] = []
+    b: list[float] = []
     for _ in range(runs):
         for fn, out in ((cadenza, a), (floor, b)):
             started = time.perf_counter()
@@ -174,8 +176,8 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
     # 2. parallel containers
     for n in (100, 1000):
         c, f = await median_pair(
-            lambda n=n: run_cadenza(cad, parallel(n, 100)),
-            lambda n=n: run_floor(client, queue, FloorParallel.run, n, 100),
+            functools.partial(run_cadenza, cad, parallel(n, 100)),
+            functools.partial(run_floor, client, queue, FloorParallel.run, n, 100),
         )
         report(
             f"2. parallel container of {n:,} (100 at once)",
@@ -211,7 +213,7 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
     async def many_floor() -> None:
         await asyncio.gather(*(run_floor(client, queue, FloorChain.run, 5) for _ in range(200)))
 
-    c, f = await median_pair(many_cadenza, many_floor, runs=3 if not FULL else 5)
+    c, f = await median_pair(many_cadenza, many_floor, runs=5)
     report(
         "4. throughput, 200 workflows of 5 steps at once",
         "workflows per second",
@@ -278,7 +280,7 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
     # 6. scale
     children = 10_000 if FULL else 2_000
     iterations = 2_000 if FULL else 600
-    for name, definition in (
+    scale: tuple[tuple[str, dict[str, Any]], ...] = (
         (f"6. parallel container of {children:,}", parallel(children, 50)),
         (
             f"6. loop of {iterations:,} iterations",
@@ -296,7 +298,8 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
                 ],
             },
         ),
-    ):
+    )
+    for name, definition in scale:
         started = time.perf_counter()
         run_id = await run_cadenza(cad, definition)
         seconds = time.perf_counter() - started
