@@ -12,9 +12,6 @@ Results are printed and written to benchmarks/results/control_flow.json.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import platform
 import resource
 import sys
 import tempfile
@@ -22,14 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
-
 from activities.registry import default_registry
+from benchmarks.common import history_lengths, write_results
 from worker.client import CadenzaClient
 from worker.devmode import scratch_session
 from worker.server import ServerConfig
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def echo(sid: str, *deps: str) -> dict[str, Any]:
@@ -43,17 +37,6 @@ def sleep(sid: str, seconds: float, *deps: str) -> dict[str, Any]:
         "dependencies": list(deps),
         "input_mapping": {"seconds": str(seconds)},
     }
-
-
-async def histories(client: Client, execution_id: str) -> dict[str, int]:
-    """Event counts of the run and of every child run it started."""
-    counts = {}
-    parent = await client.get_workflow_handle(execution_id).fetch_history()
-    counts[execution_id] = len(parent.events)
-    async for child in client.list_workflows(f"WorkflowId STARTS_WITH '{execution_id}.'"):
-        handle = client.get_workflow_handle(child.id, run_id=child.run_id)
-        counts[f"{child.id}/{child.run_id[:8]}"] = len((await handle.fetch_history()).events)
-    return counts
 
 
 async def timed(cadenza: CadenzaClient, definition: dict[str, Any]) -> tuple[float, str]:
@@ -81,7 +64,7 @@ async def main(full: bool) -> None:
                 "steps": [echo("s0")] + [echo(f"s{i}", f"s{i - 1}") for i in range(1, 100)],
             }
             seconds, run_id = await timed(cadenza, chain)
-            events = (await histories(client, run_id))[run_id]
+            events = (await history_lengths(client, run_id))[run_id]
             report(
                 "100-step chain: events per step",
                 events / 100,
@@ -101,7 +84,7 @@ async def main(full: bool) -> None:
                 ],
             }
             seconds, run_id = await timed(cadenza, fan)
-            events = (await histories(client, run_id))[run_id]
+            events = (await history_lengths(client, run_id))[run_id]
             report(
                 "100-child parallel container: events per step",
                 events / 100,
@@ -142,7 +125,7 @@ async def main(full: bool) -> None:
                 ],
             }
             seconds, run_id = await timed(cadenza, big)
-            counts = await histories(client, run_id)
+            counts = await history_lengths(client, run_id)
             report(
                 f"{children}-child container: time",
                 seconds,
@@ -171,7 +154,7 @@ async def main(full: bool) -> None:
                 ],
             }
             seconds, run_id = await timed(cadenza, loop)
-            counts = await histories(client, run_id)
+            counts = await history_lengths(client, run_id)
             report(
                 f"{iterations}-iteration loop: time",
                 seconds,
@@ -186,22 +169,7 @@ async def main(full: bool) -> None:
             )
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             report("peak RSS of the process hosting the worker", rss, "MiB")
-    RESULTS.mkdir(exist_ok=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    out = RESULTS / "control_flow.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "full": full,
-                "rows": rows,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
-    print(f"written to {out}")
+    write_results("control_flow.json", full=full, rows=rows)
 
 
 if __name__ == "__main__":

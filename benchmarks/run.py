@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -27,6 +24,7 @@ from typing import Any
 from temporalio.client import Client
 
 from activities.registry import default_registry
+from benchmarks.common import history_lengths, write_results
 from benchmarks.floor import FLOOR_WORKFLOWS, FloorChain, FloorDag, FloorParallel
 from worker.client import CadenzaClient
 from worker.devmode import scratch_session
@@ -34,7 +32,6 @@ from worker.server import ServerConfig
 from workflows.dsl.plan import build_plan
 from workflows.dsl.validate import validate_definition
 
-RESULTS = Path(__file__).resolve().parent / "results"
 FULL = "--full" in sys.argv
 RUNS = 7 if FULL else 5
 
@@ -303,10 +300,7 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
         started = time.perf_counter()
         run_id = await run_cadenza(cad, definition)
         seconds = time.perf_counter() - started
-        longest = (await history_cost(client, run_id))[0]
-        async for child in client.list_workflows(f"WorkflowId STARTS_WITH '{run_id}.'"):
-            handle = client.get_workflow_handle(child.id, run_id=child.run_id)
-            longest = max(longest, len((await handle.fetch_history()).events))
+        longest = max((await history_lengths(client, run_id)).values())
         report(f"{name}: time", "end-to-end time", "s", seconds, None, "completes")
         report(
             f"{name}: longest history",
@@ -431,25 +425,7 @@ async def main() -> None:
         async with scratch_session(default_registry(), config, FLOOR_WORKFLOWS) as cad:
             await scenarios(cad, report)
     await stock_vs_tuned(report)
-    RESULTS.mkdir(exist_ok=True)
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-        f"Python {platform.python_version()}"
-    )
-    out = RESULTS / "latest.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "full": FULL,
-                "scenarios": rows,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
-    print(f"written to {out}")
+    write_results("latest.json", full=FULL, scenarios=rows)
 
 
 if __name__ == "__main__":
