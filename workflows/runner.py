@@ -90,6 +90,8 @@ class Slots:
         self._seq = 0
 
     async def acquire(self, priority: Priority) -> None:
+        while self._waiters and self._waiters[0][2].done():  # waiters cancelled meanwhile
+            heapq.heappop(self._waiters)
         if self.free > 0 and not self._waiters:
             self.free -= 1
             return

@@ -64,3 +64,33 @@ def test_analysis_names_the_critical_path_and_strategy() -> None:
     chain = AdvancedWorkflow(workflow_id="w", steps=steps({"a": [], "b": ["a"]}))
     assert analyse(chain).strategy == "sequential"
     assert analyse(chain).complexity < analysis.complexity
+
+
+async def test_priority_slots_serve_the_highest_priority_and_skip_cancelled_waiters() -> None:
+    import asyncio
+
+    from workflows.runner import Slots
+
+    slots = Slots(1)
+    await slots.acquire((0, 0))
+    order: list[str] = []
+
+    async def wait(name: str, priority: tuple[int, int]) -> None:
+        await slots.acquire(priority)
+        order.append(name)
+
+    low = asyncio.ensure_future(wait("low", (0, 5)))
+    high = asyncio.ensure_future(wait("high", (-3, 9)))
+    gone = asyncio.ensure_future(wait("gone", (-9, 0)))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.sleep(0)
+    slots.release()
+    await asyncio.sleep(0)
+    assert order == ["high"]
+    slots.release()
+    await asyncio.sleep(0)
+    assert order == ["high", "low"]
+    slots.release()
+    assert slots.free == 1
+    await asyncio.gather(low, high)
