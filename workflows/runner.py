@@ -135,6 +135,7 @@ class Runner:
         """In a loop child workflow: the loop step that continues as new instead of handing off."""
         self._children = 0
         self._policies: dict[str, EffectiveRetryPolicy] = {}
+        self._guard_errors: dict[str, ExpressionError] = {}
         self.steps: dict[str, WorkflowStep] = {s.step_id: s for s in definition.all_steps()}
         self.plans: dict[str | None, Plan] = {None: build_plan(definition.steps)}
         for step in self.steps.values():
@@ -186,6 +187,16 @@ class Runner:
             if waiting_on[sid] == 0:
                 push(sid)
         running: dict[str, asyncio.Task[None]] = {}
+        # Completed steps are reported by done-callbacks: waiting on every running task at each
+        # wake-up (asyncio.wait) would cost O(running) callbacks per completion, quadratic in a
+        # large container.
+        finished: list[str] = []
+        wake = asyncio.Event()
+
+        def on_done(sid: str) -> None:
+            finished.append(sid)
+            wake.set()
+
         try:
             while ready or running:
                 if fail_fast and self.failure is not None:
@@ -202,13 +213,16 @@ class Runner:
                         self._skip(sid, reason)
                         settle(sid)
                         continue
-                    running[sid] = asyncio.ensure_future(self.run_step(self.steps[sid], priority))
+                    task = asyncio.ensure_future(self.run_step(self.steps[sid], priority))
+                    task.add_done_callback(lambda _, sid=sid: on_done(sid))  # type: ignore[misc]
+                    running[sid] = task
                 if not running:
                     continue
-                done, _ = await workflow.wait(
-                    list(running.values()), return_when=asyncio.FIRST_COMPLETED
-                )
-                for sid in [s for s, t in running.items() if t in done]:
+                if not finished:
+                    wake.clear()
+                    await wake.wait()
+                settled, finished[:] = list(finished), []
+                for sid in settled:
                     running.pop(sid).result()
                     settle(sid)
         except GeneratorExit:  # the worker evicted the run from its cache: touch nothing
@@ -243,8 +257,9 @@ class Runner:
         for k, cond in enumerate(step.conditions):
             try:
                 value = self.evaluate(cond.when)
-            except ExpressionError:
-                return None  # reported as the step's failure when it runs
+            except ExpressionError as exc:
+                self._guard_errors[sid] = exc  # reported as the step's failure when it runs
+                return None
             if value is not True:
                 return f"guard conditions[{k}] ({cond.when}) was {value!r}"
         return None
@@ -283,6 +298,9 @@ class Runner:
         evicted = False
         try:
             try:
+                guard_error = self._guard_errors.pop(step.step_id, None)
+                if guard_error is not None:
+                    raise StepFailure(_expression_error(guard_error, step.step_id))
                 output = await self._execute(step, record, policy, priority)
             except StepFailure as failure:
                 record.attempts = max(record.attempts, failure.attempts)
@@ -375,9 +393,6 @@ class Runner:
 
     def _params(self, step: WorkflowStep, **extra: Any) -> dict[str, Any]:
         try:
-            for cond in step.conditions:  # guards that failed to evaluate when checked
-                if step.step_type != StepType.CONDITIONAL:
-                    self.evaluate(cond.when)
             return {k: self.evaluate(e, **extra) for k, e in step.input_mapping.items()}
         except ExpressionError as exc:
             raise StepFailure(_expression_error(exc, step.step_id)) from None

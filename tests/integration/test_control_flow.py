@@ -432,5 +432,5 @@ async def test_ten_thousand_child_container_completes_with_bounded_histories(
     assert result.status == WorkflowState.COMPLETED, result.error
     assert result.steps["fan"].output["successful_steps"] == 10_000
     assert sum(r.status == StepStatus.COMPLETED for r in result.steps.values()) == 10_001
-    assert len(lengths) == 21  # the run and 20 batches of 500
+    assert len(lengths) == 11  # the run and 10 batches of 1,000
     assert max(lengths.values()) < 10_000, lengths

@@ -417,3 +417,16 @@ async def test_local_activity_steps_retry_and_cost_one_event(
         e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
     ]
     assert len(markers) == 2 and scheduled == []
+
+
+async def test_a_guard_that_fails_to_evaluate_fails_its_step(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        {"step_id": "a", "action": "std.echo", "conditions": [{"when": "input.missing > 1"}]}
+    )
+    async with worker_factory():
+        result = await cadenza.result((await cadenza.start(definition)).id)
+    error = result.steps["a"].error
+    assert result.status == WorkflowState.FAILED
+    assert error is not None and error.type == "ExpressionError" and "missing" in error.message

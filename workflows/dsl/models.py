@@ -428,9 +428,9 @@ class ExecutionOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     batch_threshold: int = Field(
-        500, ge=1, description="Parallel containers with more children run them in batches."
+        1000, ge=1, description="Parallel containers with more children run them in batches."
     )
-    batch_size: int = Field(500, ge=1, description="Children per batch child workflow.")
+    batch_size: int = Field(1000, ge=1, description="Children per batch child workflow.")
     loop_inline_iterations: int = Field(
         200, ge=1, description="Iterations run in the workflow before a loop moves to a child."
     )
