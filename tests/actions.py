@@ -37,3 +37,12 @@ async def record(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
 def sync_big(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
     """A synchronous action (run in a thread) returning `size` bytes of text."""
     return {"text": "x" * int(params.get("size", 10))}
+
+
+@action("test.noise")
+async def noise(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+    """`size` bytes of incompressible text (base64 of random bytes)."""
+    import base64
+
+    size = int(params.get("size", 10))
+    return {"noise": base64.b64encode(os.urandom(size * 3 // 4)).decode()[:size]}

@@ -430,3 +430,22 @@ async def test_a_guard_that_fails_to_evaluate_fails_its_step(
     error = result.steps["a"].error
     assert result.status == WorkflowState.FAILED
     assert error is not None and error.type == "ExpressionError" and "missing" in error.message
+
+
+async def test_a_result_too_large_for_temporal_is_trimmed_not_stuck(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    """Four ~900 KB incompressible outputs: the full state (~2.7 MB compressed) cannot be one
+    payload; without trimming the completion would fail the workflow task forever."""
+    steps = [
+        {"step_id": f"n{i}", "action": "test.noise", "input_mapping": {"size": "900000"}}
+        for i in range(4)
+    ]
+    steps.append({"step_id": "small", "action": "std.echo", "input_mapping": {"ok": "true"}})
+    async with worker_factory():
+        result = await asyncio.wait_for(cadenza.result((await cadenza.start(wf(*steps))).id), 30)
+    assert result.status == WorkflowState.COMPLETED
+    trimmed = [s for s, r in result.steps.items() if (r.output or {}).get("truncated")]
+    assert 1 <= len(trimmed) <= 4 and "small" not in trimmed
+    assert result.steps["small"].output == {"ok": True}
+    assert result.steps[trimmed[0]].output["bytes"] > 800_000
