@@ -384,11 +384,19 @@ def status(
     async def main() -> int:
         cadenza = CadenzaClient(await connect())
         try:
+            problem = await cadenza.task_problem(execution_id)
+        except RPCError as exc:
+            raise UsageError(f"cannot read the status of {execution_id!r}: {exc.message}") from None
+        if problem is not None:
+            err.print(f"[red]{execution_id} is stuck:[/red] {problem}", highlight=False)
+        try:
             result = await cadenza.status(execution_id)
         except Exception as exc:
+            if problem is not None:
+                return EXIT_FAILED
             raise UsageError(f"cannot read the status of {execution_id!r}: {exc}") from None
         _print_result(result, as_json)
-        return EXIT_OK
+        return EXIT_FAILED if problem is not None else EXIT_OK
 
     _run(main)
 

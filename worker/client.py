@@ -165,6 +165,25 @@ class CadenzaClient:
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
         return await handle.query(AdvancedWorkflowRun.status)
 
+    async def task_problem(self, execution_id: str) -> str | None:
+        """Why the run's workflow task keeps failing (a bug, a bad payload, non-determinism),
+        or None. Temporal retries such a task forever while the run shows as Running."""
+        handle = self.client.get_workflow_handle(execution_id)
+        description = await handle.describe()
+        pending = description.raw_description.pending_workflow_task
+        if description.status != WorkflowExecutionStatus.RUNNING or pending.attempt < 2:
+            return None
+        message = "no failure recorded yet"
+        async for event in handle.fetch_history_events():
+            if event.HasField("workflow_task_failed_event_attributes"):
+                failure = event.workflow_task_failed_event_attributes.failure
+                message = failure.message.splitlines()[0] if failure.message else "unknown"
+        return (
+            f"its workflow task has failed {pending.attempt - 1} times and is retried forever "
+            f"until fixed: {message} (see the worker's log; fix the code or the payload, or "
+            f"`cadenza cancel {execution_id}`)"
+        )
+
     async def describe_status(self, execution_id: str) -> WorkflowExecutionStatus | None:
         handle = self.client.get_workflow_handle(execution_id)
         return (await handle.describe()).status

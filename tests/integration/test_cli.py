@@ -191,3 +191,27 @@ def test_approve_reject_and_pending_from_the_cli(worker_process, task_queue: str
     assert status["approvals"][0]["kind"] == "approve"
     human = cadenza("status", run_id)
     assert "approve maria fine" in human.stdout
+
+
+async def test_status_says_when_a_workflow_task_keeps_failing(worker_process, task_queue: str):  # type: ignore[no-untyped-def]
+    """A payload that does not decode stalls the task (TEMPORAL-NOTES); status must say so."""
+    import asyncio
+
+    from worker.client import connect
+
+    client = await connect()
+    run_id = f"stuck-{task_queue}"
+    await client.start_workflow(
+        "AdvancedWorkflowRun", {"definition": "not a mapping"}, id=run_id, task_queue=task_queue
+    )
+    try:
+        for _ in range(60):
+            proc = await asyncio.to_thread(cadenza, "status", run_id)
+            if "is stuck" in proc.stderr:
+                break
+            await asyncio.sleep(0.5)
+        assert proc.returncode == 1, proc.stderr
+        assert "workflow task has failed" in proc.stderr and "cadenza cancel" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    finally:
+        await client.get_workflow_handle(run_id).terminate("test done")
