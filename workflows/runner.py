@@ -360,7 +360,7 @@ class Runner:
     ) -> Any:
         kind = step.step_type
         if kind == StepType.ACTION:
-            await self.slots.acquire(prio)
+            await self._slot_for_step(prio)
             try:
                 self._mark_running(step, record)
                 params = self._params(step)
@@ -383,6 +383,16 @@ class Runner:
         raise StepFailure.of(
             step, ErrorType.STEP_FAILED, f"step type '{kind}' is not supported by this worker"
         )
+
+    async def _slot_for_step(self, priority: Priority) -> None:
+        """A slot to start a step's action; while the run is paused, none is taken."""
+        while True:
+            if self.paused:
+                await workflow.wait_condition(lambda: not self.paused)
+            await self.slots.acquire(priority)
+            if not self.paused:
+                return
+            self.slots.release()  # paused while waiting for the slot
 
     def _mark_running(self, step: WorkflowStep, record: StepRecord) -> None:
         self.set_status(record, StepStatus.RUNNING)
@@ -840,7 +850,10 @@ class Runner:
         priority: Priority,
     ) -> StepActivityResult:
         """Run one action as an activity whose type is the action name, holding a slot."""
-        await self.slots.acquire(priority)
+        if role == "step":  # a loop iteration: a paused run starts none
+            await self._slot_for_step(priority)
+        else:  # handlers, rollbacks, reminders finish what was started
+            await self.slots.acquire(priority)
         try:
             return await self._activity(step, action, params, policy, role)
         finally:

@@ -434,3 +434,25 @@ async def test_ten_thousand_child_container_completes_with_bounded_histories(
     assert sum(r.status == StepStatus.COMPLETED for r in result.steps.values()) == 10_001
     assert len(lengths) == 11  # the run and 10 batches of 1,000
     assert max(lengths.values()) < 10_000, lengths
+
+
+async def test_pause_holds_steps_already_queued_for_a_slot(
+    cadenza: CadenzaClient, worker_factory, client
+) -> None:
+    sleep = {"action": "std.sleep", "input_mapping": {"seconds": "1"}}
+    definition = wf(*({"step_id": f"s{i}", **sleep} for i in range(3)), max_parallel_steps=1)
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        typed = client.get_workflow_handle_for(AdvancedWorkflowRun.run, handle.id)
+        for _ in range(100):
+            if (await cadenza.status(handle.id)).steps["s0"].status == StepStatus.RUNNING:
+                break
+            await asyncio.sleep(0.05)
+        await typed.signal(AdvancedWorkflowRun.pause, PauseInput(by="ops"))
+        await asyncio.sleep(2.5)
+        state = await cadenza.status(handle.id)
+        assert state.steps["s0"].status == StepStatus.COMPLETED
+        assert state.steps["s1"].status == StepStatus.PENDING  # was waiting for the slot
+        await typed.signal(AdvancedWorkflowRun.resume, PauseInput(by="ops"))
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED
