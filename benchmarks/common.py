@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: history sizes and the results files."""
+"""Helpers shared by the benchmark scripts: definitions, runs, history sizes, results files."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
+
+from worker.client import CadenzaClient
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -37,3 +39,78 @@ def write_results(name: str, **payload: Any) -> Path:
     out.write_text(json.dumps({**document, **payload}, indent=1) + "\n")
     print(f"written to {out}")
     return out
+
+
+def chain(n: int, local: bool = False) -> dict[str, Any]:
+    """n `std.echo` steps, each depending on the one before (`local`: as local activities)."""
+    extra = {"execution": "local"} if local else {}
+    return {
+        "workflow_id": "bench-chain",
+        "steps": [
+            {
+                "step_id": f"s{i}",
+                "action": "std.echo",
+                "dependencies": [f"s{i - 1}"] if i else [],
+                **extra,
+            }
+            for i in range(n)
+        ],
+    }
+
+
+def parallel(n: int, width: int) -> dict[str, Any]:
+    """A parallel container of n `std.echo` children, `width` at once."""
+    children = [{"step_id": f"c{i}", "action": "std.echo"} for i in range(n)]
+    return {
+        "workflow_id": "bench-parallel",
+        "max_parallel_steps": width,
+        "steps": [{"step_id": "fan", "step_type": "parallel", "parallel_steps": children}],
+    }
+
+
+def counting_loop(iterations: int) -> dict[str, Any]:
+    """A loop of exactly `iterations` `std.echo` iterations."""
+    return {
+        "workflow_id": "bench-loop",
+        "steps": [
+            {
+                "step_id": "spin",
+                "step_type": "loop",
+                "action": "std.echo",
+                "input_mapping": {"n": "iteration"},
+                "loop_condition": f"result.n < {iterations - 1}",
+                "loop_max_iterations": iterations,
+            }
+        ],
+    }
+
+
+def critical_path_dag(optimized: bool) -> dict[str, Any]:
+    """6 independent 0.5 s steps and a chain of 4 declared last, with 2 slots."""
+
+    def sleeper(sid: str, *deps: str) -> dict[str, Any]:
+        return {
+            "step_id": sid,
+            "action": "std.sleep",
+            "dependencies": list(deps),
+            "input_mapping": {"seconds": "0.5"},
+        }
+
+    shorts = [sleeper(f"short{i}") for i in range(6)]
+    longs = [sleeper("long0")] + [sleeper(f"long{i}", f"long{i - 1}") for i in range(1, 4)]
+    return {
+        "workflow_id": "bench-cpf",
+        "max_parallel_steps": 2,
+        "optimization_enabled": optimized,
+        "steps": shorts + longs,
+    }
+
+
+async def run_cadenza(
+    cad: CadenzaClient, definition: dict[str, Any], run_input: dict[str, Any] | None = None
+) -> str:
+    """Run a definition to completion (asserting it completed); its execution id."""
+    handle = await cad.start(definition, run_input or {})
+    result = await cad.result(handle.id)
+    assert result.status.value == "completed", result.error
+    return handle.id

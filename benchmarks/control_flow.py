@@ -20,31 +20,24 @@ from pathlib import Path
 from typing import Any
 
 from activities.registry import default_registry
-from benchmarks.common import history_lengths, write_results
+from benchmarks.common import (
+    chain,
+    counting_loop,
+    critical_path_dag,
+    history_lengths,
+    parallel,
+    run_cadenza,
+    write_results,
+)
 from worker.client import CadenzaClient
 from worker.devmode import scratch_session
 from worker.server import ServerConfig
 
 
-def echo(sid: str, *deps: str) -> dict[str, Any]:
-    return {"step_id": sid, "action": "std.echo", "dependencies": list(deps)}
-
-
-def sleep(sid: str, seconds: float, *deps: str) -> dict[str, Any]:
-    return {
-        "step_id": sid,
-        "action": "std.sleep",
-        "dependencies": list(deps),
-        "input_mapping": {"seconds": str(seconds)},
-    }
-
-
 async def timed(cadenza: CadenzaClient, definition: dict[str, Any]) -> tuple[float, str]:
     started = time.perf_counter()
-    handle = await cadenza.start(definition)
-    result = await cadenza.result(handle.id)
-    assert result.status.value == "completed", result.error
-    return time.perf_counter() - started, handle.id
+    run_id = await run_cadenza(cadenza, definition)
+    return time.perf_counter() - started, run_id
 
 
 async def main(full: bool) -> None:
@@ -59,11 +52,7 @@ async def main(full: bool) -> None:
         async with scratch_session(default_registry(), config) as cadenza:
             client = cadenza.client
 
-            chain = {
-                "workflow_id": "chain",
-                "steps": [echo("s0")] + [echo(f"s{i}", f"s{i - 1}") for i in range(1, 100)],
-            }
-            seconds, run_id = await timed(cadenza, chain)
+            seconds, run_id = await timed(cadenza, chain(100))
             events = (await history_lengths(client, run_id))[run_id]
             report(
                 "100-step chain: events per step",
@@ -72,18 +61,7 @@ async def main(full: bool) -> None:
                 f"{events} events, {seconds:.2f} s",
             )
 
-            fan = {
-                "workflow_id": "fan",
-                "max_parallel_steps": 100,
-                "steps": [
-                    {
-                        "step_id": "fan",
-                        "step_type": "parallel",
-                        "parallel_steps": [echo(f"c{i}") for i in range(100)],
-                    }
-                ],
-            }
-            seconds, run_id = await timed(cadenza, fan)
+            seconds, run_id = await timed(cadenza, parallel(100, 100))
             events = (await history_lengths(client, run_id))[run_id]
             report(
                 "100-child parallel container: events per step",
@@ -92,18 +70,8 @@ async def main(full: bool) -> None:
                 f"{events} events, {seconds:.2f} s",
             )
 
-            shorts = [sleep(f"short{i}", 0.5) for i in range(6)]
-            longs = [sleep("long0", 0.5)] + [
-                sleep(f"long{i}", 0.5, f"long{i - 1}") for i in range(1, 4)
-            ]
             for optimized in (True, False):
-                dag = {
-                    "workflow_id": "dag",
-                    "max_parallel_steps": 2,
-                    "optimization_enabled": optimized,
-                    "steps": shorts + longs,
-                }
-                seconds, _ = await timed(cadenza, dag)
+                seconds, _ = await timed(cadenza, critical_path_dag(optimized))
                 label = "critical-path-first" if optimized else "definition order"
                 report(
                     f"DAG makespan, {label}",
@@ -113,18 +81,7 @@ async def main(full: bool) -> None:
                 )
 
             children = 10_000 if full else 2_000
-            big = {
-                "workflow_id": "big",
-                "max_parallel_steps": 50,
-                "steps": [
-                    {
-                        "step_id": "fan",
-                        "step_type": "parallel",
-                        "parallel_steps": [echo(f"c{i}") for i in range(children)],
-                    }
-                ],
-            }
-            seconds, run_id = await timed(cadenza, big)
+            seconds, run_id = await timed(cadenza, parallel(children, 50))
             counts = await history_lengths(client, run_id)
             report(
                 f"{children}-child container: time",
@@ -140,20 +97,7 @@ async def main(full: bool) -> None:
             )
 
             iterations = 2_000 if full else 600
-            loop = {
-                "workflow_id": "loop",
-                "steps": [
-                    {
-                        "step_id": "spin",
-                        "step_type": "loop",
-                        "action": "std.echo",
-                        "input_mapping": {"n": "iteration"},
-                        "loop_condition": f"result.n < {iterations - 1}",
-                        "loop_max_iterations": iterations,
-                    }
-                ],
-            }
-            seconds, run_id = await timed(cadenza, loop)
+            seconds, run_id = await timed(cadenza, counting_loop(iterations))
             counts = await history_lengths(client, run_id)
             report(
                 f"{iterations}-iteration loop: time",

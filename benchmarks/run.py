@@ -24,7 +24,15 @@ from typing import Any
 from temporalio.client import Client
 
 from activities.registry import default_registry
-from benchmarks.common import history_lengths, write_results
+from benchmarks.common import (
+    chain,
+    counting_loop,
+    critical_path_dag,
+    history_lengths,
+    parallel,
+    run_cadenza,
+    write_results,
+)
 from benchmarks.floor import FLOOR_WORKFLOWS, FloorChain, FloorDag, FloorParallel
 from worker.client import CadenzaClient
 from worker.devmode import scratch_session
@@ -37,31 +45,6 @@ RUNS = 7 if FULL else 5
 
 
 # ---------------------------------------------------------------------------- definitions
-
-
-def chain(n: int, local: bool = False) -> dict[str, Any]:
-    extra = {"execution": "local"} if local else {}
-    return {
-        "workflow_id": "bench-chain",
-        "steps": [
-            {
-                "step_id": f"s{i}",
-                "action": "std.echo",
-                "dependencies": [f"s{i - 1}"] if i else [],
-                **extra,
-            }
-            for i in range(n)
-        ],
-    }
-
-
-def parallel(n: int, width: int) -> dict[str, Any]:
-    children = [{"step_id": f"c{i}", "action": "std.echo"} for i in range(n)]
-    return {
-        "workflow_id": "bench-parallel",
-        "max_parallel_steps": width,
-        "steps": [{"step_id": "fan", "step_type": "parallel", "parallel_steps": children}],
-    }
 
 
 def dag_spec(levels: int = 20, width: int = 10) -> list[dict[str, Any]]:
@@ -109,13 +92,6 @@ async def median_pair(
             await fn()
             out.append(time.perf_counter() - started)
     return statistics.median(a), statistics.median(b)
-
-
-async def run_cadenza(cad: CadenzaClient, definition: dict[str, Any], run_input: Any = None):  # type: ignore[no-untyped-def]
-    handle = await cad.start(definition, run_input or {})
-    result = await cad.result(handle.id)
-    assert result.status.value == "completed", result.error
-    return handle.id
 
 
 async def run_floor(client: Client, queue: str, workflow: Any, *args: Any) -> str:
@@ -243,26 +219,10 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
     )
 
     # 7. critical-path-first
-    def sleeper(sid: str, *deps: str) -> dict[str, Any]:
-        return {
-            "step_id": sid,
-            "action": "std.sleep",
-            "dependencies": list(deps),
-            "input_mapping": {"seconds": "0.5"},
-        }
-
-    shorts = [sleeper(f"short{i}") for i in range(6)]
-    longs = [sleeper("long0")] + [sleeper(f"long{i}", f"long{i - 1}") for i in range(1, 4)]
     makespan = {}
     for optimized in (True, False):
-        definition = {
-            "workflow_id": "bench-cpf",
-            "max_parallel_steps": 2,
-            "optimization_enabled": optimized,
-            "steps": shorts + longs,
-        }
         started = time.perf_counter()
-        await run_cadenza(cad, definition)
+        await run_cadenza(cad, critical_path_dag(optimized))
         makespan[optimized] = time.perf_counter() - started
     report(
         "7. critical-path-first vs definition order (2 slots)",
@@ -279,22 +239,7 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
     iterations = 2_000 if FULL else 600
     scale: tuple[tuple[str, dict[str, Any]], ...] = (
         (f"6. parallel container of {children:,}", parallel(children, 50)),
-        (
-            f"6. loop of {iterations:,} iterations",
-            {
-                "workflow_id": "bench-loop",
-                "steps": [
-                    {
-                        "step_id": "spin",
-                        "step_type": "loop",
-                        "action": "std.echo",
-                        "input_mapping": {"n": "iteration"},
-                        "loop_condition": f"result.n < {iterations - 1}",
-                        "loop_max_iterations": iterations,
-                    }
-                ],
-            },
-        ),
+        (f"6. loop of {iterations:,} iterations", counting_loop(iterations)),
     )
     for name, definition in scale:
         started = time.perf_counter()

@@ -23,6 +23,24 @@ def quiet_sdk_logs() -> None:
 
 
 @asynccontextmanager
+async def _worker_session(
+    settings: Settings,
+    registry: ActionRegistry,
+    prefix: str,
+    wait: float,
+    extra_workflows: Sequence[type] = (),
+) -> AsyncIterator[CadenzaClient]:
+    """Connect, check the search attributes, and serve a fresh task queue in this process."""
+    client = await connect(wait=wait)
+    await ensure_search_attributes(client)
+    task_queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    async with running_worker(
+        client, settings, registry, task_queue=task_queue, extra_workflows=extra_workflows
+    ):
+        yield CadenzaClient(client, task_queue)
+
+
+@asynccontextmanager
 async def dev_session(
     settings: Settings, registry: ActionRegistry, say: Callable[[str], None]
 ) -> AsyncIterator[CadenzaClient]:
@@ -39,11 +57,10 @@ async def dev_session(
         say(f"starting the embedded Temporal server on {config.address} (Web UI :8233) ...")
         embedded.start()
     try:
-        client = await connect(wait=30 if embedded else 0)
-        await ensure_search_attributes(client)
-        task_queue = f"cadenza-dev-{uuid.uuid4().hex[:8]}"
-        async with running_worker(client, settings, registry, task_queue=task_queue):
-            yield CadenzaClient(client, task_queue)
+        async with _worker_session(
+            settings, registry, "cadenza-dev", wait=30 if embedded else 0
+        ) as cadenza:
+            yield cadenza
     finally:
         if embedded is not None:
             embedded.stop()
@@ -64,13 +81,10 @@ async def scratch_session(
     previous = os.environ.get("TEMPORAL_ADDRESS")
     os.environ["TEMPORAL_ADDRESS"] = config.address
     try:
-        client = await connect(wait=30)
-        await ensure_search_attributes(client)
-        task_queue = f"scratch-{uuid.uuid4().hex[:8]}"
-        async with running_worker(
-            client, Settings(), registry, task_queue=task_queue, extra_workflows=extra_workflows
-        ):
-            yield CadenzaClient(client, task_queue)
+        async with _worker_session(
+            Settings(), registry, "scratch", wait=30, extra_workflows=extra_workflows
+        ) as cadenza:
+            yield cadenza
     finally:
         server.stop()
         if previous is None:

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType
+from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType, WorkflowStep
 from workflows.dsl.plan import upstream_edges
 
 STATUS_STYLE = {
@@ -100,7 +100,7 @@ def mermaid(definition: AdvancedWorkflow) -> str:
         safe = label.replace('"', "'")
         return f'    {_mid(step_id)}{left}"{safe}"{right}'
 
-    def level(steps: list, prefix: str = "") -> None:  # type: ignore[type-arg]
+    def level(steps: list[WorkflowStep]) -> None:
         for step in steps:
             label = f"{step.step_id}<br/>{step.action or step.step_type.value}"
             lines.append(node(step.step_id, label, step.step_type))
