@@ -50,3 +50,30 @@ class StepActivityResult(BaseModel):
 
     output: Any = None
     attempt: int = 1
+
+
+ALERT_ACTIVITY = "cadenza.alert"
+"""The activity that hands an alert to the worker's alert sinks (activities/alerts.py)."""
+
+
+class AlertInput(BaseModel):
+    """An alert raised by a run (an SLA breach) or by the monitor (an anomaly).
+
+    Alerts are de-duplicated per run and rule: `key` is what makes one alert the same as another.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str = Field(description="sla.run, sla.step, anomaly.run or anomaly.step.")
+    execution_id: str = Field(description="The workflow execution the alert is about.")
+    workflow_id: str = Field(description="The definition's workflow_id.")
+    step_id: str | None = None
+    message: str
+    severity: Literal["info", "warning", "critical"] = "warning"
+    target_seconds: float | None = None
+    observed_seconds: float | None = None
+    at: str = Field(description="When the condition was detected (ISO 8601).")
+
+    @property
+    def key(self) -> str:
+        return f"{self.execution_id}/{self.rule}/{self.step_id or '-'}"

@@ -15,6 +15,8 @@ from typing import Any
 
 import jsonschema
 import pydantic
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
@@ -43,8 +45,31 @@ class StepExecutor:
 
     @activity.defn(dynamic=True)
     async def execute(self, args: Sequence[RawValue]) -> StepActivityResult:
-        """Execute the action named by this activity's type."""
+        """Execute the action named by this activity's type, in a `cadenza.attempt` span (a
+        child of the step's span when the worker traces)."""
         info = activity.info()
+        attributes: dict[str, str | int] = {
+            "cadenza.execution_id": info.workflow_id or "",
+            "cadenza.action": info.activity_type,
+            "cadenza.attempt": info.attempt,
+        }
+        with trace.get_tracer("cadenza").start_as_current_span(
+            "cadenza.attempt", attributes=attributes, record_exception=False
+        ) as span:
+            try:
+                result = await self._execute(args, info)
+            except ApplicationError as exc:
+                span.set_attribute("cadenza.status", "failed")
+                span.set_attribute("cadenza.error_type", exc.type or "")
+                span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+                raise
+            except BaseException:
+                span.set_attribute("cadenza.status", "cancelled")
+                raise
+            span.set_attribute("cadenza.status", "completed")
+            return result
+
+    async def _execute(self, args: Sequence[RawValue], info: activity.Info) -> StepActivityResult:
         try:
             if len(args) != 1:
                 raise ActionError(
@@ -53,6 +78,8 @@ class StepExecutor:
                     non_retryable=True,
                 )
             request = activity.payload_converter().from_payload(args[0].payload, StepActivityInput)
+            trace.get_current_span().set_attribute("cadenza.step_id", request.step_id)
+            trace.get_current_span().set_attribute("cadenza.role", request.role)
             spec = self.registry.get(info.activity_type)
             params = _validated_params(spec, request)
             ctx = ActionContext(

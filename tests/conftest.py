@@ -11,11 +11,19 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import ActionRegistry, default_registry
 from worker.client import CadenzaClient, connect
+from worker.codec import data_converter
 from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port
+from worker.server import (
+    SEARCH_ATTRIBUTES,
+    EmbeddedServer,
+    ServerConfig,
+    free_port,
+    temporal_binary,
+)
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +37,26 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = EmbeddedServer(config, log_path=log)
     server.start()
     os.environ["TEMPORAL_ADDRESS"] = config.address
+    # Workers run with telemetry on (the default), but do not read visibility for baselines at
+    # every start: the monitor's tests seed explicitly.
+    os.environ["CADENZA_BASELINE_SEED_RUNS"] = "0"
     yield config.address
     server.stop()
+
+
+@pytest.fixture(scope="session")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A second dev server with per-workflow time skipping (start_time_skipping_v2)."""
+    args = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={kind}"]
+    env = await WorkflowEnvironment.start_time_skipping_v2(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=args,
+        data_converter=data_converter(),
+    )
+    yield env
+    await env.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -17,8 +17,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.alerts import AlertActivities, AlertManager
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
+from worker.monitor import Observability, alert_sinks, observability
 from worker.server import SEARCH_ATTRIBUTES
 from worker.settings import Settings
 from workflows.children import CadenzaBatchRun, CadenzaLoopRun
@@ -42,6 +44,7 @@ PASSTHROUGH_MODULES = (
     "workflows.dsl",
     "activities.contracts",
     "workflows",
+    "opentelemetry",
 )
 
 
@@ -97,19 +100,28 @@ def build_worker(
     *,
     task_queue: str | None = None,
     extra_workflows: Sequence[type] = (),
+    alerts: AlertManager | None = None,
+    observed: Observability | None = None,
     **worker_options: Any,
 ) -> Worker:
-    """A worker serving the cadenza workflows and every action of `registry`."""
+    """A worker serving the cadenza workflows, every action of `registry` and the alert
+    activity; with `observed`, traced (Temporal's spans and context propagation)."""
     executor = StepExecutor(registry, http)
+    if observed is not None:
+        alerts = observed.alerts
+        worker_options.setdefault("plugins", [observed.tracing.plugin()])
+    alerting = AlertActivities(alerts or AlertManager(alert_sinks(settings, http)))
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[executor.execute],
-        workflow_runner=workflow_runner(),
-        max_cached_workflows=settings.max_cached_workflows,
-        max_concurrent_activities=settings.max_concurrent_activities,
-        **worker_options,
+        activities=[executor.execute, alerting.alert],
+        **{
+            "workflow_runner": workflow_runner(),
+            "max_cached_workflows": settings.max_cached_workflows,
+            "max_concurrent_activities": settings.max_concurrent_activities,
+            **worker_options,
+        },
     )
 
 
@@ -121,10 +133,16 @@ async def running_worker(
     *,
     task_queue: str | None = None,
     extra_workflows: Sequence[type] = (),
+    observed: Observability | None = None,
     **worker_options: Any,
 ) -> AsyncIterator[Worker]:
-    """Run a worker (with its own HTTP client) for the duration of the block."""
-    async with httpx.AsyncClient(timeout=settings.http_timeout) as http:
+    """Run a worker (with its own HTTP client, and its telemetry when `settings.telemetry`)
+    for the duration of the block. A caller that wants to read the monitor passes its own
+    `observed` (see `worker.monitor.observability`)."""
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.http_timeout))
+        if observed is None and settings.telemetry:
+            observed = await stack.enter_async_context(observability(client, settings, http))
         worker = build_worker(
             client,
             settings,
@@ -132,10 +150,11 @@ async def running_worker(
             http,
             task_queue=task_queue,
             extra_workflows=extra_workflows,
+            observed=observed,
             **worker_options,
         )
-        async with worker:
-            yield worker
+        await stack.enter_async_context(worker)
+        yield worker
 
 
 async def serve(client: Client, settings: Settings, registry: ActionRegistry) -> None:

@@ -25,3 +25,31 @@ class Settings(BaseSettings):
     max_concurrent_activities: int = Field(200, ge=1)
     http_timeout: float = Field(30.0, gt=0, description="Default timeout of the HTTP client.")
     log_level: str = Field("INFO")
+
+    # observability (worker/telemetry.py, worker/monitor.py); OTLP export uses the OTEL_* variables
+    telemetry: bool = Field(
+        True, description="Spans, metrics and the monitor; off: no spans are made at all."
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: any free)."
+    )
+    metrics_host: str = Field("0.0.0.0", description="Interface of the metrics endpoint.")
+    alert_sinks: list[str] = Field(
+        default_factory=lambda: ["log"], description="Where alerts go: log, webhook, otel."
+    )
+    alert_webhook_url: str | None = Field(None, description="POST alerts here (adds 'webhook').")
+    alert_webhook_token: str | None = Field(
+        None, description="Bearer token for the webhook (from the worker's environment only)."
+    )
+    anomaly_factor: float = Field(3.0, gt=1, description="Alert above this x baseline p95.")
+    anomaly_min_excess_seconds: float = Field(
+        1.0, ge=0, description="...and at least this many seconds above the p95."
+    )
+    baseline_window: int = Field(50, ge=1, description="Recent durations kept per run/step.")
+    baseline_min_samples: int = Field(5, ge=1, description="Samples needed before alerting.")
+    baseline_seed_runs: int = Field(
+        200, ge=0, description="Completed runs read from visibility at start (0: no seeding)."
+    )
+    baseline_seed_results: int = Field(
+        50, ge=0, description="Of those, how many results are read for step durations."
+    )

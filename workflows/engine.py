@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dsl.validate import validate_definition
 
 from workflows.runner import Runner
+from workflows.telemetry import RunSpans
 
 WORKFLOW_NAME = "AdvancedWorkflowRun"
 
@@ -54,6 +55,7 @@ class AdvancedWorkflowRun:
             started_at=workflow.now().isoformat(),
         )
         self._runner: Runner | None = None
+        self._spans = RunSpans(self._state.execution_id, self._state.workflow_id)
         self._listed_waiting = False
         self._state_listed = False
         self._pending_pause: bool | None = None
@@ -110,6 +112,7 @@ class AdvancedWorkflowRun:
 
     @workflow.run
     async def run(self, run: RunInput) -> ExecutionResult:
+        self._spans.start_run(self._state.version)
         report = validate_definition(run.definition, run.known_actions)
         if not report.ok or report.definition is None:
             summary = report.summary()
@@ -125,11 +128,17 @@ class AdvancedWorkflowRun:
             )
         definition = report.definition
         runner = self._runner = Runner(
-            definition, self._state, run.input, self._refresh_details, options=run.options
+            definition,
+            self._state,
+            run.input,
+            self._refresh_details,
+            options=run.options,
+            spans=self._spans,
         )
         if self._pending_pause is not None:  # a signal that arrived with the first task
             runner.paused = self._state.paused = self._pending_pause
         self._upsert_identity()
+        runner.sla.arm_run()
         self._refresh_details()
 
         scheduler = asyncio.ensure_future(runner.run_level(None, fail_fast=True))
@@ -183,6 +192,7 @@ class AdvancedWorkflowRun:
     def _finish(self, state: WorkflowState) -> None:
         self._state.status = state
         self._state.ended_at = workflow.now().isoformat()
+        self._spans.end_run(state, self._state.error.type if self._state.error else None)
         self._refresh_details()
         # CadenzaState says what Temporal's ExecutionStatus cannot: a run that never waited and
         # completed needs no upsert (one history event and one visibility write saved per run).

@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
         WorkflowStep,
     )
     from workflows.dsl.plan import Plan, build_plan
+    from workflows.sla import SlaWatch
+    from workflows.telemetry import RunSpans
 
 TASK_QUEUE_PREFIX = "cadenza."
 BATCH_WORKFLOW = "CadenzaBatchRun"
@@ -125,6 +127,7 @@ class Runner:
         on_change: Callable[[], None],
         options: ExecutionOptions | None = None,
         scope: ScopeSnapshot | None = None,
+        spans: RunSpans | None = None,
     ) -> None:
         self.definition = definition
         self.state = state
@@ -156,6 +159,8 @@ class Runner:
                 self._loop_members.update(s.step_id for s in _descendants(step))
         state.vars = dict(definition.global_variables)
         state.steps = {sid: StepRecord() for sid in self.steps}
+        self.spans = spans or RunSpans(state.execution_id, definition.workflow_id)
+        self.sla = SlaWatch(definition.sla_targets, state, on_change)
         if scope is not None:
             state.vars = dict(scope.vars)
             self.steps_view = dict(scope.steps)
@@ -270,6 +275,7 @@ class Runner:
         record.skip_reason = reason
         record.started_at = record.ended_at = workflow.now().isoformat()
         self.steps_view[sid] = {"status": "skipped", "output": None}
+        self.spans.settled_unstarted(self.steps[sid], record)
         self.on_change()
 
     def _fail_unstarted(self, sid: str, dep: str) -> None:
@@ -283,6 +289,7 @@ class Runner:
         )
         record.started_at = record.ended_at = workflow.now().isoformat()
         self.steps_view[sid] = {"status": "failed", "output": None}
+        self.spans.settled_unstarted(self.steps[sid], record)
         self.on_change()
 
     # ------------------------------------------------------------------ one step
@@ -349,6 +356,8 @@ class Runner:
             if not evicted:
                 record.ended_at = workflow.now().isoformat()
                 self.running.discard(step.step_id)
+                self.sla.disarm_step(step.step_id)
+                self.spans.end_step(step, record)
                 self.steps_view[step.step_id] = {
                     "status": str(record.status),
                     "output": record.output,
@@ -399,6 +408,8 @@ class Runner:
         record.started_at = workflow.now().isoformat()
         record.ended_at = None
         self.running.add(step.step_id)
+        self.spans.start_step(step)
+        self.sla.arm_step(step.step_id)
         self.on_change()
 
     def _params(self, step: WorkflowStep, **extra: Any) -> dict[str, Any]:

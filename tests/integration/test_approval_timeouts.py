@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient
-from worker.codec import data_converter
 from worker.run import running_worker
-from worker.server import SEARCH_ATTRIBUTES, temporal_binary
 from worker.settings import Settings
 from workflows.dsl.models import WorkflowState
 
 DAY = 86_400
-
-
-@pytest.fixture(scope="module")
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    args = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
-    for name, kind in SEARCH_ATTRIBUTES.items():
-        args += ["--search-attribute", f"{name}={kind}"]
-    env = await WorkflowEnvironment.start_time_skipping_v2(
-        dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=args,
-        data_converter=data_converter(),
-    )
-    yield env
-    await env.shutdown()
 
 
 def approval(**spec: Any) -> dict[str, Any]:

@@ -517,7 +517,8 @@ def test_diagnostic_text_names_path_code_and_fix() -> None:
     assert json.loads(json.dumps(report.errors[0].as_dict()))["code"] == "unknown_dependency"
 
 
-def test_sla_targets_warn_that_they_are_not_enforced_yet() -> None:
+def test_sla_targets_are_accepted_and_their_steps_checked() -> None:
     report = validate_definition(base(sla_targets={"max_duration_seconds": 10}))
-    assert report.ok
-    assert [d.code for d in report.diagnostics] == ["not_enforced_yet"]
+    assert report.ok and report.diagnostics == []
+    report = validate_definition(base(sla_targets={"step_max_seconds": {"nope": 1}}))
+    assert [d.code for d in report.errors] == ["unknown_step"]

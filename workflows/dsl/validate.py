@@ -258,11 +258,6 @@ class _Checker:
         for step, path in self._walk(d.steps, "steps"):
             self._check_step(step, path)
         if d.sla_targets is not None:
-            self.warn(
-                "sla_targets",
-                "not_enforced_yet",
-                "SLA targets are recorded in the definition but not enforced yet",
-            )
             for sid in d.sla_targets.step_max_seconds:
                 if sid not in self.step_paths:
                     self.error(

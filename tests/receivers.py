@@ -1,0 +1,87 @@
+"""HTTP receivers the tests run in-process: an alert webhook and an OTLP/HTTP trace collector."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+
+class Received:
+    """What a receiver got: alert bodies (JSON) and headers, or OTLP spans."""
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.spans: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.url = ""
+
+
+def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == "/v1/traces":
+                request = ExportTraceServiceRequest.FromString(body)
+                spans = [
+                    {
+                        "name": span.name,
+                        "trace_id": span.trace_id.hex(),
+                        "span_id": span.span_id.hex(),
+                        "parent_id": span.parent_span_id.hex(),
+                        "service": {
+                            a.key: a.value.string_value for a in rs.resource.attributes
+                        }.get("service.name"),
+                        "attributes": {
+                            a.key: a.value.string_value or a.value.int_value
+                            for a in span.attributes
+                        },
+                    }
+                    for rs in request.resource_spans
+                    for ss in rs.scope_spans
+                    for span in ss.spans
+                ]
+                with received.lock:
+                    received.spans.extend(spans)
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+            else:
+                with received.lock:
+                    received.alerts.append(json.loads(body))
+                    received.headers.append(dict(self.headers))
+                reply = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    return Handler
+
+
+@contextmanager
+def receiver() -> Iterator[Received]:
+    """An HTTP server on a free local port; `received.url` is its base URL."""
+    received = Received()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    received.url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()

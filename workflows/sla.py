@@ -1,0 +1,120 @@
+"""SLA targets of a run: durable timers; a breach is recorded and alerted, never fails the run.
+
+Deterministic code only. `sla_targets.max_duration_seconds` arms one timer when the run starts
+(left pending if the run ends first: a pending timer costs no history event);
+`step_max_seconds.<id>` arms a timer when that step starts running, cancelled when it ends in
+time. A timer that fires while its run or step still runs appends a breach to `state.sla` and
+hands an `AlertInput` to the `cadenza.alert` activity (the worker's alert sinks). An alert that
+cannot be delivered is recorded on the breach; it never fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import ALERT_ACTIVITY, AlertInput
+    from workflows.dsl.models import (
+        ExecutionResult,
+        SlaTargets,
+        StepStatus,
+        WorkflowState,
+    )
+
+ALERT_TIMEOUT = timedelta(seconds=30)
+ALERT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+
+
+class SlaWatch:
+    """The SLA timers of one run; breaches go to `state.sla["breaches"]`."""
+
+    def __init__(self, targets: SlaTargets | None, state: ExecutionResult, on_change: Any) -> None:
+        self.targets = targets
+        self.state = state
+        self.on_change = on_change
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._run_timer: asyncio.Task[None] | None = None
+        if targets is not None and not state.sla:
+            state.sla = {
+                "targets": targets.model_dump(mode="json", exclude_none=True),
+                "breaches": [],
+            }
+
+    def arm_run(self) -> None:
+        """Start the whole-run timer (once)."""
+        if self.targets is None or self.targets.max_duration_seconds is None:
+            return
+        if self._run_timer is None:
+            self._run_timer = asyncio.ensure_future(
+                self._watch(None, self.targets.max_duration_seconds)
+            )
+
+    def arm_step(self, step_id: str) -> None:
+        """A step started running: start its timer if it has a target."""
+        if self.targets is None:
+            return
+        seconds = self.targets.step_max_seconds.get(step_id)
+        if seconds is not None:
+            self.disarm_step(step_id)
+            self._timers[step_id] = asyncio.ensure_future(self._watch(step_id, seconds))
+
+    def disarm_step(self, step_id: str) -> None:
+        """A step ended: cancel its timer if it has not fired (a fired one finishes alerting)."""
+        task = self._timers.pop(step_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _watch(self, step_id: str | None, seconds: float) -> None:
+        what = f"step '{step_id}'" if step_id else "the run"
+        await workflow.sleep(seconds, summary=f"SLA: {what} within {seconds:g} s")
+        if step_id is not None:
+            self._timers.pop(step_id, None)  # fired: disarm_step no longer cancels it
+            if self.state.steps[step_id].status != StepStatus.RUNNING:
+                return
+        elif self.state.status != WorkflowState.RUNNING:
+            return
+        now = workflow.now().isoformat()
+        rule = "sla.step" if step_id else "sla.run"
+        breach: dict[str, Any] = {
+            "rule": rule,
+            "step_id": step_id,
+            "target_seconds": seconds,
+            "at": now,
+            "alert": "pending",
+        }
+        self.state.sla.setdefault("breaches", []).append(breach)
+        self.on_change()
+        alert = AlertInput(
+            rule=rule,
+            execution_id=self.state.execution_id,
+            workflow_id=self.state.workflow_id,
+            step_id=step_id,
+            message=f"{self.state.workflow_id}: {what} has run longer than its SLA target of "
+            f"{seconds:g} s (execution {self.state.execution_id})",
+            target_seconds=seconds,
+            at=now,
+        )
+        try:
+            await workflow.execute_activity(
+                ALERT_ACTIVITY,
+                alert,
+                start_to_close_timeout=ALERT_TIMEOUT,
+                retry_policy=ALERT_RETRY,
+                summary=f"alert {rule}" + (f" {step_id}" if step_id else ""),
+            )
+            breach["alert"] = "sent"
+        except ActivityError as exc:
+            cause = exc.cause or exc
+            breach["alert"] = f"failed: {cause}"[:300]
+        self.on_change()
