@@ -66,6 +66,9 @@ class ActionSpec:
         return self.input_model.model_json_schema()
 
 
+RESERVED_PREFIX = "cadenza."
+
+
 @dataclass
 class ActionRegistry:
     """Actions by name. A worker serves every action of its registry."""
@@ -75,6 +78,11 @@ class ActionRegistry:
     def register(
         self, name: str, fn: ActionFn, input_model: type[BaseModel] | None = None
     ) -> ActionSpec:
+        if name.startswith(RESERVED_PREFIX):
+            raise ValueError(
+                f"action {name!r}: names starting with {RESERVED_PREFIX!r} are cadenza's own "
+                "activities (e.g. cadenza.alert); choose another name"
+            )
         if name in self.actions and self.actions[name].fn is not fn:
             raise ValueError(f"action {name!r} is registered twice")
         doc = inspect.getdoc(fn) or ""

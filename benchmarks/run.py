@@ -36,7 +36,9 @@ from benchmarks.common import (
 from benchmarks.floor import FLOOR_WORKFLOWS, FloorChain, FloorDag, FloorParallel
 from worker.client import CadenzaClient
 from worker.devmode import scratch_session
+from worker.run import running_worker
 from worker.server import ServerConfig
+from worker.settings import Settings
 from workflows.dsl.plan import build_plan
 from workflows.dsl.validate import validate_definition
 
@@ -216,6 +218,32 @@ async def scenarios(cad: CadenzaClient, report: Callable[..., None]) -> None:
         activity_chain / c,
         None,
         "about 4x",
+    )
+
+    # 11. what tracing and the monitor cost: the same chain on a worker with telemetry off
+    plain_queue = f"{queue}-plain"
+    async with running_worker(
+        client, Settings(telemetry=False), default_registry(), task_queue=plain_queue
+    ):
+        plain = CadenzaClient(client, plain_queue)
+        on, off = await median_pair(
+            lambda: run_cadenza(cad, chain(100)), lambda: run_cadenza(plain, chain(100))
+        )
+    report(
+        "11. chain of 100, telemetry on / off",
+        "end-to-end time",
+        "s",
+        on,
+        off,
+        "informational",
+    )
+    report(
+        "11. telemetry cost per step",
+        "(on - off) / 100",
+        "ms",
+        (on - off) * 10,
+        None,
+        "informational",
     )
 
     # 7. critical-path-first

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -94,3 +96,19 @@ def worker_factory(client: Client, registry: ActionRegistry, task_queue: str):  
             yield
 
     return factory
+
+
+@pytest.fixture
+def worker_process(temporal_address: str, task_queue: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`cadenza worker` as a separate process on the test's task queue."""
+    log = tmp_path / "worker.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=30)

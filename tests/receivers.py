@@ -9,6 +9,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -22,6 +26,7 @@ class Received:
         self.alerts: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.spans: list[dict[str, Any]] = []
+        self.metric_names: set[str] = set()
         self.lock = threading.Lock()
         self.url = ""
 
@@ -56,6 +61,18 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
                 with received.lock:
                     received.spans.extend(spans)
                 reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+            elif self.path == "/v1/metrics":
+                metrics = ExportMetricsServiceRequest.FromString(body)
+                with received.lock:
+                    received.metric_names.update(
+                        m.name
+                        for rm in metrics.resource_metrics
+                        for sm in rm.scope_metrics
+                        for m in sm.metrics
+                    )
+                reply = ExportMetricsServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
             else:

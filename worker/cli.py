@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from opentelemetry import trace
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from temporalio.service import RPCError
+from rich.text import Text
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.registry import ActionRegistry, default_registry, load_action_modules
 from worker.client import (
@@ -35,10 +37,12 @@ from worker.render import mermaid, result_view
 from worker.run import SearchAttributesMissing, serve
 from worker.server import EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
+from worker.telemetry import TelemetryConfigError, install_tracing, traces_exported
 from workflows.dsl.loader import DocumentError, parse_document
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, WorkflowState
 from workflows.dsl.plan import analyse
 from workflows.dsl.validate import validate_definition
+from workflows.progress import duration, progress_rows, sla_summary
 
 app = typer.Typer(
     name="cadenza",
@@ -75,7 +79,7 @@ def _run(coro: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     except (UsageError, DocumentError, DefinitionRejected) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
         code = EXIT_USAGE
-    except (ConnectionFailed, ServerError, SearchAttributesMissing) as exc:
+    except (ConnectionFailed, ServerError, SearchAttributesMissing, TelemetryConfigError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         code = EXIT_USAGE
     except KeyboardInterrupt:
@@ -142,6 +146,54 @@ async def _follow(cadenza: CadenzaClient, execution_id: str, live: bool) -> Exec
                 pass
             await asyncio.wait({waiter}, timeout=0.5)
     return waiter.result()
+
+
+async def _watch(cadenza: CadenzaClient, execution_id: str, interval: float) -> ExecutionResult:
+    """Follow a run until it ends: a live table on a terminal, one line per change elsewhere."""
+    live = Live(console=err, refresh_per_second=4, transient=True) if err.is_terminal else None
+    seen: dict[str, tuple[str, int]] = {}
+    misses = 0
+    try:
+        if live is not None:
+            live.start()
+        while True:
+            try:
+                state = await cadenza.status(execution_id)
+                misses = 0
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    raise UsageError(f"no run {execution_id!r}: {exc.message}") from None
+                misses += 1
+                if misses == 10:
+                    err.print(f"{execution_id}: no answer yet ({exc.message}); still trying")
+                await asyncio.sleep(interval)
+                continue
+            if live is not None:
+                live.update(result_view(state, max_rows=max(err.height - 12, 10)))
+            else:
+                _print_changes(state, seen)
+            if state.status != WorkflowState.RUNNING:
+                return state
+            await asyncio.sleep(interval)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _print_changes(state: ExecutionResult, seen: dict[str, tuple[str, int]]) -> None:
+    """One line per step whose status or attempts changed since the last look."""
+    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    for row in progress_rows(state, datetime.now(UTC)):
+        key = (row.status, row.attempts)
+        if seen.get(row.step_id, ("pending", 0)) == key:
+            continue
+        seen[row.step_id] = key
+        took = f" {duration(row.seconds)}" if row.status not in ("running", "waiting") else ""
+        detail = f": {row.detail}" if row.detail else ""
+        err.print(
+            f"{stamp} {row.step_id} {row.status} (attempts {row.attempts}){took}{detail}",
+            highlight=False,
+        )
 
 
 # ---------------------------------------------------------------------------- commands
@@ -287,11 +339,17 @@ def server(
 def worker(
     actions: ActionsOpt = None,
     task_queue: Annotated[str | None, typer.Option(help="Task queue (CADENZA_TASK_QUEUE).")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on this port (CADENZA_METRICS_PORT)."),
+    ] = None,
 ) -> None:
     """Run a worker: the AdvancedWorkflowRun workflow and every registered action."""
     settings = Settings()
     if task_queue:
         settings.task_queue = task_queue
+    if metrics_port is not None:
+        settings.metrics_port = metrics_port
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
 
     async def main() -> int:
@@ -329,8 +387,19 @@ def run(
 
     async def main() -> int:
         data, run_input = _load(file), _input(input)
-        cadenza = CadenzaClient(await connect(), task_queue or Settings().task_queue)
-        handle = await cadenza.start(data, run_input, execution_id=execution_id)
+        # with OTEL_* export configured, the run's spans join the trace of this command
+        tracing = install_tracing("cadenza-cli") if traces_exported() else None
+        client = await connect(plugins=[tracing.plugin()] if tracing else [])
+        cadenza = CadenzaClient(client, task_queue or Settings().task_queue)
+        try:
+            with trace.get_tracer("cadenza").start_as_current_span(
+                "cadenza run", attributes={"cadenza.file": str(file)}
+            ) as span:
+                handle = await cadenza.start(data, run_input, execution_id=execution_id)
+                span.set_attribute("cadenza.execution_id", handle.id)
+        finally:
+            if tracing is not None:
+                tracing.flush()
         if not wait:
             if as_json:
                 sys.stdout.write(json.dumps({"execution_id": handle.id}) + "\n")
@@ -378,19 +447,35 @@ def ui_link(cadenza: CadenzaClient, execution_id: str) -> str:
 def status(
     execution_id: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Follow the run live until it ends.")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0,
 ) -> None:
-    """Show the live (or final) state of a run."""
+    """Show the live (or final) state of a run; --watch follows it until it ends."""
 
     async def main() -> int:
         cadenza = CadenzaClient(await connect())
+        if watch:
+            result = await _watch(cadenza, execution_id, max(interval, 0.1))
+            _print_result(result, as_json)
+            return EXIT_OK if result.status == WorkflowState.COMPLETED else EXIT_FAILED
         try:
             problem = await cadenza.task_problem(execution_id)
         except RPCError as exc:
             raise UsageError(f"cannot read the status of {execution_id!r}: {exc.message}") from None
+        query = asyncio.ensure_future(cadenza.status(execution_id))
+        # A run whose workflow task keeps failing cannot answer a query (the server waits its
+        # query timeout out): look at the task again while the query waits.
+        while problem is None:
+            done, _ = await asyncio.wait({query}, timeout=2)
+            if done:
+                break
+            problem = await cadenza.task_problem(execution_id)
         if problem is not None:
             err.print(f"[red]{execution_id} is stuck:[/red] {problem}", highlight=False)
         try:
-            result = await cadenza.status(execution_id)
+            result = await asyncio.wait_for(query, timeout=None if problem is None else 2)
         except Exception as exc:
             if problem is not None:
                 return EXIT_FAILED
@@ -475,6 +560,89 @@ def pending(
         return EXIT_OK
 
     _run(main)
+
+
+@app.command()
+def top(
+    once: Annotated[bool, typer.Option("--once", help="Print one table and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One snapshot as JSON.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many runs (newest first).")] = 50,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+) -> None:
+    """Running workflows: progress, running steps, waiting approvals and SLA state."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        if as_json:
+            rows = _top_rows(await cadenza.running(limit))
+            sys.stdout.write(json.dumps(rows) + "\n")
+            return EXIT_OK
+        if once or not out.is_terminal:
+            out.print(_top_table(_top_rows(await cadenza.running(limit))))
+            return EXIT_OK
+        with Live(console=out, refresh_per_second=2, screen=False) as view:
+            while True:
+                view.update(_top_table(_top_rows(await cadenza.running(limit))))
+                await asyncio.sleep(max(interval, 0.2))
+
+    _run(main)
+
+
+def _top_rows(runs: list[tuple[str, ExecutionResult | None]]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for execution_id, state in runs:
+        if state is None:
+            rows.append({"execution_id": execution_id, "workflow_id": None, "state": "no answer"})
+            continue
+        counts: dict[str, int] = {}
+        for record in state.steps.values():
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        started = datetime.fromisoformat(state.started_at) if state.started_at else now
+        running = [sid for sid, r in state.steps.items() if r.status.value == "running"]
+        rows.append(
+            {
+                "execution_id": execution_id,
+                "workflow_id": state.workflow_id,
+                "version": state.version,
+                "state": "paused" if state.paused else state.status.value,
+                "elapsed_seconds": round((now - started).total_seconds(), 1),
+                "completed": counts.get("completed", 0),
+                "failed": counts.get("failed", 0),
+                "total": len(state.steps),
+                "running": running,
+                "waiting_approvals": sorted(state.pending_approvals),
+                "sla": sla_summary(state),
+            }
+        )
+    return rows
+
+
+def _top_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"cadenza: {len(rows)} running (newest first)")
+    for column in ("run", "workflow", "state", "elapsed", "progress", "running", "waiting", "SLA"):
+        table.add_column(column)
+    for row in rows:
+        if row["workflow_id"] is None:
+            table.add_row(row["execution_id"], "", row["state"], "", "", "", "", "")
+            continue
+        progress = f"{row['completed']}/{row['total']}" + (
+            f" ({row['failed']} failed)" if row["failed"] else ""
+        )
+        running = ", ".join(row["running"][:3]) + (
+            f" +{len(row['running']) - 3}" if len(row["running"]) > 3 else ""
+        )
+        table.add_row(
+            row["execution_id"],
+            row["workflow_id"],
+            row["state"],
+            _human(row["elapsed_seconds"]),
+            progress,
+            running,
+            ", ".join(row["waiting_approvals"]),
+            Text(row["sla"], style="red" if "breached" in row["sla"] else ""),
+        )
+    return table
 
 
 def _human(seconds: float) -> str:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from temporalio.client import (
     Client,
+    Plugin,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -39,7 +41,7 @@ from workflows.dsl.models import (
     WorkflowState,
 )
 from workflows.dsl.validate import ValidationReport, validate_definition
-from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, AdvancedWorkflowRun
+from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, WORKFLOW_NAME, AdvancedWorkflowRun
 
 
 class ConnectionFailed(Exception):
@@ -65,10 +67,11 @@ def connect_config() -> dict[str, Any]:
     return config
 
 
-async def connect(wait: float = 0.0) -> Client:
+async def connect(wait: float = 0.0, plugins: Sequence[Plugin] = ()) -> Client:
     """Connect to Temporal as envconfig says.
 
     Args:
+        plugins: client plugins (the CLI's tracing plugin carries trace context into runs).
         wait: keep trying this many seconds while the server is still starting up (a server
             that just opened its port may answer "Frontend is not healthy yet").
 
@@ -79,7 +82,9 @@ async def connect(wait: float = 0.0) -> Client:
     deadline = time.monotonic() + wait
     while True:
         try:
-            return await Client.connect(**config, data_converter=data_converter())
+            return await Client.connect(
+                **config, data_converter=data_converter(), plugins=list(plugins)
+            )
         except RuntimeError as exc:
             if time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
@@ -236,6 +241,23 @@ class CadenzaClient:
                 continue
             out += [(run.id, p) for p in state.pending_approvals.values()]
         return out
+
+    async def running(self, limit: int = 50) -> list[tuple[str, ExecutionResult | None]]:
+        """The most recently started running runs and their live state (None: no answer yet,
+        e.g. the first workflow task has not run), for `cadenza top`."""
+        query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
+        ids = [run.id async for run in self.client.list_workflows(query, limit=limit)]
+        gate = asyncio.Semaphore(16)
+
+        async def state_of(execution_id: str) -> ExecutionResult | None:
+            async with gate:
+                try:
+                    return await asyncio.wait_for(self.status(execution_id), timeout=5)
+                except (RPCError, TimeoutError, WorkflowQueryFailedError):
+                    return None
+
+        states = await asyncio.gather(*(state_of(i) for i in ids))
+        return list(zip(ids, states, strict=True))
 
     async def cancel(self, execution_id: str) -> None:
         """Ask the run to cancel: running steps are cancelled, completed ones compensated."""

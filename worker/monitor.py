@@ -45,7 +45,7 @@ from temporalio.client import Client
 from activities.alerts import AlertManager, AlertSink, LogSink, OtelEventSink, WebhookSink
 from activities.contracts import AlertInput
 from worker.settings import Settings
-from worker.telemetry import Tracing, install_tracing, metric_reader
+from worker.telemetry import TelemetryConfigError, Tracing, install_tracing, metric_reader
 from workflows.dsl.models import ExecutionResult, StepStatus
 from workflows.engine import SA_WORKFLOW_ID, WORKFLOW_NAME
 from workflows.telemetry import (
@@ -357,7 +357,7 @@ def alert_sinks(settings: Settings, http: httpx.AsyncClient) -> list[AlertSink]:
             sinks.append(OtelEventSink())
         elif name == "webhook":
             if not settings.alert_webhook_url:
-                raise ValueError(
+                raise TelemetryConfigError(
                     "alert sink 'webhook' needs CADENZA_ALERT_WEBHOOK_URL (the receiver's URL)"
                 )
             headers = {}
@@ -365,7 +365,7 @@ def alert_sinks(settings: Settings, http: httpx.AsyncClient) -> list[AlertSink]:
                 headers["Authorization"] = f"Bearer {settings.alert_webhook_token}"
             sinks.append(WebhookSink(settings.alert_webhook_url, http, headers=headers))
         else:
-            raise ValueError(f"unknown alert sink {name!r}: use log, webhook or otel")
+            raise TelemetryConfigError(f"unknown alert sink {name!r}: use log, webhook or otel")
     if settings.alert_webhook_url and "webhook" not in settings.alert_sinks:
         sinks.append(WebhookSink(settings.alert_webhook_url, http))
     return sinks
@@ -416,6 +416,12 @@ async def observability(
             )
         )
     tracing.router.attach(monitor)
+    log.info(
+        "telemetry: traces %s; metrics %s; alerts to %s",
+        f"exported ({tracing.exporting})" if tracing.exporting else "not exported (no OTEL_*)",
+        ", ".join(filter(None, [address, "otlp" if otlp else None])) or "not published",
+        ", ".join(s.name for s in alerts.sinks) or "nowhere",
+    )
     try:
         yield seen
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -10,6 +10,7 @@ from rich.text import Text
 
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType, WorkflowStep
 from workflows.dsl.plan import upstream_edges
+from workflows.progress import COLUMNS, progress_rows, sla_summary
 
 STATUS_STYLE = {
     "completed": "green",
@@ -24,33 +25,18 @@ STATUS_STYLE = {
 }
 
 
-def _duration(start: str | None, end: str | None) -> str:
-    if not start or not end:
-        return ""
-    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    return f"{seconds:.2f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
-
-
-def result_view(result: ExecutionResult, max_rows: int = 200) -> RenderableType:
-    """A table of steps followed by the run's outcome."""
+def result_view(
+    result: ExecutionResult, max_rows: int = 200, now: datetime | None = None
+) -> RenderableType:
+    """A table of steps (running ones with their time so far) followed by the run's outcome."""
     table = Table(title=f"{result.workflow_id} v{result.version}  [{result.execution_id}]")
-    for column in ("step", "status", "attempts", "duration", "detail"):
+    for column in COLUMNS:
         table.add_column(column)
-    for sid, record in list(result.steps.items())[:max_rows]:
-        detail = ""
-        if record.error is not None:
-            detail = f"{record.error.type}: {record.error.message}"
-        if record.recovered_by:
-            detail = f"recovered by {record.recovered_by} ({detail})"
-        if record.skip_reason:
-            detail = record.skip_reason
-        status = record.status.value
+    ids = list(result.steps)[:max_rows]
+    for row in progress_rows(result, now or datetime.now(UTC), ids):
+        cells = row.cells()
         table.add_row(
-            sid,
-            Text(status, style=STATUS_STYLE.get(status, "")),
-            str(record.attempts),
-            _duration(record.started_at, record.ended_at),
-            detail[:120],
+            cells[0], Text(row.status, style=STATUS_STYLE.get(row.status, "")), *cells[2:]
         )
     if len(result.steps) > max_rows:
         table.caption = f"{len(result.steps) - max_rows} more steps not shown"
@@ -59,6 +45,9 @@ def result_view(result: ExecutionResult, max_rows: int = 200) -> RenderableType:
         table,
         Text.assemble("status: ", (status, STATUS_STYLE.get(status, "bold"))),
     ]
+    if result.sla:
+        summary = sla_summary(result)
+        lines.append(Text(summary, style="red" if "breached" in summary else "green"))
     if result.error is not None:
         lines.append(Text(f"error: {result.error.type}: {result.error.message}", style="red"))
     for pending in result.pending_approvals.values():

@@ -137,6 +137,11 @@ def _chosen(env: Mapping[str, str], signal: str) -> str:
     return "none"
 
 
+def traces_exported(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the OTEL_* variables ask for traces to be exported."""
+    return _chosen(os.environ if env is None else env, "TRACES") != "none"
+
+
 def span_exporter(env: Mapping[str, str]) -> tuple[SpanExporter | None, str | None]:
     """The span exporter the OTEL_* variables ask for (the exporters read their endpoint,
     headers and timeout from the same variables)."""

@@ -31,10 +31,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.dsl.validate import validate_definition
 
+from workflows.progress import markdown_table, progress_rows, sla_summary
 from workflows.runner import Runner
 from workflows.telemetry import RunSpans
 
 WORKFLOW_NAME = "AdvancedWorkflowRun"
+DETAIL_ROWS = 20  # rows of the progress table in the Web UI's current details
 
 SA_WORKFLOW_ID = SearchAttributeKey.for_keyword("CadenzaWorkflowId")
 SA_VERSION = SearchAttributeKey.for_keyword("CadenzaVersion")
@@ -241,9 +243,14 @@ class AdvancedWorkflowRun:
                     f", {n} {s}" for s, n in sorted(counts.items()) if n and s != "completed"
                 ),
             ]
-            if runner.running:
-                shown = sorted(runner.running)[:20]
-                lines.append("running: " + ", ".join(f"`{s}`" for s in shown))
+            shown = sorted(runner.running)[:DETAIL_ROWS]
+            if shown:
+                # the same rows as `cadenza status --watch`: running and waiting steps
+                lines += ["", *markdown_table(progress_rows(state, workflow.now(), shown))]
+                if len(runner.running) > len(shown):
+                    lines.append(f"... and {len(runner.running) - len(shown)} more running")
+        if state.sla:
+            lines += ["", sla_summary(state)]
         for pending in state.pending_approvals.values():
             cli, signal = approvals.commands(state.execution_id, pending)
             who = ", ".join(pending.approvers) or "anyone"

@@ -100,7 +100,7 @@ class SlaWatch:
             execution_id=self.state.execution_id,
             workflow_id=self.state.workflow_id,
             step_id=step_id,
-            message=f"{self.state.workflow_id}: {what} has run longer than its SLA target of "
+            message=f"{self.state.workflow_id}: {what} is still running past its SLA target of "
             f"{seconds:g} s (execution {self.state.execution_id})",
             target_seconds=seconds,
             at=now,

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.unit.test_validate import CASES
@@ -77,21 +76,6 @@ def test_schema_and_graph() -> None:
     analysis = json.loads(plan.stdout)
     assert analysis["strategy"] == "conditional" and analysis["steps"] == 9
     assert analysis["critical_path"][0] == "classify"
-
-
-@pytest.fixture
-def worker_process(temporal_address: str, task_queue: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def run_json(task_queue: str, file: str, run_input: dict[str, Any]) -> tuple[int, dict]:

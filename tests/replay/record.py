@@ -126,6 +126,25 @@ CASES["approval-reminders-escalation"] = (
     },
     {},
 )
+CASES["sla-breaches"] = (
+    {
+        "workflow_id": "replay-sla",
+        "sla_targets": {
+            "max_duration_seconds": 1.5,
+            "step_max_seconds": {"slow": 0.5, "quick": 30},
+        },
+        "steps": [
+            {"step_id": "quick", "action": "std.echo"},
+            {
+                "step_id": "slow",
+                "step_type": "wait",
+                "wait": {"seconds": 2},
+                "dependencies": ["quick"],
+            },
+        ],
+    },
+    {},
+)
 OPTIONS = {"children-batches-and-loop": SMALL}
 # approval cases: (step, approver, seconds to wait before deciding)
 DECISIONS = {

@@ -131,3 +131,12 @@ def test_workflows_package_imports_nothing_that_touches_the_world() -> None:
                         f"{path.relative_to(ROOT)}:{node.lineno}: use workflow.now()"
                     )
         assert "os.environ" not in path.read_text(), path
+
+
+def test_action_names_under_cadenza_are_reserved() -> None:
+    import pytest
+
+    from activities.registry import ActionRegistry
+
+    with pytest.raises(ValueError, match="cadenza's own activities"):
+        ActionRegistry().register("cadenza.alert", lambda params, ctx: None)
