@@ -66,9 +66,7 @@ def progress_rows(
             detail = f"SLA {breached[-1]['target_seconds']:g}s breached" + (
                 f"; {detail}" if detail else ""
             )
-        rows.append(
-            ProgressRow(sid, record.status.value, record.attempts, seconds, detail[:120])
-        )
+        rows.append(ProgressRow(sid, record.status.value, record.attempts, seconds, detail[:120]))
     return rows
 
 
