@@ -98,17 +98,21 @@ def worker_factory(client: Client, registry: ActionRegistry, task_queue: str):  
     return factory
 
 
-@pytest.fixture
-def worker_process(temporal_address: str, task_queue: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """`cadenza worker` as a separate process on the test's task queue."""
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen(
+def spawn_worker(task_queue: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`cadenza worker` as a separate process on `task_queue`, output to `log`."""
+    return subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
+
+
+@pytest.fixture
+def worker_process(temporal_address: str, task_queue: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`cadenza worker` as a separate process on the test's task queue."""
+    proc = spawn_worker(task_queue, tmp_path / "worker.log")
     yield proc
     proc.terminate()
     proc.wait(timeout=30)

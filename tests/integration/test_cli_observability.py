@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from tests.conftest import spawn_worker
 from tests.integration.test_cli import ROOT, cadenza
 from tests.receivers import receiver
 
@@ -25,16 +26,6 @@ GATED = {
         {"step_id": "b", "action": "std.echo", "dependencies": ["gate"]},
     ],
 }
-
-
-def start_worker(task_queue: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:
@@ -58,7 +49,7 @@ def test_traces_reach_an_otlp_http_receiver_as_one_trace_from_cadenza_run(
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
-        worker = start_worker(task_queue, tmp_path / "worker.log", **otel)
+        worker = spawn_worker(task_queue, tmp_path / "worker.log", **otel)
         try:
             proc = cadenza(
                 "run",
