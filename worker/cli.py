@@ -32,10 +32,12 @@ from worker.client import (
     DefinitionRejected,
     connect,
 )
+from worker.codec import KEYS_VARIABLE, CodecKeyError, new_key, parse_keys, payload_codec
+from worker.codec_server import codec_server
 from worker.devmode import dev_session, quiet_sdk_logs
 from worker.render import mermaid, result_view
-from worker.run import SearchAttributesMissing, serve
-from worker.server import EmbeddedServer, ServerConfig, ServerError
+from worker.run import SearchAttributesMissing, ensure_search_attributes, serve
+from worker.server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
 from worker.telemetry import TelemetryConfigError, install_tracing, traces_exported
 from workflows.dsl.loader import DocumentError, parse_document
@@ -79,7 +81,13 @@ def _run(coro: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     except (UsageError, DocumentError, DefinitionRejected) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
         code = EXIT_USAGE
-    except (ConnectionFailed, ServerError, SearchAttributesMissing, TelemetryConfigError) as exc:
+    except (
+        ConnectionFailed,
+        ServerError,
+        SearchAttributesMissing,
+        TelemetryConfigError,
+        CodecKeyError,
+    ) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         code = EXIT_USAGE
     except KeyboardInterrupt:
@@ -343,6 +351,10 @@ def worker(
         int | None,
         typer.Option(help="Serve Prometheus metrics on this port (CADENZA_METRICS_PORT)."),
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /livez and /readyz on this port (CADENZA_HEALTH_PORT)."),
+    ] = None,
 ) -> None:
     """Run a worker: the AdvancedWorkflowRun workflow and every registered action."""
     settings = Settings()
@@ -350,6 +362,8 @@ def worker(
         settings.task_queue = task_queue
     if metrics_port is not None:
         settings.metrics_port = metrics_port
+    if health_port is not None:
+        settings.health_port = health_port
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
 
     async def main() -> int:
@@ -369,6 +383,25 @@ def worker(
             await task
         except asyncio.CancelledError:
             pass
+        return EXIT_OK
+
+    _run(main)
+
+
+@app.command()
+def setup(
+    wait: Annotated[float, typer.Option(help="Seconds to wait for Temporal to come up.")] = 60,
+) -> None:
+    """Prepare a namespace for cadenza (its search attributes) and exit: a one-shot job."""
+
+    async def main() -> int:
+        client = await connect(wait=wait)
+        await ensure_search_attributes(client)
+        out.print(
+            f"namespace {client.namespace!r} at {client.service_client.config.target_host} has "
+            f"cadenza's search attributes: {', '.join(SEARCH_ATTRIBUTES)}",
+            highlight=False,
+        )
         return EXIT_OK
 
     _run(main)
@@ -650,6 +683,50 @@ def _human(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
+
+
+@app.command("codec-server")
+def codec_server_command(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    origin: Annotated[
+        list[str] | None,
+        typer.Option("--origin", help="Web UI origin allowed by CORS (repeatable)."),
+    ] = None,
+) -> None:
+    """Serve the Web UI's remote codec endpoint (/encode, /decode) with this process's keys."""
+
+    async def main() -> int:
+        keys = parse_keys(os.environ.get(KEYS_VARIABLE, ""))
+        if not keys:
+            raise UsageError(
+                f"{KEYS_VARIABLE} is not set: without keys there is nothing to decode "
+                "(make one with `cadenza codec-key`)"
+            )
+        token = os.environ.get("CADENZA_CODEC_SERVER_TOKEN") or None
+        origins = origin or ["http://localhost:8233"]
+        with codec_server(payload_codec(keys), port, host, origins, token) as url:
+            err.print(
+                f"codec server on {url} (keys {', '.join(keys)}; CORS for {', '.join(origins)}"
+                f"{'; bearer token required' if token else ''}); in the Web UI set the codec "
+                f"endpoint to {url}; Ctrl-C stops it",
+                highlight=False,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        return EXIT_OK
+
+    _run(main)
+
+
+@app.command("codec-key")
+def codec_key(key_id: Annotated[str, typer.Argument(help="An id for the key.")] = "k1") -> None:
+    """Print a new AES-256 key as `ID:BASE64` for CADENZA_CODEC_KEYS (keep it secret)."""
+    sys.stdout.write(f"{key_id}:{new_key()}\n")
+    _exit(EXIT_OK)
 
 
 @app.command()

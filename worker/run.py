@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.alerts import AlertActivities, AlertManager
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
+from worker.health import Health, health_server
 from worker.monitor import Observability, alert_sinks, observability
 from worker.server import SEARCH_ATTRIBUTES
 from worker.settings import Settings
@@ -120,6 +122,7 @@ def build_worker(
             "workflow_runner": workflow_runner(),
             "max_cached_workflows": settings.max_cached_workflows,
             "max_concurrent_activities": settings.max_concurrent_activities,
+            "graceful_shutdown_timeout": timedelta(seconds=settings.graceful_shutdown_seconds),
             **worker_options,
         },
     )
@@ -158,7 +161,15 @@ async def running_worker(
 
 
 async def serve(client: Client, settings: Settings, registry: ActionRegistry) -> None:
-    """Run a worker until cancelled (SIGINT/SIGTERM in the CLI)."""
+    """Run a worker until cancelled (SIGINT/SIGTERM in the CLI), with its health probes when
+    `settings.health_port` is set."""
     await ensure_search_attributes(client)
-    async with running_worker(client, settings, registry):
+    async with AsyncExitStack() as stack:
+        worker = await stack.enter_async_context(running_worker(client, settings, registry))
+        if settings.health_port is not None:
+            health = Health(client, lambda: worker.is_running)
+            await health.check()
+            await stack.enter_async_context(
+                health_server(health, settings.health_port, settings.health_host)
+            )
         await asyncio.Event().wait()

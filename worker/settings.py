@@ -26,6 +26,17 @@ class Settings(BaseSettings):
     http_timeout: float = Field(30.0, gt=0, description="Default timeout of the HTTP client.")
     log_level: str = Field("INFO")
 
+    graceful_shutdown_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM, running activities get this long to finish before they are "
+        "cancelled (give the container longer than this to stop).",
+    )
+    health_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve /livez and /readyz on this port (0: any free)."
+    )
+    health_host: str = Field("0.0.0.0", description="Interface of the health endpoint.")
+
     # observability (worker/telemetry.py, worker/monitor.py); OTLP export uses the OTEL_* variables
     telemetry: bool = Field(
         True, description="Spans, metrics and the monitor; off: no spans are made at all."
