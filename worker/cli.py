@@ -36,6 +36,7 @@ from worker.codec import KEYS_VARIABLE, CodecKeyError, new_key, parse_keys, payl
 from worker.codec_server import codec_server
 from worker.devmode import dev_session, quiet_sdk_logs
 from worker.render import mermaid, result_view
+from worker.replay import replay_files, replay_query
 from worker.run import SearchAttributesMissing, ensure_search_attributes, serve
 from worker.server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
@@ -683,6 +684,55 @@ def _human(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
+
+
+@app.command()
+def replay(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="History JSON files or folders of them.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option(help="Replay the executions this visibility query finds.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="With --query: at most this many.")] = 100,
+    workflow_id: Annotated[
+        str | None, typer.Option(help="Workflow id of a single history file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Outcomes as JSON.")] = False,
+) -> None:
+    """Replay histories against this build's workflow code (exit 1 on any non-determinism)."""
+
+    async def main() -> int:
+        if bool(files) == bool(query):
+            raise UsageError("give history FILES or --query, one of the two")
+        if files:
+            missing = [str(f) for f in files if not f.exists()]
+            if missing:
+                raise UsageError(f"no such file: {', '.join(missing)}")
+            outcomes = await replay_files(files, workflow_id)
+        else:
+            client = await connect()
+            try:
+                outcomes = await replay_query(client, query or "", limit)
+            except RPCError as exc:
+                raise UsageError(f"the query {query!r} was refused: {exc.message}") from None
+        failed = [o for o in outcomes if not o.ok]
+        if as_json:
+            sys.stdout.write(json.dumps([o.__dict__ for o in outcomes]) + "\n")
+        else:
+            for outcome in outcomes:
+                mark = "ok  " if outcome.ok else "FAIL"
+                out.print(f"{mark} {outcome.name} ({outcome.events} events)", highlight=False)
+                if outcome.error:
+                    out.print(f"     {outcome.error}", highlight=False)
+            out.print(
+                f"{len(outcomes) - len(failed)} of {len(outcomes)} replayed"
+                + (f"; {len(failed)} would fail on this build" if failed else ""),
+                highlight=False,
+            )
+        return EXIT_FAILED if failed or not outcomes else EXIT_OK
+
+    _run(main)
 
 
 @app.command("codec-server")

@@ -199,3 +199,18 @@ async def test_status_says_when_a_workflow_task_keeps_failing(worker_process, ta
         assert "Traceback" not in proc.stderr
     finally:
         await client.get_workflow_handle(run_id).terminate("test done")
+
+
+def test_replay_files_and_query_from_the_cli(worker_process, task_queue: str) -> None:  # type: ignore[no-untyped-def]
+    files = cadenza("replay", "tests/replay/histories", "--json")
+    assert files.returncode == 0, files.stderr
+    outcomes = json.loads(files.stdout)
+    assert len(outcomes) >= 15 and all(o["error"] is None for o in outcomes)
+    code, result = run_json(task_queue, "examples/data-pipeline.yaml", {"rows": [5, 6]})
+    assert code == 0
+    query = f"WorkflowId = '{result['execution_id']}'"
+    proc = cadenza("replay", "--query", query)
+    assert proc.returncode == 0, proc.stderr
+    assert f"ok   {result['execution_id']}" in proc.stdout and "1 of 1 replayed" in proc.stdout
+    usage = cadenza("replay")
+    assert usage.returncode == 2 and "FILES or --query" in usage.stderr

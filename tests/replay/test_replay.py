@@ -6,11 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
 
-from worker.codec import data_converter
-from worker.run import WORKFLOWS, workflow_runner
+from worker.replay import replay_files
 
 FOLDER = Path(__file__).resolve().parent / "histories"
 INDEX: dict[str, str] = json.loads((FOLDER / "index.json").read_text())
@@ -24,11 +21,22 @@ def test_histories_are_recorded_with_their_workflow_ids() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_without_nondeterminism(path: Path) -> None:
-    history = WorkflowHistory.from_json(INDEX[path.name], path.read_text())
-    replayer = Replayer(
-        workflows=WORKFLOWS,
-        workflow_runner=workflow_runner(),
-        data_converter=data_converter(),
-    )
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, result.replay_failure
+    [outcome] = await replay_files([path])
+    assert outcome.workflow_id == INDEX[path.name]
+    assert outcome.ok, outcome.error
+    assert outcome.events > 5
+
+
+async def test_a_changed_command_sequence_is_reported(tmp_path: Path) -> None:
+    """The replay catches a history that this code would not produce (an edited history)."""
+    source = FOLDER / "data-pipeline.json"
+    data = json.loads(source.read_text())
+    for event in data["events"]:
+        attributes = event.get("activityTaskScheduledEventAttributes")
+        if attributes:
+            attributes["activityType"]["name"] = "std.renamed"
+            break
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data))
+    [outcome] = await replay_files([edited], workflow_id=INDEX[source.name])
+    assert not outcome.ok and "std.renamed" in (outcome.error or "")
