@@ -40,7 +40,7 @@ from workflows.dsl.models import (
     RunInput,
     WorkflowState,
 )
-from workflows.dsl.validate import ValidationReport, validate_definition
+from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_definition
 from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, WORKFLOW_NAME, AdvancedWorkflowRun
 
 
@@ -55,8 +55,8 @@ class DecisionRefused(Exception):
 class DefinitionRejected(Exception):
     """A definition failed validation before it was started."""
 
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__("invalid definition:\n" + report.summary())
+    def __init__(self, report: ValidationReport, what: str = "definition") -> None:
+        super().__init__(f"invalid {what}:\n" + report.summary())
         self.report = report
 
 
@@ -130,6 +130,9 @@ class CadenzaClient:
         report = validate_definition(definition, known_actions)
         if not report.ok or report.definition is None:
             raise DefinitionRejected(report)
+        refused = input_diagnostics(input or {})
+        if refused:
+            raise DefinitionRejected(ValidationReport(None, refused), what="run input")
         model = report.definition
         data = (
             definition

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         WorkflowState,
     )
-    from workflows.dsl.validate import validate_definition
+    from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_definition
 
 from workflows.progress import markdown_table, progress_rows, sla_summary
 from workflows.runner import Runner
@@ -116,16 +116,18 @@ class AdvancedWorkflowRun:
     async def run(self, run: RunInput) -> ExecutionResult:
         self._spans.start_run(self._state.version)
         report = validate_definition(run.definition, run.known_actions)
-        if not report.ok or report.definition is None:
+        refused = input_diagnostics(run.input)
+        if not report.ok or report.definition is None or refused:
+            if refused:  # a client that skipped CadenzaClient.start's checks
+                report = ValidationReport(None, refused)
             summary = report.summary()
-            self._state.error = ErrorInfo(
-                type=ErrorType.DEFINITION_INVALID, message=summary, non_retryable=True
-            )
+            error_type = ErrorType.INPUT_VALIDATION if refused else ErrorType.DEFINITION_INVALID
+            self._state.error = ErrorInfo(type=error_type, message=summary, non_retryable=True)
             self._finish(WorkflowState.FAILED)
             raise ApplicationError(
-                f"invalid definition:\n{summary}",
+                f"invalid {'run input' if refused else 'definition'}:\n{summary}",
                 self._state.model_dump(mode="json"),
-                type=ErrorType.DEFINITION_INVALID,
+                type=error_type,
                 non_retryable=True,
             )
         definition = report.definition

@@ -28,7 +28,7 @@ def test_yaml_and_json_parse_to_the_same_mapping() -> None:
             "YAML aliases",
         ),
         (b"x" * (MAX_DOCUMENT_BYTES + 1), "big.yaml", "the limit is"),
-        (b"[" * 10000 + b"]" * 10000, "deep.json", "nests too deeply"),
+        (b"[" * 10000 + b"]" * 10000, "deep.json", "nest more than 64 levels"),
     ],
 )
 def test_bad_documents_get_clear_errors(raw: bytes, source: str, fragment: str) -> None:

@@ -13,10 +13,66 @@ import yaml
 
 MAX_DOCUMENT_BYTES = 2_097_152
 MAX_YAML_ALIASES = 100
+MAX_VALUES = 1_000_000
+"""Values (mappings, lists, scalars) a document may expand to; aliases count each time used."""
+MAX_DEPTH = 64
+"""How deeply mappings and lists may nest (parallel containers nest 16 at most)."""
 
 
 class DocumentError(Exception):
     """A document that cannot be read as a definition: the message says where and why."""
+
+
+class ShapeError(ValueError):
+    """A value nests too deeply or expands to too many values."""
+
+
+def check_shape(value: Any, max_values: int = MAX_VALUES, max_depth: int = MAX_DEPTH) -> None:
+    """Walk `value` without recursion and stop at the first limit it passes.
+
+    YAML aliases share objects: a document of a few hundred bytes can expand to billions of
+    values, which only a walk that counts every visit (with an early stop) catches.
+
+    Raises:
+        ShapeError: deeper than `max_depth`, or more than `max_values` values.
+    """
+    seen = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > max_values:
+            raise ShapeError(
+                f"expands to more than {max_values:,} values (YAML aliases?); write less"
+            )
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= max_depth and children:
+            raise ShapeError(f"nests more than {max_depth} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _flow_depth(text: str, limit: int) -> bool:
+    """True when brackets nest deeper than `limit` (checked before the parser recurses)."""
+    depth = 0
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
 
 
 class _LimitedLoader(yaml.SafeLoader):
@@ -61,6 +117,8 @@ def parse_document(raw: bytes | str, source: str = "<input>") -> dict[str, Any]:
         text = raw
     if text.startswith("\ufeff"):
         text = text[1:]
+    if _flow_depth(text, MAX_DEPTH):
+        raise DocumentError(f"{source}: brackets nest more than {MAX_DEPTH} levels deep")
     if source.endswith(".json"):
         try:
             data = json.loads(text)
@@ -71,8 +129,9 @@ def parse_document(raw: bytes | str, source: str = "<input>") -> dict[str, Any]:
         except RecursionError:
             raise DocumentError(f"{source}: JSON nests too deeply") from None
     else:
-        loader = _LimitedLoader(text)
+        loader = None
         try:
+            loader = _LimitedLoader(text)  # its reader refuses control characters at once
             data = loader.get_single_data()
         except DocumentError as exc:
             raise DocumentError(f"{source}: {exc}") from None
@@ -86,9 +145,14 @@ def parse_document(raw: bytes | str, source: str = "<input>") -> dict[str, Any]:
         except RecursionError:
             raise DocumentError(f"{source}: YAML nests too deeply") from None
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
     if data is None:
         raise DocumentError(f"{source}: the document is empty")
+    try:
+        check_shape(data)
+    except ShapeError as exc:
+        raise DocumentError(f"{source}: {exc}") from None
     if not isinstance(data, dict):
         raise DocumentError(
             f"{source}: the document is a {type(data).__name__}; a definition is a mapping "

@@ -206,7 +206,9 @@ class WorkflowStep(_Model):
     loop_condition: str | None = Field(
         None, description="CEL: the loop repeats while it is true (over result, iteration, vars)."
     )
-    loop_max_iterations: int = Field(100, ge=1, description="Iterations before LoopLimitExceeded.")
+    loop_max_iterations: int = Field(
+        100, ge=1, le=1_000_000, description="Iterations before LoopLimitExceeded."
+    )
     metrics_enabled: bool = Field(True, description="Record metrics for this step.")
     custom_metrics: list[str] = Field(default_factory=list, description="Extra metric names.")
     approval: ApprovalSpec | None = Field(None, description="Settings of an approval step.")

@@ -14,7 +14,6 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import jsonschema
 from pydantic import ValidationError
 
 from workflows.dsl.expressions import (
@@ -24,11 +23,14 @@ from workflows.dsl.expressions import (
     ExpressionError,
     compile_expression,
 )
+from workflows.dsl.loader import ShapeError, check_shape
 from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
 from workflows.dsl.plan import find_cycle, upstream_edges
+from workflows.dsl.schemas import schema_problems
 
 # The run input (definition + input) must stay under Temporal's 2 MB payload limit.
 MAX_DEFINITION_BYTES = 1_572_864
+MAX_INPUT_BYTES = 1_048_576
 MAX_STEPS = 20_000
 MAX_NESTING = 16
 
@@ -110,6 +112,10 @@ def validate_definition(
                     )
                 ],
             )
+        try:
+            check_shape(data)
+        except ShapeError as exc:
+            return ValidationReport(None, [Diagnostic("$", "too_large", str(exc))])
         count = _count_steps(data)
         if count > MAX_STEPS:
             return ValidationReport(
@@ -146,6 +152,29 @@ def validate_definition(
     checker = _Checker(definition, known_actions)
     checker.run()
     return ValidationReport(definition, checker.diagnostics)
+
+
+def input_diagnostics(value: Any) -> list[Diagnostic]:
+    """Problems of a run input: it must be a JSON object of bounded shape and size."""
+    if not isinstance(value, dict):
+        return [Diagnostic("input", "not_a_mapping", "the run input must be a JSON object")]
+    try:
+        check_shape(value)
+        size = len(json.dumps(value, allow_nan=False))
+    except ShapeError as exc:
+        return [Diagnostic("input", "input_too_large", f"the run input {exc}")]
+    except (TypeError, ValueError) as exc:
+        return [Diagnostic("input", "not_json", f"the run input is not plain JSON: {exc}")]
+    if size > MAX_INPUT_BYTES:
+        return [
+            Diagnostic(
+                "input",
+                "input_too_large",
+                f"the run input is {size} bytes as JSON; the limit is {MAX_INPUT_BYTES}: pass "
+                "a reference to large data (a URL, a storage key) instead",
+            )
+        ]
+    return []
 
 
 def _count_steps(data: dict[str, Any]) -> int:
@@ -381,18 +410,9 @@ class _Checker:
         if step.agent is not None:
             for j, name in enumerate(step.agent.tools):
                 self._action(f"{path}.agent.tools[{j}]", name)
-        if step.input_validation:
-            try:
-                jsonschema.validators.validator_for(step.input_validation).check_schema(
-                    step.input_validation
-                )
-            except jsonschema.SchemaError as exc:
-                where = format_path(["input_validation", *exc.path]) if exc.path else ""
-                self.error(
-                    f"{path}.{where or 'input_validation'}",
-                    "invalid_json_schema",
-                    f"not a valid JSON Schema: {exc.message}",
-                )
+        if step.input_validation is not None:
+            for where, code, message in schema_problems(step.input_validation):
+                self.error(format_path([path, "input_validation", *where]), code, message)
 
     def _check_shape(self, step: WorkflowStep, path: str) -> None:
         """The fields each step type needs, and the ones it must not have."""
