@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration lint typecheck check install clean bench bench-full bench-server bench-flow bench-flow-full
+.PHONY: demo test test-unit test-integration lint typecheck check install clean bench bench-full bench-server bench-flow bench-flow-full load test-faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ bench-flow-full: $(STAMP)
 # cadenza against hand-written Temporal workflows (benchmarks/floor.py), same run, ratios
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# 1,000 workflows at once against one worker process: throughput, latency, memory
+load: $(STAMP)
+	$(BIN)/python -m benchmarks.load 1000
+
+# the fault suite alone (CI runs it inside `make test`)
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/faults
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full

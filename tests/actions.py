@@ -46,3 +46,22 @@ async def noise(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
 
     size = int(params.get("size", 10))
     return {"noise": base64.b64encode(os.urandom(size * 3 // 4)).decode()[:size]}
+
+
+@action("test.journal")
+async def journal(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+    """Write `<key> start`, sleep `seconds`, write `<key> done` (key: `tag` or the step id),
+    each line fsynced: a killed worker leaves a start without its done. As a rollback action
+    (given `{step_id, input, output}`) it journals `<tag>/<step_id> rollback-...`."""
+    if "step_id" in params and isinstance(params.get("input"), dict):
+        params = {**params["input"], "key": params["step_id"], "kind": "rollback", "seconds": 0}
+    key = f"{params.get('tag', '-')}/{params.get('key') or ctx.step_id}"
+    path = _ledger(params)
+    for mark in ("start", "done"):
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{key} {params.get('kind', 'run')}-{mark}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mark == "start":
+            await asyncio.sleep(float(params.get("seconds", 0)))
+    return {"key": key}

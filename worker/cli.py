@@ -167,14 +167,17 @@ async def _watch(cadenza: CadenzaClient, execution_id: str, interval: float) -> 
             live.start()
         while True:
             try:
-                state = await cadenza.status(execution_id)
+                state = await cadenza.status(execution_id, timeout=10)
                 misses = 0
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     raise UsageError(f"no run {execution_id!r}: {exc.message}") from None
                 misses += 1
-                if misses == 10:
-                    err.print(f"{execution_id}: no answer yet ({exc.message}); still trying")
+                if misses == 2:  # about 20 s: say so, keep watching
+                    err.print(
+                        f"{execution_id}: no answer yet ({exc.message}); is a worker running "
+                        "on its task queue? still trying"
+                    )
                 await asyncio.sleep(interval)
                 continue
             if live is not None:
@@ -499,13 +502,23 @@ def status(
         except RPCError as exc:
             raise UsageError(f"cannot read the status of {execution_id!r}: {exc.message}") from None
         query = asyncio.ensure_future(cadenza.status(execution_id))
-        # A run whose workflow task keeps failing cannot answer a query (the server waits its
-        # query timeout out): look at the task again while the query waits.
+        # A run whose workflow task keeps failing cannot answer a query, nor can a run with no
+        # worker polling its task queue: look at the task again while the query waits.
+        waited = 0.0
         while problem is None:
             done, _ = await asyncio.wait({query}, timeout=2)
             if done:
                 break
+            waited += 2
             problem = await cadenza.task_problem(execution_id)
+            if problem is None and waited >= 10:
+                query.cancel()
+                err.print(
+                    f"[red]{execution_id} did not answer within {waited:.0f} s:[/red] no worker "
+                    "seems to poll its task queue; start one (`cadenza worker`)",
+                    highlight=False,
+                )
+                return EXIT_FAILED
         if problem is not None:
             err.print(f"[red]{execution_id} is stuck:[/red] {problem}", highlight=False)
         try:
@@ -569,7 +582,14 @@ def pending(
 
     async def main() -> int:
         cadenza = CadenzaClient(await connect())
-        rows = await cadenza.pending()
+        unanswered: list[str] = []
+        rows = await cadenza.pending(unanswered)
+        if unanswered:
+            err.print(
+                f"{len(unanswered)} waiting run(s) did not answer within 5 s (is a worker "
+                f"running on their task queue?): {', '.join(unanswered[:10])}",
+                highlight=False,
+            )
         if as_json:
             data = [{"execution_id": eid, **p.model_dump(mode="json")} for eid, p in rows]
             sys.stdout.write(json.dumps(data) + "\n")

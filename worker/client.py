@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Collection, Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -168,10 +169,18 @@ class CadenzaClient:
         except WorkflowFailureError as exc:
             return await self._result_of_failure(execution_id, exc)
 
-    async def status(self, execution_id: str) -> ExecutionResult:
-        """The live (or final) execution state, through the `status` query."""
+    async def status(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
+        """The live (or final) execution state, through the `status` query.
+
+        Args:
+            timeout: give up after this many seconds (a running run is answered by a worker:
+                with none polling its task queue, the query waits). None waits.
+        """
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
-        return await handle.query(AdvancedWorkflowRun.status)
+        return await handle.query(
+            AdvancedWorkflowRun.status,
+            rpc_timeout=None if timeout is None else timedelta(seconds=timeout),
+        )
 
     async def task_problem(self, execution_id: str) -> str | None:
         """Why the run's workflow task keeps failing (a bug, a bad payload, non-determinism),
@@ -233,14 +242,23 @@ class CadenzaClient:
                 ) from None
             raise
 
-    async def pending(self) -> list[tuple[str, PendingApproval]]:
-        """Every approval waiting in a running run: (execution id, pending approval)."""
+    async def pending(
+        self, unanswered: list[str] | None = None, timeout: float = 5.0
+    ) -> list[tuple[str, PendingApproval]]:
+        """Every approval waiting in a running run: (execution id, pending approval).
+
+        Args:
+            unanswered: receives the ids of waiting runs whose state could not be read within
+                `timeout` seconds (no worker polls their task queue).
+        """
         out: list[tuple[str, PendingApproval]] = []
         query = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
         async for run in self.client.list_workflows(query):
             try:
-                state = await self.status(run.id)
-            except RPCError:
+                state = await self.status(run.id, timeout=timeout)
+            except (RPCError, WorkflowQueryFailedError):
+                if unanswered is not None:
+                    unanswered.append(run.id)
                 continue
             out += [(run.id, p) for p in state.pending_approvals.values()]
         return out
@@ -255,8 +273,8 @@ class CadenzaClient:
         async def state_of(execution_id: str) -> ExecutionResult | None:
             async with gate:
                 try:
-                    return await asyncio.wait_for(self.status(execution_id), timeout=5)
-                except (RPCError, TimeoutError, WorkflowQueryFailedError):
+                    return await self.status(execution_id, timeout=5)
+                except (RPCError, WorkflowQueryFailedError):
                     return None
 
         states = await asyncio.gather(*(state_of(i) for i in ids))

@@ -149,4 +149,7 @@ def test_top_lists_running_runs_with_progress_approvals_and_sla(
     assert row["waiting_approvals"] == ["gate"] and row["sla"] == "SLA ok"
     text = cadenza("top", "--once")
     assert text.returncode == 0 and execution_id in text.stdout and "SLA ok" in text.stdout
-    cadenza("cancel", execution_id)
+    approved = cadenza("approve", execution_id, "gate", "--by", "ops")
+    assert approved.returncode == 0, approved.stderr
+    finished = cadenza("status", execution_id, "--watch", "--json")
+    assert finished.returncode == 0 and json.loads(finished.stdout)["status"] == "completed"

@@ -410,7 +410,7 @@ class _Checker:
         if step.agent is not None:
             for j, name in enumerate(step.agent.tools):
                 self._action(f"{path}.agent.tools[{j}]", name)
-        if step.input_validation is not None:
+        if step.input_validation:
             for where, code, message in schema_problems(step.input_validation):
                 self.error(format_path([path, "input_validation", *where]), code, message)
 
