@@ -31,11 +31,11 @@ KILLS = int(os.environ.get("CADENZA_FAULT_KILLS", "3"))
 SERVER_RUNS = int(os.environ.get("CADENZA_FAULT_SERVER_RUNS", "50"))
 
 
-def journal(step_id: str, **fields: Any) -> dict[str, Any]:
+def journal(step_id: str, seconds: float = 0.15, **fields: Any) -> dict[str, Any]:
     return {
         "step_id": step_id,
         "action": "test.journal",
-        "input_mapping": {"ledger": "input.ledger", "tag": "input.tag", "seconds": "0.15"},
+        "input_mapping": {"ledger": "input.ledger", "tag": "input.tag", "seconds": str(seconds)},
         "rollback_actions": ["test.journal"],
         **fields,
     }
@@ -217,18 +217,23 @@ async def test_server_stopped_and_restarted_under_fifty_running_workflows(
     private_server: EmbeddedServer, registry: ActionRegistry, tmp_path: Path
 ) -> None:
     address = private_server.config.address
-    previous = os.environ["TEMPORAL_ADDRESS"]
+    previous = os.environ.get("TEMPORAL_ADDRESS")
     os.environ["TEMPORAL_ADDRESS"] = address
     try:
         client = await connect(wait=30)
         await ensure_search_attributes(client)
     finally:
-        os.environ["TEMPORAL_ADDRESS"] = previous
+        if previous is None:
+            os.environ.pop("TEMPORAL_ADDRESS")
+        else:
+            os.environ["TEMPORAL_ADDRESS"] = previous
     ledger = tmp_path / "journal"
     definition = {
         "workflow_id": "server-restart",
         "retry_policy": {"initial_interval": 0.2, "maximum_interval": 2, "max_attempts": 20},
-        "steps": [journal(f"s{i}", dependencies=[f"s{i - 1}"] if i else []) for i in range(5)],
+        "steps": [
+            journal(f"s{i}", seconds=0.5, dependencies=[f"s{i - 1}"] if i else []) for i in range(5)
+        ],
     }
     started = time.monotonic()
     async with running_worker(client, Settings(), registry, task_queue="restart"):
