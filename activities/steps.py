@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import jsonschema
@@ -21,6 +22,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from activities.circuit import CIRCUIT_OPEN, CircuitBreaker
 from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
 from activities.registry import ActionContext, ActionError, ActionRegistry, ActionSpec
 
@@ -37,11 +39,16 @@ class StepExecutor:
     """
 
     def __init__(
-        self, registry: ActionRegistry, http: Any, max_output_bytes: int = MAX_OUTPUT_BYTES
+        self,
+        registry: ActionRegistry,
+        http: Any,
+        max_output_bytes: int = MAX_OUTPUT_BYTES,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.registry = registry
         self.http = http
         self.max_output_bytes = max_output_bytes
+        self.breaker = breaker or CircuitBreaker(failure_threshold=0)
 
     @activity.defn(dynamic=True)
     async def execute(self, args: Sequence[RawValue]) -> StepActivityResult:
@@ -89,9 +96,37 @@ class StepExecutor:
                 http=self.http,
                 heartbeat=activity.heartbeat,
             )
-            output = await self._run(spec, params, ctx, info.heartbeat_timeout)
-            return StepActivityResult(output=self._checked_output(output), attempt=info.attempt)
+            wait = self.breaker.check(spec.name)
+            if wait is not None:
+                raise ApplicationError(
+                    f"circuit open for action {spec.name!r} after "
+                    f"{self.breaker.failure_threshold} consecutive failures on this worker; "
+                    f"the next call goes through in {wait:.1f} s",
+                    {"attempt": info.attempt},
+                    type=CIRCUIT_OPEN,
+                    next_retry_delay=timedelta(seconds=max(wait, 0.1)),
+                )
+            try:
+                output = await self._run(spec, params, ctx, info.heartbeat_timeout)
+                checked = self._checked_output(output)
+            except ActionError as exc:
+                if not exc.non_retryable:
+                    self.breaker.failed(spec.name)
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.breaker.failed(spec.name)
+                raise
+            self.breaker.succeeded(spec.name)
+            return StepActivityResult(output=checked, attempt=info.attempt)
         except asyncio.CancelledError:
+            raise
+        except ApplicationError as exc:
+            if exc.type != CIRCUIT_OPEN:  # an action's own ApplicationError: wrapped as before
+                raise _application_error(
+                    f"{type(exc).__name__}: {exc}", ErrorType.STEP_FAILED, False, info.attempt
+                ) from exc
             raise
         except ActionError as exc:
             raise _application_error(str(exc), exc.type, exc.non_retryable, info.attempt) from None

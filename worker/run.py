@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.alerts import AlertActivities, AlertManager
+from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from worker.health import Health, health_server
@@ -108,7 +109,11 @@ def build_worker(
 ) -> Worker:
     """A worker serving the cadenza workflows, every action of `registry` and the alert
     activity; with `observed`, traced (Temporal's spans and context propagation)."""
-    executor = StepExecutor(registry, http)
+    executor = StepExecutor(
+        registry,
+        http,
+        breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds),
+    )
     if observed is not None:
         alerts = observed.alerts
         worker_options.setdefault("plugins", [observed.tracing.plugin()])

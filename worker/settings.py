@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     http_timeout: float = Field(30.0, gt=0, description="Default timeout of the HTTP client.")
     log_level: str = Field("INFO")
 
+    circuit_failure_threshold: int = Field(
+        5, ge=0, description="Consecutive failures that open an action's circuit (0: off)."
+    )
+    circuit_reset_seconds: float = Field(
+        30.0, gt=0, description="How long an open circuit fails calls fast before a trial."
+    )
     graceful_shutdown_seconds: float = Field(
         30.0,
         ge=0,
