@@ -27,6 +27,8 @@ class ErrorType(StrEnum):
     LOOP_LIMIT_EXCEEDED = "LoopLimitExceeded"
     APPROVAL_REJECTED = "ApprovalRejected"
     APPROVAL_TIMEOUT = "ApprovalTimeout"
+    AGENT_LIMIT_EXCEEDED = "AgentLimitExceeded"
+    MODEL_ERROR = "ModelError"
 
 
 class StepActivityInput(BaseModel):
@@ -40,7 +42,7 @@ class StepActivityInput(BaseModel):
     input_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema the params must satisfy (the step's input_validation)."
     )
-    role: Literal["step", "error_handler", "rollback", "reminder", "escalation"] = "step"
+    role: Literal["step", "error_handler", "rollback", "reminder", "escalation", "tool"] = "step"
 
 
 class StepActivityResult(BaseModel):
@@ -77,3 +79,29 @@ class AlertInput(BaseModel):
     @property
     def key(self) -> str:
         return f"{self.execution_id}/{self.rule}/{self.step_id or '-'}"
+
+
+CHAT_ACTIVITY = "cadenza.llm.chat"
+"""The activity that makes one chat-model call of an agent step (activities/reasoning/llm.py)."""
+
+
+class ChatRequest(BaseModel):
+    """One model call: the conversation so far and the tools (action names) on offer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = Field(None, description="Model name; the worker's default if None.")
+    messages: list[dict[str, Any]] = Field(
+        description="{role: system|user|assistant|tool, content, tool_calls?, tool_call_id?}"
+    )
+    tools: list[str] = Field(default_factory=list, description="Action names offered as tools.")
+
+
+class ChatResponse(BaseModel):
+    """The model's message and what it cost."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message: dict[str, Any] = Field(description="{role: assistant, content, tool_calls: [...]}")
+    usage: dict[str, int] = Field(default_factory=dict, description="input/output tokens.")
+    model: str = ""

@@ -23,7 +23,7 @@ from temporalio.contrib.opentelemetry import OpenTelemetryPlugin
 from temporalio.worker import Replayer
 
 from worker.codec import data_converter
-from worker.run import WORKFLOWS, workflow_runner
+from worker.run import WORKFLOWS, agent_plugin, workflow_runner
 from worker.telemetry import install_tracing
 
 
@@ -47,7 +47,7 @@ def replayer() -> Replayer:
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
         data_converter=data_converter(),
-        plugins=[OpenTelemetryPlugin(add_temporal_spans=True)],
+        plugins=[OpenTelemetryPlugin(add_temporal_spans=True), agent_plugin()],
     )
 
 

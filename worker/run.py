@@ -15,11 +15,13 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.langgraph import LangGraphPlugin
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.alerts import AlertActivities, AlertManager
 from activities.circuit import CircuitBreaker
+from activities.reasoning.llm import LlmActivities
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from worker.health import Health, health_server
@@ -28,6 +30,7 @@ from worker.server import SEARCH_ATTRIBUTES
 from worker.settings import Settings
 from workflows.children import CadenzaBatchRun, CadenzaLoopRun
 from workflows.engine import AdvancedWorkflowRun
+from workflows.reasoning import AGENT_GRAPH, build_agent_graph
 
 # Modules shared by every workflow run instead of re-imported into each run's sandbox. The CEL
 # binding is a native extension; pydantic, jsonschema and yaml are pure and slow to import.
@@ -95,6 +98,11 @@ async def ensure_search_attributes(client: Client) -> None:
         ) from None
 
 
+def agent_plugin() -> LangGraphPlugin:
+    """temporalio-langgraph with cadenza's agent graph (a fresh graph: the plugin mutates it)."""
+    return LangGraphPlugin(graphs={AGENT_GRAPH: build_agent_graph()})
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -114,15 +122,19 @@ def build_worker(
         http,
         breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds),
     )
+    plugins = list(worker_options.pop("plugins", []))
     if observed is not None:
         alerts = observed.alerts
-        worker_options.setdefault("plugins", [observed.tracing.plugin()])
+        plugins.append(observed.tracing.plugin())
+    plugins.append(agent_plugin())
     alerting = AlertActivities(alerts or AlertManager(alert_sinks(settings, http)))
+    llm = LlmActivities(registry, settings.llm_scripts, settings.llm_model)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[executor.execute, alerting.alert],
+        activities=[executor.execute, alerting.alert, llm.chat],
+        plugins=plugins,
         **{
             "workflow_runner": workflow_runner(),
             "max_cached_workflows": settings.max_cached_workflows,

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     circuit_reset_seconds: float = Field(
         30.0, gt=0, description="How long an open circuit fails calls fast before a trial."
     )
+    llm_model: str = Field(
+        "scripted:default", description="Model of agent steps that name none (provider:name)."
+    )
+    llm_scripts: Path = Field(
+        Path("examples/scripts"), description="Folder of scripted-model scripts (NAME.yaml)."
+    )
     graceful_shutdown_seconds: float = Field(
         30.0,
         ge=0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import heapq
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowStep,
     )
     from workflows.dsl.plan import Plan, build_plan
+    from workflows.reasoning import AgentState, run_agent
     from workflows.sla import SlaWatch
     from workflows.telemetry import RunSpans
 
@@ -389,6 +391,8 @@ class Runner:
             return await self.loop(step, record, policy, prio)
         if kind == StepType.APPROVAL:
             return await self._approval(step, record, policy)
+        if kind == StepType.AGENT:
+            return await self._agent(step, record, policy, prio)
         raise StepFailure.of(
             step, ErrorType.STEP_FAILED, f"step type '{kind}' is not supported by this worker"
         )
@@ -701,6 +705,60 @@ class Runner:
         return {
             "waited_seconds": max(seconds, 0.0),
             "until": (now + timedelta(seconds=max(seconds, 0.0))).isoformat(),
+        }
+
+    async def _agent(
+        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
+    ) -> dict[str, Any]:
+        """A LangGraph ReAct loop (workflows/reasoning.py): model and tool calls are activities."""
+        spec = step.agent
+        assert spec is not None  # validated
+        params = self._params(step)
+        record.input = params
+        strings = [v for v in params.values() if isinstance(v, str)]
+        task = strings[0] if len(params) == 1 and strings else json.dumps(params, default=str)
+        capability = step.agent_capability
+        initial: AgentState = {
+            "messages": [
+                {"role": "system", "content": spec.instructions},
+                {"role": "user", "content": task or "Begin."},
+            ],
+            "iterations": 0,
+            "usage": {},
+            "trace": [],
+            "config": {
+                "step_id": step.step_id,
+                "workflow_id": self.definition.workflow_id,
+                "model": spec.model,
+                "tools": list(spec.tools),
+                "max_iterations": spec.max_iterations,
+                "timeout": step.timeout,
+                "task_queue": TASK_QUEUE_PREFIX + capability if capability else None,
+                "retry": policy.model_dump(mode="json"),
+            },
+        }
+        await self._slot_for_step(prio)
+        try:
+            final = await run_agent(initial, spec.max_iterations)
+        except ActivityError as exc:
+            raise StepFailure(*_activity_error(exc, step.step_id, policy)) from None
+        finally:
+            self.slots.release()
+        record.attempts = 1
+        if final.get("limit_hit"):
+            raise StepFailure.of(
+                step,
+                ErrorType.AGENT_LIMIT_EXCEEDED,
+                f"the model still called tools after max_iterations={spec.max_iterations} turns",
+                attempts=1,
+            )
+        replies = [m for m in final["messages"] if m.get("role") == "assistant"]
+        answer: dict[str, Any] = replies[-1] if replies else {}
+        return {
+            "answer": answer.get("content", ""),
+            "iterations": final.get("iterations", 0),
+            "tool_calls": final.get("trace", []),
+            "usage": final.get("usage", {}),
         }
 
     async def loop(

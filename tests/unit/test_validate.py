@@ -271,11 +271,11 @@ CASES: list[tuple[str, Any, str, str, str]] = [
         "did you mean 'std.log'",
     ),
     (
-        "agent not supported yet",
+        "agent step without its agent spec",
         with_step(0, step_type="agent"),
-        "steps[0].step_type",
-        "unsupported_step_type",
-        "not supported yet",
+        "steps[0].agent",
+        "missing_agent",
+        "an agent step needs",
     ),
     (
         "action step without action",

@@ -35,9 +35,7 @@ MAX_STEPS = 20_000
 MAX_NESTING = 16
 
 # Step types whose execution lands in later work; until then they are refused, never ignored.
-UNSUPPORTED_STEP_TYPES = {
-    StepType.AGENT: "agent steps",
-}
+UNSUPPORTED_STEP_TYPES: dict[StepType, str] = {}
 
 
 @dataclass(frozen=True)
@@ -514,6 +512,19 @@ class _Checker:
             )
         if kind != StepType.AGENT and step.agent is not None:
             self.error(f"{path}.agent", "unexpected_agent", "`agent` only applies to agent steps")
+        if kind == StepType.AGENT:
+            if step.agent is None:
+                self.error(
+                    f"{path}.agent",
+                    "missing_agent",
+                    "an agent step needs `agent: {instructions, tools, max_iterations, model}`",
+                )
+            elif step.agent.model is not None and ":" not in step.agent.model:
+                self.error(
+                    f"{path}.agent.model",
+                    "invalid_model",
+                    f"model {step.agent.model!r} names no provider: write `scripted:NAME`",
+                )
 
     def _check_approval(self, step: WorkflowStep, path: str) -> None:
         spec = step.approval

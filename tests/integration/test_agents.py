@@ -1,0 +1,117 @@
+"""Agent steps on a real dev server with scripted models: a LangGraph ReAct loop through
+temporalio-langgraph, every model call and tool call an activity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from temporalio.client import Client
+
+from activities.registry import ActionRegistry
+from worker.client import CadenzaClient
+from worker.run import running_worker
+from worker.settings import Settings
+from workflows.dsl.loader import parse_document
+from workflows.dsl.models import StepStatus, WorkflowState
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def agent(script: str, tools: list[str], max_iterations: int = 5) -> dict[str, Any]:
+    return {
+        "workflow_id": "agents",
+        "retry_policy": {"initial_interval": 0.1, "backoff_coefficient": 1, "max_attempts": 5},
+        "steps": [
+            {
+                "step_id": "think",
+                "step_type": "agent",
+                "input_mapping": {"question": "input.question"},
+                "agent": {
+                    "instructions": "Be brief.",
+                    "tools": tools,
+                    "max_iterations": max_iterations,
+                    "model": f"scripted:{script}",
+                },
+            }
+        ],
+    }
+
+
+async def run(
+    client: Client, registry: ActionRegistry, queue: str, scripts: Path, definition: dict[str, Any]
+):  # type: ignore[no-untyped-def]
+    async with running_worker(client, Settings(llm_scripts=scripts), registry, task_queue=queue):
+        cadenza = CadenzaClient(client, queue)
+        handle = await cadenza.start(definition, {"question": "why?"})
+        return await cadenza.result(handle.id), handle
+
+
+async def test_the_research_example_calls_two_tools_and_answers(
+    client: Client, registry: ActionRegistry, task_queue: str
+) -> None:
+    definition = parse_document((ROOT / "examples/research_agent.yaml").read_bytes(), "r.yaml")
+    result, handle = await run(client, registry, task_queue, ROOT / "examples/scripts", definition)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    output = result.steps["research"].output
+    assert output["answer"].startswith("Durable execution means")
+    assert output["iterations"] == 2
+    assert [c["tool"] for c in output["tool_calls"]] == ["std.echo", "std.log"]
+    assert output["tool_calls"][0]["output"]["query"] == "durable execution"
+    assert output["usage"]["input_tokens"] > 0 and output["usage"]["output_tokens"] > 0
+    assert result.vars["answer"] == output["answer"]
+    # each model call and each tool call is its own activity in the history
+    history = await handle.fetch_history()
+    types = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert types == ["cadenza.llm.chat", "std.echo", "std.log", "cadenza.llm.chat", "std.log"]
+
+
+async def test_a_tool_that_fails_twice_succeeds_on_retry(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    (tmp_path / "flaky.yaml").write_text(
+        yaml.safe_dump(
+            [
+                {"content": "", "tool_calls": [{"name": "std.fail", "args": {"until_attempt": 3}}]},
+                {"content": "done after the retries"},
+            ]
+        )
+    )
+    result, _ = await run(client, registry, task_queue, tmp_path, agent("flaky", ["std.fail"]))
+    assert result.status == WorkflowState.COMPLETED, result.error
+    [call] = result.steps["think"].output["tool_calls"]
+    assert call["tool"] == "std.fail" and call["attempts"] == 3 and call["output"] == {"attempt": 3}
+    assert result.steps["think"].output["answer"] == "done after the retries"
+
+
+async def test_the_iteration_limit_fails_the_step(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    turn = {"content": "again", "tool_calls": [{"name": "std.echo", "args": {"n": 1}}]}
+    (tmp_path / "loop.yaml").write_text(yaml.safe_dump([turn] * 10))
+    result, _ = await run(
+        client, registry, task_queue, tmp_path, agent("loop", ["std.echo"], max_iterations=3)
+    )
+    assert result.status == WorkflowState.FAILED
+    record = result.steps["think"]
+    assert record.status == StepStatus.FAILED
+    assert record.error is not None and record.error.type == "AgentLimitExceeded"
+    assert "max_iterations=3" in record.error.message
+
+
+async def test_an_unknown_model_or_exhausted_script_fails_clearly(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    (tmp_path / "short.yaml").write_text(
+        yaml.safe_dump([{"content": "", "tool_calls": [{"name": "std.echo", "args": {}}]}])
+    )
+    result, _ = await run(client, registry, task_queue, tmp_path, agent("short", ["std.echo"]))
+    assert result.status == WorkflowState.FAILED
+    error = result.steps["think"].error
+    assert error is not None and error.type == "ModelError"
+    assert "has 1 turns; the conversation asked for turn 2" in error.message
