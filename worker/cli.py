@@ -586,7 +586,7 @@ def pending(
         rows = await cadenza.pending(unanswered)
         if unanswered:
             err.print(
-                f"{len(unanswered)} waiting run(s) did not answer within 5 s (is a worker "
+                f"{len(unanswered)} waiting run(s) did not answer within 3 s (is a worker "
                 f"running on their task queue?): {', '.join(unanswered[:10])}",
                 highlight=False,
             )

@@ -243,7 +243,7 @@ class CadenzaClient:
             raise
 
     async def pending(
-        self, unanswered: list[str] | None = None, timeout: float = 5.0
+        self, unanswered: list[str] | None = None, timeout: float = 3.0
     ) -> list[tuple[str, PendingApproval]]:
         """Every approval waiting in a running run: (execution id, pending approval).
 
@@ -251,16 +251,26 @@ class CadenzaClient:
             unanswered: receives the ids of waiting runs whose state could not be read within
                 `timeout` seconds (no worker polls their task queue).
         """
-        out: list[tuple[str, PendingApproval]] = []
         query = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
-        async for run in self.client.list_workflows(query):
-            try:
-                state = await self.status(run.id, timeout=timeout)
-            except (RPCError, WorkflowQueryFailedError):
+        ids = [run.id async for run in self.client.list_workflows(query)]
+        gate = asyncio.Semaphore(16)
+
+        async def state_of(execution_id: str) -> ExecutionResult | None:
+            async with gate:
+                try:
+                    return await self.status(execution_id, timeout=timeout)
+                except (RPCError, WorkflowQueryFailedError):
+                    return None
+
+        out: list[tuple[str, PendingApproval]] = []
+        for execution_id, state in zip(
+            ids, await asyncio.gather(*(state_of(i) for i in ids)), strict=True
+        ):
+            if state is None:
                 if unanswered is not None:
-                    unanswered.append(run.id)
+                    unanswered.append(execution_id)
                 continue
-            out += [(run.id, p) for p in state.pending_approvals.values()]
+            out += [(execution_id, p) for p in state.pending_approvals.values()]
         return out
 
     async def running(self, limit: int = 50) -> list[tuple[str, ExecutionResult | None]]:
@@ -273,7 +283,7 @@ class CadenzaClient:
         async def state_of(execution_id: str) -> ExecutionResult | None:
             async with gate:
                 try:
-                    return await self.status(execution_id, timeout=5)
+                    return await self.status(execution_id, timeout=3)
                 except (RPCError, WorkflowQueryFailedError):
                     return None
 

@@ -145,6 +145,10 @@ CASES["sla-breaches"] = (
     },
     {},
 )
+CASES["agent-research"] = (
+    parse_document((ROOT / "examples/research_agent.yaml").read_bytes(), "agent.yaml"),
+    {"question": "What is durable execution?"},
+)
 OPTIONS = {"children-batches-and-loop": SMALL}
 # approval cases: (step, approver, seconds to wait before deciding)
 DECISIONS = {
