@@ -1,4 +1,4 @@
-"""`make demo`: the embedded server, an in-process worker, and both examples end to end."""
+"""`make demo`: the embedded server, an in-process worker, and the examples end to end."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ RUNS: list[tuple[str, dict[str, Any], WorkflowState]] = [
     ("data-pipeline.yaml", {"rows": [3, 1, 4, 1, 5, 9, 2, 6]}, WorkflowState.COMPLETED),
     # no address: shipping fails its input schema, the saga compensates stock and payment
     ("order-fulfilment.yaml", {"order_id": "A-1002", "amount": 7}, WorkflowState.FAILED),
+    # an agent step (LangGraph ReAct loop) with the offline scripted model: two tools, an answer
+    (
+        "research_agent.yaml",
+        {"question": "What is durable execution?"},
+        WorkflowState.COMPLETED,
+    ),
 ]
 
 
@@ -32,7 +38,8 @@ async def demo() -> int:
     console = Console()
     registry = default_registry()
     failures = 0
-    async with dev_session(Settings(), registry, say=console.print) as cadenza:
+    settings = Settings(llm_scripts=EXAMPLES / "scripts")
+    async with dev_session(settings, registry, say=console.print) as cadenza:
         for name, run_input, expected in RUNS:
             definition = parse_document((EXAMPLES / name).read_bytes(), name)
             started = time.perf_counter()
