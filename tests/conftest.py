@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,6 +29,7 @@ from worker.server import (
     temporal_binary,
 )
 from worker.settings import Settings
+from worker.telemetry import install_tracing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,15 +101,26 @@ def worker_factory(client: Client, registry: ActionRegistry, task_queue: str):  
     return factory
 
 
-def spawn_worker(task_queue: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    """`cadenza worker` as a separate process on `task_queue`, output to `log`."""
+def spawn_worker(task_queue: str, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    """`cadenza worker [ARGS]` as a separate process on `task_queue`, output appended to `log`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue],
+        [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue, *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        stdout=log.open("w"),
+        stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span this process finishes during the test (the replay-safe provider installed)."""
+    tracing = install_tracing()
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    tracing.router.attach(processor)
+    yield exporter
+    tracing.router.detach(processor)
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +19,7 @@ from temporalio.client import Client
 
 from activities.contracts import StepActivityInput
 from activities.registry import ActionRegistry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, spawn_worker
 from worker.client import CadenzaClient, connect
 from worker.run import ensure_search_attributes, running_worker
 from worker.server import EmbeddedServer, ServerConfig, free_port
@@ -84,25 +82,6 @@ def twenty_steps() -> dict[str, Any]:
     }
 
 
-def start_worker(task_queue: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "worker.cli",
-            "worker",
-            "--actions",
-            "tests.actions",
-            "--task-queue",
-            task_queue,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 def read(path: Path) -> list[tuple[str, str]]:
     if not path.exists():
         return []
@@ -163,7 +142,7 @@ async def test_sigkilled_worker_under_twenty_concurrent_runs(
     log = tmp_path / "worker.log"
     rng = random.Random(int(os.environ.get("CADENZA_FAULT_SEED", "7")))
     definition = twenty_steps()
-    worker = start_worker(cadenza.task_queue, log, {})
+    worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
     kills: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
@@ -186,7 +165,7 @@ async def test_sigkilled_worker_under_twenty_concurrent_runs(
                     "pending": unacknowledged,
                 }
             )
-            worker = start_worker(cadenza.task_queue, log, {})
+            worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
         results = await asyncio.wait_for(
             asyncio.gather(*(cadenza.result(h.id) for h in handles)), timeout=240
         )

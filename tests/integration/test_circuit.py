@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 
@@ -14,17 +13,12 @@ from activities.registry import ActionRegistry
 from worker.client import CadenzaClient
 from worker.run import running_worker
 from worker.settings import Settings
-from worker.telemetry import install_tracing
 from workflows.dsl.models import WorkflowState
 
 
 async def test_circuit_opens_fails_fast_then_closes(
-    client: Client, registry: ActionRegistry, task_queue: str
+    client: Client, registry: ActionRegistry, task_queue: str, spans: InMemorySpanExporter
 ) -> None:
-    tracing = install_tracing()
-    exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    tracing.router.attach(processor)
     definition = {
         "workflow_id": "breaker",
         "retry_policy": {"initial_interval": 0.05, "backoff_coefficient": 1, "max_attempts": 10},
@@ -33,15 +27,12 @@ async def test_circuit_opens_fails_fast_then_closes(
         ],
     }
     settings = Settings(circuit_failure_threshold=3, circuit_reset_seconds=1.5)
-    try:
-        async with running_worker(client, settings, registry, task_queue=task_queue):
-            cadenza = CadenzaClient(client, task_queue)
-            started = time.monotonic()
-            handle = await cadenza.start(definition)
-            result = await cadenza.result(handle.id)
-            elapsed = time.monotonic() - started
-    finally:
-        tracing.router.detach(processor)
+    async with running_worker(client, settings, registry, task_queue=task_queue):
+        cadenza = CadenzaClient(client, task_queue)
+        started = time.monotonic()
+        handle = await cadenza.start(definition)
+        result = await cadenza.result(handle.id)
+        elapsed = time.monotonic() - started
     assert result.status == WorkflowState.COMPLETED
     assert result.steps["pay"].attempts == 5
     assert elapsed >= 1.4, elapsed  # the open circuit's delay was waited out, not hammered
@@ -51,7 +42,7 @@ async def test_circuit_opens_fails_fast_then_closes(
             s.attributes["cadenza.status"],
             s.attributes.get("cadenza.error_type"),
         )  # type: ignore[index]
-        for s in exporter.get_finished_spans()
+        for s in spans.get_finished_spans()
         if s.name == "cadenza.attempt"
         and (s.attributes or {}).get("cadenza.execution_id") == handle.id
     )

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+from tests.conftest import spawn_worker
 from worker.client import CadenzaClient
 from workflows.dsl.models import StepStatus, WorkflowState
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def start_worker(task_queue: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "worker.cli",
-            "worker",
-            "--actions",
-            "tests.actions",
-            "--task-queue",
-            task_queue,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 async def test_sigkilled_worker_loses_nothing_and_repeats_no_completed_step(
@@ -51,7 +30,7 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_no_completed_step(
     ]
     definition = {"workflow_id": "crash-test", "steps": steps}
     log = tmp_path / "worker.log"
-    worker = start_worker(cadenza.task_queue, log)
+    worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
     try:
         handle = await cadenza.start(definition, {"ledger": str(ledger)})
         deadline = time.monotonic() + 60
@@ -61,7 +40,7 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_no_completed_step(
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         killed_after = ledger.read_text().splitlines()
-        worker = start_worker(cadenza.task_queue, log)
+        worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
         result = await asyncio.wait_for(cadenza.result(handle.id), timeout=90)
     finally:
         worker.kill()

@@ -10,7 +10,6 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
@@ -22,7 +21,6 @@ from worker.client import CadenzaClient
 from worker.monitor import observability
 from worker.run import running_worker
 from worker.settings import Settings
-from worker.telemetry import install_tracing
 from workflows.dsl.models import WorkflowState
 
 FAST_RETRY = {"initial_interval": 0.1, "backoff_coefficient": 1.0, "max_attempts": 5}
@@ -74,37 +72,31 @@ def metric(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 
 async def test_span_tree_and_metrics_are_counted_once_under_forced_replays(
-    client: Client, registry: ActionRegistry, task_queue: str
+    client: Client, registry: ActionRegistry, task_queue: str, spans: InMemorySpanExporter
 ) -> None:
-    tracing = install_tracing()
-    exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    tracing.router.attach(processor)
+    exporter = spans
     workflow_id = f"traced-{uuid.uuid4().hex[:6]}"
     settings = Settings(metrics_port=0, metrics_host="127.0.0.1")
-    try:
-        async with (
-            httpx.AsyncClient() as http,
-            observability(client, settings, http) as seen,
-            running_worker(
-                client,
-                settings,
-                registry,
-                task_queue=task_queue,
-                observed=seen,
-                max_cached_workflows=0,  # every workflow task replays the run from the start
-            ),
-        ):
-            cadenza = CadenzaClient(client, task_queue)
-            handle = await cadenza.start(traced_definition(workflow_id))
-            result = await cadenza.result(handle.id)
-            assert result.status == WorkflowState.COMPLETED
-            assert result.steps["b"].attempts == 3
-            assert seen.metrics_address is not None
-            samples = await asyncio.to_thread(scrape, seen.metrics_address)
-            assert seen.monitor.counted["duplicates"] == 0
-    finally:
-        tracing.router.detach(processor)
+    async with (
+        httpx.AsyncClient() as http,
+        observability(client, settings, http) as seen,
+        running_worker(
+            client,
+            settings,
+            registry,
+            task_queue=task_queue,
+            observed=seen,
+            max_cached_workflows=0,  # every workflow task replays the run from the start
+        ),
+    ):
+        cadenza = CadenzaClient(client, task_queue)
+        handle = await cadenza.start(traced_definition(workflow_id))
+        result = await cadenza.result(handle.id)
+        assert result.status == WorkflowState.COMPLETED
+        assert result.steps["b"].attempts == 3
+        assert seen.metrics_address is not None
+        samples = await asyncio.to_thread(scrape, seen.metrics_address)
+        assert seen.monitor.counted["duplicates"] == 0
 
     spans = [s for s in exporter.get_finished_spans() if s.context is not None]
     ids = [s.context.span_id for s in spans if s.context]
