@@ -15,13 +15,11 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.langgraph import LangGraphPlugin
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.alerts import AlertActivities, AlertManager
 from activities.circuit import CircuitBreaker
-from activities.reasoning.llm import LlmActivities
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from worker.health import Health, health_server
@@ -98,8 +96,11 @@ async def ensure_search_attributes(client: Client) -> None:
         ) from None
 
 
-def agent_plugin() -> LangGraphPlugin:
-    """temporalio-langgraph with cadenza's agent graph (a fresh graph: the plugin mutates it)."""
+def agent_plugin() -> Any:
+    """temporalio-langgraph with cadenza's agent graph (a fresh graph: the plugin mutates it);
+    imported on first use, so CLI commands that start no worker do not load LangGraph."""
+    from temporalio.langgraph import LangGraphPlugin
+
     return LangGraphPlugin(graphs={AGENT_GRAPH: build_agent_graph()})
 
 
@@ -128,6 +129,8 @@ def build_worker(
         plugins.append(observed.tracing.plugin())
     plugins.append(agent_plugin())
     alerting = AlertActivities(alerts or AlertManager(alert_sinks(settings, http)))
+    from activities.reasoning.llm import LlmActivities  # LangChain: loaded by workers only
+
     llm = LlmActivities(registry, settings.llm_scripts, settings.llm_model)
     return Worker(
         client,

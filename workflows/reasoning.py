@@ -22,8 +22,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from langgraph.graph import END, START, StateGraph
-
     from activities.contracts import (
         CHAT_ACTIVITY,
         ChatRequest,
@@ -129,8 +127,11 @@ async def tools_node(state: AgentState) -> dict[str, Any]:
     }
 
 
-def build_agent_graph() -> StateGraph:  # type: ignore[type-arg]
-    """A fresh graph (the plugin mutates the graph it is given: one per worker/replayer)."""
+def build_agent_graph() -> Any:
+    """A fresh `StateGraph` (the plugin mutates the graph it is given: one per worker and
+    replayer). LangGraph is imported here, not at module import: the CLI does not need it."""
+    from langgraph.graph import END, START, StateGraph
+
     graph = StateGraph(AgentState)
     graph.add_node("model", model_node, metadata={"execute_in": "workflow"})
     graph.add_node("tools", tools_node, metadata={"execute_in": "workflow"})
