@@ -148,3 +148,48 @@ async def run_agent(initial: AgentState, max_iterations: int) -> AgentState:
     app = graph(AGENT_GRAPH).compile()
     final: Any = await app.ainvoke(initial, {"recursion_limit": 2 * max_iterations + 5})
     return cast(AgentState, final)
+
+
+async def choose_branch(
+    config: dict[str, Any], instructions: str, branches: list[str], context: dict[str, Any]
+) -> tuple[int | str | None, dict[str, Any]]:
+    """Ask the model which branch a conditional step takes: an index into `branches`,
+    "default", or None when the answer is not one of them (the caller falls back to CEL)."""
+    listing = "\n".join(f"{i}: {text}" for i, text in enumerate(branches))
+    system = (
+        f"{instructions}\n\nBranches:\n{listing}\ndefault: none of the above\n\n"
+        'Answer with JSON only: {"branch": <number>} or {"branch": "default"}.'
+    )
+    request = ChatRequest(
+        model=config["model"],
+        messages=[
+            {"role": "system", "content": system},
+            {"role": "user", "content": json.dumps(context, default=str)[:20_000]},
+        ],
+    )
+    detail: dict[str, Any] = {"model": config["model"]}
+    try:
+        reply: ChatResponse = await workflow.execute_activity(
+            CHAT_ACTIVITY,
+            request,
+            result_type=ChatResponse,
+            summary=f"{config['step_id']}: route",
+            **_options(config),
+        )
+    except ActivityError as exc:
+        detail["error"] = str(exc.cause or exc)[:300]
+        return None, detail
+    answer = str(reply.message.get("content", "")).strip()
+    detail.update(answer=answer[:300], usage=reply.usage)
+    try:
+        value: Any = json.loads(answer)
+        value = value.get("branch") if isinstance(value, dict) else value
+    except ValueError:
+        value = answer
+    if isinstance(value, str) and value.strip().lower() == "default":
+        return "default", detail
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        return None, detail
+    return (index, detail) if 0 <= index < len(branches) else (None, detail)

@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowStep,
     )
     from workflows.dsl.plan import Plan, build_plan
-    from workflows.reasoning import AgentState, run_agent
+    from workflows.reasoning import AgentState, choose_branch, run_agent
     from workflows.sla import SlaWatch
     from workflows.telemetry import RunSpans
 
@@ -384,7 +384,7 @@ class Runner:
         if kind == StepType.PARALLEL:
             return await self._parallel(step, policy)
         if kind == StepType.CONDITIONAL:
-            return self._conditional(step)
+            return await self._conditional(step, policy)
         if kind == StepType.WAIT:
             return await self._wait(step)
         if kind == StepType.LOOP:
@@ -541,7 +541,23 @@ class Runner:
             "failures": failures,
         }
 
-    def _conditional(self, step: WorkflowStep) -> dict[str, Any]:
+    async def _conditional(
+        self, step: WorkflowStep, policy: EffectiveRetryPolicy
+    ) -> dict[str, Any]:
+        routed: dict[str, Any] | None = None
+        if step.router is not None and self.definition.adaptive_routing:
+            branches = [f"when {c.when} -> {', '.join(c.next_steps)}" for c in step.conditions]
+            choice, routed = await choose_branch(
+                self._model_config(step, step.router.model, policy),
+                step.router.instructions,
+                branches,
+                {"input": self.input, "vars": self.state.vars},
+            )
+            if choice is not None:
+                index = None if choice == "default" else int(choice)
+                return self._take_branch(step, index, [], {**routed, "routed_by": "model"})
+            routed["fallback"] = "the model's answer is not a declared branch: conditions decide"
+            routed["routed_by"] = "conditions"
         evaluated: list[dict[str, Any]] = []
         chosen: int | None = None
         for k, cond in enumerate(step.conditions):
@@ -553,16 +569,29 @@ class Runner:
             if value is True:
                 chosen = k
                 break
+        return self._take_branch(step, chosen, evaluated, routed)
+
+    def _take_branch(
+        self,
+        step: WorkflowStep,
+        chosen: int | None,
+        evaluated: list[dict[str, Any]],
+        routed: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Skip the branches not taken; the conditional step's output."""
         targets = step.conditions[chosen].next_steps if chosen is not None else step.next_steps
         every = {t for c in step.conditions for t in c.next_steps} | set(step.next_steps)
         label = f"conditions[{chosen}]" if chosen is not None else "the default branch"
         for target in sorted(every - set(targets)):
             self._branch_skips[target] = f"branch not chosen by '{step.step_id}' ({label} won)"
-        return {
+        output: dict[str, Any] = {
             "branch": chosen if chosen is not None else "default",
             "next_steps": list(targets),
             "conditions": evaluated,
         }
+        if routed is not None:
+            output["router"] = routed
+        return output
 
     async def _approval(
         self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy
@@ -717,7 +746,6 @@ class Runner:
         record.input = params
         strings = [v for v in params.values() if isinstance(v, str)]
         task = strings[0] if len(params) == 1 and strings else json.dumps(params, default=str)
-        capability = step.agent_capability
         initial: AgentState = {
             "messages": [
                 {"role": "system", "content": spec.instructions},
@@ -727,14 +755,9 @@ class Runner:
             "usage": {},
             "trace": [],
             "config": {
-                "step_id": step.step_id,
-                "workflow_id": self.definition.workflow_id,
-                "model": spec.model,
+                **self._model_config(step, spec.model, policy),
                 "tools": list(spec.tools),
                 "max_iterations": spec.max_iterations,
-                "timeout": step.timeout,
-                "task_queue": TASK_QUEUE_PREFIX + capability if capability else None,
-                "retry": policy.model_dump(mode="json"),
             },
         }
         await self._slot_for_step(prio)
@@ -759,6 +782,20 @@ class Runner:
             "iterations": final.get("iterations", 0),
             "tool_calls": final.get("trace", []),
             "usage": final.get("usage", {}),
+        }
+
+    def _model_config(
+        self, step: WorkflowStep, model: str | None, policy: EffectiveRetryPolicy
+    ) -> dict[str, Any]:
+        """How a step's model and tool activities run (workflows/reasoning.py)."""
+        capability = step.agent_capability
+        return {
+            "step_id": step.step_id,
+            "workflow_id": self.definition.workflow_id,
+            "model": model,
+            "timeout": step.timeout,
+            "task_queue": TASK_QUEUE_PREFIX + capability if capability else None,
+            "retry": policy.model_dump(mode="json"),
         }
 
     async def loop(

@@ -115,3 +115,69 @@ async def test_an_unknown_model_or_exhausted_script_fails_clearly(
     error = result.steps["think"].error
     assert error is not None and error.type == "ModelError"
     assert "has 1 turns; the conversation asked for turn 2" in error.message
+
+
+def routed(script: str, adaptive: bool = True) -> dict[str, Any]:
+    echo = {"action": "std.echo"}
+    return {
+        "workflow_id": "routing",
+        "adaptive_routing": adaptive,
+        "steps": [
+            {
+                "step_id": "triage",
+                "step_type": "conditional",
+                "router": {"instructions": "Pick the queue.", "model": f"scripted:{script}"},
+                "conditions": [
+                    {"when": "input.risk > 0.5", "next_steps": ["review"]},
+                    {"when": "input.risk > 0.2", "next_steps": ["sample"]},
+                ],
+                "next_steps": ["publish"],
+            },
+            {"step_id": "review", **echo},
+            {"step_id": "sample", **echo},
+            {"step_id": "publish", **echo},
+        ],
+    }
+
+
+async def route_with(
+    client: Client, registry: ActionRegistry, queue: str, scripts: Path, definition: dict[str, Any]
+):  # type: ignore[no-untyped-def]
+    async with running_worker(client, Settings(llm_scripts=scripts), registry, task_queue=queue):
+        cadenza = CadenzaClient(client, queue)
+        handle = await cadenza.start(definition, {"risk": 0.9})
+        return await cadenza.result(handle.id)
+
+
+async def test_a_model_routes_a_conditional_step_within_its_declared_branches(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    (tmp_path / "pick.yaml").write_text(yaml.safe_dump([{"content": '{"branch": 1}'}]))
+    (tmp_path / "rogue.yaml").write_text(yaml.safe_dump([{"content": "send it to the moon"}]))
+    (tmp_path / "none.yaml").write_text(yaml.safe_dump([{"content": '{"branch": "default"}'}]))
+
+    def taken(result: Any) -> list[str]:
+        return sorted(
+            s for s in ("review", "sample", "publish") if result.steps[s].status == "completed"
+        )
+
+    # the model picks branch 1 although conditions[0] holds
+    result = await route_with(client, registry, task_queue, tmp_path, routed("pick"))
+    output = result.steps["triage"].output
+    assert (output["branch"], output["router"]["routed_by"]) == (1, "model")
+    assert taken(result) == ["sample"]
+    # the default branch, by the model
+    result = await route_with(client, registry, task_queue, tmp_path, routed("none"))
+    assert result.steps["triage"].output["branch"] == "default" and taken(result) == ["publish"]
+    # an answer outside the branches: the CEL conditions decide (risk 0.9 -> review)
+    result = await route_with(client, registry, task_queue, tmp_path, routed("rogue"))
+    output = result.steps["triage"].output
+    assert output["router"]["routed_by"] == "conditions"
+    assert output["router"]["answer"] == "send it to the moon"
+    assert output["branch"] == 0 and taken(result) == ["review"]
+    # adaptive_routing off: no model call at all
+    result = await route_with(
+        client, registry, task_queue, tmp_path, routed("pick", adaptive=False)
+    )
+    output = result.steps["triage"].output
+    assert "router" not in output and output["branch"] == 0 and taken(result) == ["review"]

@@ -132,6 +132,13 @@ class AgentSpec(_Model):
     model: str | None = Field(None, description="Chat model name; the worker's default if unset.")
 
 
+class RouterSpec(_Model):
+    """A model that picks a conditional step's branch (with `adaptive_routing`)."""
+
+    instructions: str = Field(description="How to choose; the branches are listed for the model.")
+    model: str | None = Field(None, description="Chat model name; the worker's default if unset.")
+
+
 class WaitSpec(_Model):
     """Settings of a `wait` step: a durable timer."""
 
@@ -213,6 +220,9 @@ class WorkflowStep(_Model):
     custom_metrics: list[str] = Field(default_factory=list, description="Extra metric names.")
     approval: ApprovalSpec | None = Field(None, description="Settings of an approval step.")
     agent: AgentSpec | None = Field(None, description="Settings of an agent step.")
+    router: RouterSpec | None = Field(
+        None, description="A conditional step's model router (used with adaptive_routing)."
+    )
     wait: WaitSpec | None = Field(None, description="Settings of a wait step.")
 
 

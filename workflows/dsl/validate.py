@@ -512,6 +512,16 @@ class _Checker:
             )
         if kind != StepType.AGENT and step.agent is not None:
             self.error(f"{path}.agent", "unexpected_agent", "`agent` only applies to agent steps")
+        if kind != StepType.CONDITIONAL and step.router is not None:
+            self.error(
+                f"{path}.router", "unexpected_router", "`router` only applies to conditional steps"
+            )
+        if step.router is not None and step.router.model and ":" not in step.router.model:
+            self.error(
+                f"{path}.router.model",
+                "invalid_model",
+                f"model {step.router.model!r} names no provider: write `scripted:NAME`",
+            )
         if kind == StepType.AGENT:
             if step.agent is None:
                 self.error(
