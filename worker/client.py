@@ -252,20 +252,8 @@ class CadenzaClient:
                 `timeout` seconds (no worker polls their task queue).
         """
         query = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
-        ids = [run.id async for run in self.client.list_workflows(query)]
-        gate = asyncio.Semaphore(16)
-
-        async def state_of(execution_id: str) -> ExecutionResult | None:
-            async with gate:
-                try:
-                    return await self.status(execution_id, timeout=timeout)
-                except (RPCError, WorkflowQueryFailedError):
-                    return None
-
         out: list[tuple[str, PendingApproval]] = []
-        for execution_id, state in zip(
-            ids, await asyncio.gather(*(state_of(i) for i in ids)), strict=True
-        ):
+        for execution_id, state in await self._live_states(query, None, timeout):
             if state is None:
                 if unanswered is not None:
                     unanswered.append(execution_id)
@@ -277,13 +265,20 @@ class CadenzaClient:
         """The most recently started running runs and their live state (None: no answer yet,
         e.g. the first workflow task has not run), for `cadenza top`."""
         query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
+        return await self._live_states(query, limit, timeout=3)
+
+    async def _live_states(
+        self, query: str, limit: int | None, timeout: float
+    ) -> list[tuple[str, ExecutionResult | None]]:
+        """The runs `query` finds with their `status` query answers, 16 at a time; None for a
+        run that does not answer within `timeout` seconds (no worker polls its task queue)."""
         ids = [run.id async for run in self.client.list_workflows(query, limit=limit)]
         gate = asyncio.Semaphore(16)
 
         async def state_of(execution_id: str) -> ExecutionResult | None:
             async with gate:
                 try:
-                    return await self.status(execution_id, timeout=3)
+                    return await self.status(execution_id, timeout=timeout)
                 except (RPCError, WorkflowQueryFailedError):
                     return None
 
