@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -32,6 +33,11 @@ from worker.settings import Settings
 from worker.telemetry import install_tracing
 
 ROOT = Path(__file__).resolve().parent.parent
+# hypothesis is imported here, at collection, on purpose: its pytest plugin otherwise imports it
+# (through pytest's assertion rewriter, i.e. ast.parse) in the terminal summary, after the workers
+# stopped; a workflow coroutine finalized by the garbage collector inside that ast.parse (the
+# LangGraph interceptor's finally raises there) crashes it with "AST constructor recursion depth
+# mismatch" in runs that collect no hypothesis test (make test-integration).
 
 
 @pytest.fixture(scope="session")
