@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any, TypedDict, cast
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -29,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
         StepActivityInput,
         StepActivityResult,
     )
+    from workflows.dsl.models import EffectiveRetryPolicy
+    from workflows.retry import temporal_retry_policy
 
 AGENT_GRAPH = "cadenza-agent"
 
@@ -44,16 +45,9 @@ class AgentState(TypedDict, total=False):
 
 
 def _options(config: dict[str, Any]) -> dict[str, Any]:
-    retry = config["retry"]
     return {
         "start_to_close_timeout": timedelta(seconds=config["timeout"]),
-        "retry_policy": RetryPolicy(
-            initial_interval=timedelta(seconds=retry["initial_interval"]),
-            backoff_coefficient=retry["backoff_coefficient"],
-            maximum_interval=timedelta(seconds=retry["maximum_interval"]),
-            maximum_attempts=retry["max_attempts"],
-            non_retryable_error_types=retry["non_retryable_errors"],
-        ),
+        "retry_policy": temporal_retry_policy(EffectiveRetryPolicy.model_validate(config["retry"])),
         "task_queue": config.get("task_queue"),
     }
 

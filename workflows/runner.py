@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -47,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.dsl.plan import Plan, build_plan
     from workflows.reasoning import AgentState, choose_branch, run_agent
+    from workflows.retry import temporal_retry_policy
     from workflows.sla import SlaWatch
     from workflows.telemetry import RunSpans
 
@@ -981,13 +981,7 @@ class Runner:
             role=role,  # type: ignore[arg-type]
         )
         timeout = timedelta(seconds=step.timeout)
-        retry = RetryPolicy(
-            initial_interval=timedelta(seconds=policy.initial_interval),
-            backoff_coefficient=policy.backoff_coefficient,
-            maximum_interval=timedelta(seconds=policy.maximum_interval),
-            maximum_attempts=policy.max_attempts,
-            non_retryable_error_types=policy.non_retryable_errors,
-        )
+        retry = temporal_retry_policy(policy)
         summary = step.step_id if role == "step" else f"{step.step_id}: {role} {action}"
         try:
             if step.execution == "local":
