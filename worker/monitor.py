@@ -348,9 +348,13 @@ class Observability:
 
 
 def alert_sinks(settings: Settings, http: httpx.AsyncClient) -> list[AlertSink]:
-    """The sinks `settings.alert_sinks` names (a webhook needs `alert_webhook_url`)."""
+    """The sinks `settings.alert_sinks` names, plus a webhook whenever `alert_webhook_url` is set
+    (a webhook needs the URL; `alert_webhook_token` is sent as a bearer token)."""
+    names = list(settings.alert_sinks)
+    if settings.alert_webhook_url and "webhook" not in names:
+        names.append("webhook")
     sinks: list[AlertSink] = []
-    for name in settings.alert_sinks:
+    for name in names:
         if name == "log":
             sinks.append(LogSink())
         elif name == "otel":
@@ -366,8 +370,6 @@ def alert_sinks(settings: Settings, http: httpx.AsyncClient) -> list[AlertSink]:
             sinks.append(WebhookSink(settings.alert_webhook_url, http, headers=headers))
         else:
             raise TelemetryConfigError(f"unknown alert sink {name!r}: use log, webhook or otel")
-    if settings.alert_webhook_url and "webhook" not in settings.alert_sinks:
-        sinks.append(WebhookSink(settings.alert_webhook_url, http))
     return sinks
 
 
