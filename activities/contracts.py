@@ -81,6 +81,26 @@ class AlertInput(BaseModel):
         return f"{self.execution_id}/{self.rule}/{self.step_id or '-'}"
 
 
+TASK_QUEUE_PREFIX = "cadenza."
+"""Activities of steps with `agent_capability: X` (and tasks with `capability: X`) run on the
+task queue `cadenza.X`, served by workers started with `--task-queue cadenza.X`."""
+
+MODEL_PROVIDERS = ("scripted", "openai", "ollama")
+"""Providers a model name `provider:name` may use (activities/reasoning/llm.py)."""
+
+
+def model_problem(name: str) -> str | None:
+    """What is wrong with a model name, or None: `scripted:NAME`, `openai:MODEL` (any
+    OpenAI-compatible server) or `ollama:MODEL`."""
+    provider, _, model = name.partition(":")
+    if provider in MODEL_PROVIDERS and model:
+        return None
+    return (
+        f"model {name!r} is not provider:name with a provider of {', '.join(MODEL_PROVIDERS)}; "
+        "e.g. `openai:gpt-4o-mini`, `ollama:llama3.1` or `scripted:NAME`"
+    )
+
+
 CHAT_ACTIVITY = "cadenza.llm.chat"
 """The activity that makes one chat-model call of an agent step (activities/reasoning/llm.py)."""
 
@@ -95,6 +115,12 @@ class ChatRequest(BaseModel):
         description="{role: system|user|assistant|tool, content, tool_calls?, tool_call_id?}"
     )
     tools: list[str] = Field(default_factory=list, description="Action names offered as tools.")
+    turn: int = Field(
+        0,
+        ge=0,
+        description="Model turns before this one in the conversation, counting turns left out"
+        " of `messages` for length (a scripted model answers with its turn `turn`).",
+    )
 
 
 class ChatResponse(BaseModel):

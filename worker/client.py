@@ -43,6 +43,8 @@ from workflows.dsl.models import (
 )
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_definition
 from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, WORKFLOW_NAME, AdvancedWorkflowRun
+from workflows.orchestrator import TaskInput, TaskResult
+from workflows.task import AgenticTaskRun
 
 
 class ConnectionFailed(Exception):
@@ -168,6 +170,48 @@ class CadenzaClient:
             return await handle.result()
         except WorkflowFailureError as exc:
             return await self._result_of_failure(execution_id, exc)
+
+    async def start_task(
+        self, request: TaskInput, *, execution_id: str | None = None
+    ) -> WorkflowHandle[AgenticTaskRun, TaskResult]:
+        """Start an agentic task (`AgenticTaskRun`, the orchestrator graph)."""
+        return await self.client.start_workflow(
+            AgenticTaskRun.run,
+            request,
+            id=execution_id or f"task-{uuid.uuid4().hex[:12]}",
+            task_queue=self.task_queue,
+            static_summary=f"task: {request.task[:120]}",
+            static_details=f"tools: {', '.join(request.tools) or 'none'}; model: "
+            f"{request.model or 'worker default'}",
+        )
+
+    async def task_result(self, execution_id: str) -> TaskResult:
+        """Wait for an agentic task to end and return its result, whatever its outcome."""
+        handle = self.client.get_workflow_handle_for(AgenticTaskRun.run, execution_id)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            cause = exc.cause
+            details = (
+                cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
+            )
+            if isinstance(details, dict) and "execution_id" in details:
+                return TaskResult.model_validate(details)
+            kind = "Terminated" if isinstance(cause, TerminatedError) else type(cause).__name__
+            return TaskResult(
+                execution_id=execution_id,
+                task="",
+                status="failed",
+                error=ErrorInfo(type=kind, message=str(cause or exc)),
+            )
+
+    async def task_status(self, execution_id: str, timeout: float | None = 5.0) -> TaskResult:
+        """The live (or final) state of an agentic task (its `status` query)."""
+        handle = self.client.get_workflow_handle_for(AgenticTaskRun.run, execution_id)
+        return await handle.query(
+            AgenticTaskRun.status,
+            rpc_timeout=None if timeout is None else timedelta(seconds=timeout),
+        )
 
     async def status(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
         """The live (or final) execution state, through the `status` query.

@@ -50,12 +50,15 @@ from workflows.dsl.models import ExecutionResult, StepStatus
 from workflows.engine import SA_WORKFLOW_ID, WORKFLOW_NAME
 from workflows.telemetry import (
     A_ATTEMPTS,
+    A_COMPLEXITY,
     A_ERROR_TYPE,
     A_EXECUTION,
     A_STATUS,
     A_STEP,
     A_STEP_TYPE,
+    A_STRATEGY,
     A_WORKFLOW,
+    DECISION_SPAN,
     RUN_SPAN,
     STEP_SPAN,
 )
@@ -132,7 +135,7 @@ class Monitor(SpanProcessor):
         self._remember = remember_spans
         self._waiting: dict[int, dict[str, str]] = {}
         self._lock = threading.Lock()
-        self.counted: dict[str, int] = {"runs": 0, "steps": 0, "duplicates": 0}
+        self.counted: dict[str, int] = {"runs": 0, "steps": 0, "decisions": 0, "duplicates": 0}
         meter = meter_provider.get_meter("cadenza")
         self._runs = meter.create_counter("cadenza.runs", description="Finished runs.")
         self._run_duration = meter.create_histogram(
@@ -158,6 +161,14 @@ class Monitor(SpanProcessor):
             "cadenza.approvals.waiting", description="Approval steps waiting for decisions."
         )
         self._alerts = meter.create_counter("cadenza.alerts", description="Alerts raised.")
+        self._decisions = meter.create_counter(
+            "cadenza.decisions", description="Routing decisions of agentic tasks, by strategy."
+        )
+        self._complexity = meter.create_histogram(
+            "cadenza.decision.complexity",
+            description="Task complexity (0-1) a routing decision was taken at, by strategy.",
+            explicit_bucket_boundaries_advisory=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1),
+        )
 
     # ------------------------------------------------------------------ span processor
 
@@ -174,7 +185,7 @@ class Monitor(SpanProcessor):
         self._approvals.add(1, labels)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.name not in (STEP_SPAN, RUN_SPAN) or span.context is None:
+        if span.name not in (STEP_SPAN, RUN_SPAN, DECISION_SPAN) or span.context is None:
             return
         span_id = span.context.span_id
         with self._lock:
@@ -193,6 +204,12 @@ class Monitor(SpanProcessor):
         status = str(attributes.get(A_STATUS, "unknown"))
         if span.name == RUN_SPAN:
             self._run_ended(attributes, workflow_id, status, seconds)
+        elif span.name == DECISION_SPAN:
+            strategy = {"strategy": str(attributes.get(A_STRATEGY, ""))}
+            self._decisions.add(1, strategy)
+            self._complexity.record(float(attributes.get(A_COMPLEXITY, 0.0) or 0.0), strategy)  # type: ignore[arg-type]
+            with self._lock:
+                self.counted["decisions"] += 1
         else:
             self._step_ended(attributes, workflow_id, status, seconds)
 

@@ -28,7 +28,9 @@ from worker.server import SEARCH_ATTRIBUTES
 from worker.settings import Settings
 from workflows.children import CadenzaBatchRun, CadenzaLoopRun
 from workflows.engine import AdvancedWorkflowRun
+from workflows.orchestrator import ORCHESTRATOR_GRAPH, build_orchestrator_graph
 from workflows.reasoning import AGENT_GRAPH, build_agent_graph
+from workflows.task import AgenticTaskRun
 
 # Modules shared by every workflow run instead of re-imported into each run's sandbox. The CEL
 # binding is a native extension; pydantic, jsonschema and yaml are pure and slow to import.
@@ -58,7 +60,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-WORKFLOWS: list[type] = [AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun]
+WORKFLOWS: list[type] = [AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun, AgenticTaskRun]
 
 
 class SearchAttributesMissing(Exception):
@@ -97,11 +99,17 @@ async def ensure_search_attributes(client: Client) -> None:
 
 
 def agent_plugin() -> Any:
-    """temporalio-langgraph with cadenza's agent graph (a fresh graph: the plugin mutates it);
-    imported on first use, so CLI commands that start no worker do not load LangGraph."""
+    """temporalio-langgraph with cadenza's graphs, the agent steps' and the agentic tasks'
+    orchestrator (fresh graphs: the plugin mutates them); LangGraph is imported on first use,
+    so CLI commands that start no worker do not load it."""
     from temporalio.langgraph import LangGraphPlugin
 
-    return LangGraphPlugin(graphs={AGENT_GRAPH: build_agent_graph()})
+    return LangGraphPlugin(
+        graphs={
+            AGENT_GRAPH: build_agent_graph(),
+            ORCHESTRATOR_GRAPH: build_orchestrator_graph(),
+        }
+    )
 
 
 def build_worker(
@@ -129,9 +137,9 @@ def build_worker(
         plugins.append(observed.tracing.plugin())
     plugins.append(agent_plugin())
     alerting = AlertActivities(alerts or AlertManager(alert_sinks(settings, http)))
-    from activities.reasoning.llm import LlmActivities  # LangChain: loaded by workers only
+    from activities.reasoning.llm import LlmActivities, Providers  # LangChain: workers only
 
-    llm = LlmActivities(registry, settings.llm_scripts, settings.llm_model)
+    llm = LlmActivities(registry, Providers.from_settings(settings), settings.llm_model)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,

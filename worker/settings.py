@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     llm_scripts: Path = Field(
         Path("examples/scripts"), description="Folder of scripted-model scripts (NAME.yaml)."
     )
+    openai_base_url: str | None = Field(
+        None, description="OpenAI-compatible server of `openai:` models (vLLM, LM Studio...)."
+    )
+    openai_api_key: str | None = Field(
+        None, repr=False, description="Key of `openai:` models (else OPENAI_API_KEY)."
+    )
+    ollama_url: str = Field("http://127.0.0.1:11434", description="Server of `ollama:` models.")
     graceful_shutdown_seconds: float = Field(
         30.0,
         ge=0,

@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.retry import temporal_retry_policy
 
 AGENT_GRAPH = "cadenza-agent"
+MAX_CONTEXT_BYTES = 32_000
+"""Default bytes of conversation one model call sends (AgentSpec.max_context_bytes)."""
 
 
 class AgentState(TypedDict, total=False):
@@ -57,12 +59,11 @@ async def model_node(state: AgentState) -> dict[str, Any]:
     iterations = state.get("iterations", 0)
     if iterations >= config["max_iterations"]:
         return {"limit_hit": True}
-    reply: ChatResponse = await workflow.execute_activity(
-        CHAT_ACTIVITY,
-        ChatRequest(model=config["model"], messages=state["messages"], tools=config["tools"]),
-        result_type=ChatResponse,
+    reply = await chat(
+        config,
+        state["messages"],
+        list(config["tools"]),
         summary=f"{config['step_id']}: model turn {iterations + 1}",
-        **_options(config),
     )
     usage = dict(state.get("usage", {}))
     for key, value in reply.usage.items():
@@ -72,6 +73,64 @@ async def model_node(state: AgentState) -> dict[str, Any]:
         "iterations": iterations + 1,
         "usage": usage,
     }
+
+
+async def chat(
+    config: dict[str, Any], messages: list[dict[str, Any]], tools: list[str], summary: str
+) -> ChatResponse:
+    """One model call (an activity) on the conversation `messages`, sent through
+    `context_window`, so the history grows by a bounded amount per call however long the
+    conversation gets."""
+    window = context_window(messages, config.get("max_context_bytes", MAX_CONTEXT_BYTES))
+    request = ChatRequest(
+        model=config["model"],
+        messages=window,
+        tools=tools,
+        turn=sum(1 for m in messages if m.get("role") == "assistant"),
+    )
+    return cast(
+        ChatResponse,
+        await workflow.execute_activity(
+            CHAT_ACTIVITY, request, result_type=ChatResponse, summary=summary, **_options(config)
+        ),
+    )
+
+
+def context_window(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """What a model call sends of a conversation: the first two messages (instructions and
+    task), a note of what was left out, and the most recent messages that fit `budget` bytes
+    (JSON), never starting inside a tool-call exchange (a `tool` message needs the assistant
+    message that asked for it). Long message contents are cut to a quarter of the budget."""
+    cap = max(budget // 4, 200)
+    clipped = [_clip(m, cap) for m in messages]
+    head, rest = clipped[:2], clipped[2:]
+    used = sum(_size(m) for m in head)
+    start: int | None = None
+    for index in range(len(rest) - 1, -1, -1):
+        used += _size(rest[index])
+        if used > budget and start is not None:
+            break  # the last exchange is kept even when it alone is over the budget
+        if rest[index].get("role") != "tool":
+            start = index
+    if not start:  # nothing after the head, or everything fits
+        return clipped
+    note = {
+        "role": "user",
+        "content": f"[{start} earlier messages of this conversation are omitted for length]",
+    }
+    return [*head, note, *rest[start:]]
+
+
+def _clip(message: dict[str, Any], cap: int) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str) and len(content) > cap:
+        cut = len(content) - cap
+        return {**message, "content": f"{content[:cap]} [... {cut} characters cut]"}
+    return message
+
+
+def _size(message: dict[str, Any]) -> int:
+    return len(json.dumps(message, default=str))
 
 
 async def route(state: AgentState) -> str:
@@ -84,41 +143,46 @@ async def route(state: AgentState) -> str:
 async def tools_node(state: AgentState) -> dict[str, Any]:
     config = state["config"]
     calls = state["messages"][-1].get("tool_calls") or []
-
-    async def call(tool: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        name, args = tool["name"], tool.get("args") or {}
-        entry: dict[str, Any] = {"tool": name, "args": args}
-        if name not in config["tools"]:
-            entry["error"] = f"no tool {name!r}; the tools are {config['tools']}"
-            content = entry["error"]
-        else:
-            try:
-                result: StepActivityResult = await workflow.execute_activity(
-                    name,
-                    StepActivityInput(
-                        workflow_id=config["workflow_id"],
-                        step_id=config["step_id"],
-                        params=args if isinstance(args, dict) else {"value": args},
-                        role="tool",
-                    ),
-                    result_type=StepActivityResult,
-                    summary=f"{config['step_id']}: tool {name}",
-                    **_options(config),
-                )
-                entry.update(output=result.output, attempts=result.attempt)
-                content = json.dumps(result.output, default=str)
-            except ActivityError as exc:
-                cause = exc.cause or exc
-                entry["error"] = str(cause)[:500]
-                content = f"error: {entry['error']}"
-        message = {"role": "tool", "content": content, "tool_call_id": tool.get("id", "")}
-        return message, entry
-
-    done = await asyncio.gather(*(call(c) for c in calls))
+    done = await asyncio.gather(*(call_tool(config, c) for c in calls))
     return {
         "messages": [*state["messages"], *(m for m, _ in done)],
         "trace": [*state.get("trace", []), *(e for _, e in done)],
     }
+
+
+async def call_tool(
+    config: dict[str, Any], tool: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run one tool call `{name, args, id}` as the cadenza action of that name (an activity);
+    return the `tool` message for the model and the trace entry `{tool, args, output|error,
+    attempts}`. A failed call (after its retries) is reported to the model, not raised."""
+    name, args = tool["name"], tool.get("args") or {}
+    entry: dict[str, Any] = {"tool": name, "args": args}
+    if name not in config["tools"]:
+        entry["error"] = f"no tool {name!r}; the tools are {config['tools']}"
+        content = entry["error"]
+    else:
+        try:
+            result: StepActivityResult = await workflow.execute_activity(
+                name,
+                StepActivityInput(
+                    workflow_id=config["workflow_id"],
+                    step_id=config["step_id"],
+                    params=args if isinstance(args, dict) else {"value": args},
+                    role="tool",
+                ),
+                result_type=StepActivityResult,
+                summary=f"{config['step_id']}: tool {name}",
+                **_options(config),
+            )
+            entry.update(output=result.output, attempts=result.attempt)
+            content = json.dumps(result.output, default=str)
+        except ActivityError as exc:
+            cause = exc.cause or exc
+            entry["error"] = str(cause)[:500]
+            content = f"error: {entry['error']}"
+    message = {"role": "tool", "content": content, "tool_call_id": tool.get("id", "")}
+    return message, entry
 
 
 def build_agent_graph() -> Any:
@@ -145,40 +209,37 @@ async def run_agent(initial: AgentState, max_iterations: int) -> AgentState:
 
 
 async def choose_branch(
-    config: dict[str, Any], instructions: str, branches: list[str], context: dict[str, Any]
+    config: dict[str, Any],
+    instructions: str,
+    branches: list[str],
+    context: dict[str, Any],
+    conversation: list[dict[str, Any]] | None = None,
 ) -> tuple[int | str | None, dict[str, Any]]:
-    """Ask the model which branch a conditional step takes: an index into `branches`,
-    "default", or None when the answer is not one of them (the caller falls back to CEL)."""
+    """Ask the model which branch to take: an index into `branches`, "default", or None when
+    the answer is not one of them (the caller falls back). The question is a fresh
+    conversation, or the next turn of `conversation` when given."""
     listing = "\n".join(f"{i}: {text}" for i, text in enumerate(branches))
-    system = (
+    question = (
         f"{instructions}\n\nBranches:\n{listing}\ndefault: none of the above\n\n"
         'Answer with JSON only: {"branch": <number>} or {"branch": "default"}.'
     )
-    request = ChatRequest(
-        model=config["model"],
-        messages=[
-            {"role": "system", "content": system},
-            {"role": "user", "content": json.dumps(context, default=str)[:20_000]},
-        ],
+    facts = json.dumps(context, default=str)[:20_000]
+    messages = (
+        [*conversation, {"role": "user", "content": f"{question}\n\n{facts}"}]
+        if conversation
+        else [{"role": "system", "content": question}, {"role": "user", "content": facts}]
     )
     detail: dict[str, Any] = {"model": config["model"]}
     try:
-        reply: ChatResponse = await workflow.execute_activity(
-            CHAT_ACTIVITY,
-            request,
-            result_type=ChatResponse,
-            summary=f"{config['step_id']}: route",
-            **_options(config),
-        )
+        reply = await chat(config, messages, [], summary=f"{config['step_id']}: route")
     except ActivityError as exc:
         detail["error"] = str(exc.cause or exc)[:300]
         return None, detail
     answer = str(reply.message.get("content", "")).strip()
     detail.update(answer=answer[:300], usage=reply.usage)
-    try:
-        value: Any = json.loads(answer)
-        value = value.get("branch") if isinstance(value, dict) else value
-    except ValueError:
+    value = parse_json_answer(answer)
+    value = value.get("branch") if isinstance(value, dict) else value
+    if value is None:
         value = answer
     if isinstance(value, str) and value.strip().lower() == "default":
         return "default", detail
@@ -187,3 +248,15 @@ async def choose_branch(
     except (TypeError, ValueError):
         return None, detail
     return (index, detail) if 0 <= index < len(branches) else (None, detail)
+
+
+def parse_json_answer(answer: str) -> Any:
+    """The JSON value in a model's answer (also inside a ```json fence), or None."""
+    text = answer.strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text[4:] if text.lower().startswith("json") else text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

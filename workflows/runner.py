@@ -21,7 +21,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
+    from activities.contracts import (
+        TASK_QUEUE_PREFIX,
+        ErrorType,
+        StepActivityInput,
+        StepActivityResult,
+    )
     from workflows import approvals
     from workflows.dsl.expressions import LOOP_NAMES, ExpressionError, compile_expression
     from workflows.dsl.models import (
@@ -50,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.sla import SlaWatch
     from workflows.telemetry import RunSpans
 
-TASK_QUEUE_PREFIX = "cadenza."
 BATCH_WORKFLOW = "CadenzaBatchRun"
 LOOP_WORKFLOW = "CadenzaLoopRun"
 # Actions heartbeat every third of this (the step executor does it for them), so a lost worker
@@ -758,6 +762,7 @@ class Runner:
                 **self._model_config(step, spec.model, policy),
                 "tools": list(spec.tools),
                 "max_iterations": spec.max_iterations,
+                "max_context_bytes": spec.max_context_bytes,
             },
         }
         await self._slot_for_step(prio)

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
 TRACER_NAME = "cadenza"
 RUN_SPAN = "cadenza.run"
 STEP_SPAN = "cadenza.step"
+DECISION_SPAN = "cadenza.decision"
 
 # span attribute names, read back by the monitor
 A_WORKFLOW = "cadenza.workflow_id"
@@ -37,6 +38,8 @@ A_ACTION = "cadenza.action"
 A_ATTEMPTS = "cadenza.attempts"
 A_STATUS = "cadenza.status"
 A_ERROR_TYPE = "cadenza.error_type"
+A_STRATEGY = "cadenza.strategy"
+A_COMPLEXITY = "cadenza.complexity"
 
 
 class RunSpans:
@@ -94,6 +97,16 @@ class RunSpans:
         if step.action:
             attributes[A_ACTION] = step.action
         return attributes
+
+
+def record_decision(execution_id: str, strategy: str, complexity: float) -> None:
+    """A routing decision of an agentic task's orchestrator: a zero-length span the monitor
+    counts (cadenza_decisions_total by strategy, and the complexity it was taken at)."""
+    span = trace.get_tracer(TRACER_NAME).start_span(
+        DECISION_SPAN,
+        attributes={A_EXECUTION: execution_id, A_STRATEGY: strategy, A_COMPLEXITY: complexity},
+    )
+    span.end()
 
 
 def _finish(span: Span, record: StepRecord) -> None:

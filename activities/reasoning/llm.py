@@ -1,20 +1,28 @@
 """Chat models for agent steps, and the `cadenza.llm.chat` activity that calls them.
 
 Every model call of an agent step is one activity, so Temporal retries and times it out; the
-model library's own retries are off. The model is chosen by name:
+model libraries' own retries are off. The model is chosen by name, `provider:model`:
 
 - `scripted:NAME` plays back `NAME.yaml` from `CADENZA_LLM_SCRIPTS` (default `examples/scripts`):
   a list of turns, each `{content: str, tool_calls: [{name, args}]}`. Turn k answers the k-th
-  model call of a conversation, so retries and replays get the same answer. For tests and the
-  offline demo.
+  model call of a conversation (`ChatRequest.turn`), so retries and replays get the same answer.
+  For tests and the offline demo.
+- `openai:MODEL`: any OpenAI-compatible chat-completions server (`langchain-openai`): OpenAI,
+  vLLM, LM Studio, llama.cpp... at `CADENZA_OPENAI_BASE_URL` (default OpenAI's), with the key
+  of `CADENZA_OPENAI_API_KEY` or `OPENAI_API_KEY` in the worker's environment.
+- `ollama:MODEL`: an Ollama server (`langchain-ollama`) at `CADENZA_OLLAMA_URL`.
 
-Hosted providers (OpenAI-compatible endpoints, Ollama) are not wired in this build: asking for
-one fails the call with a clear, non-retryable error.
+Keys are read by the worker and never enter a workflow's history. A provider's answer that
+cannot succeed on retry (bad key, unknown model, bad request) fails the call with a
+non-retryable ModelError; overload, rate limits, 5xx and connection errors are retried by
+Temporal with the step's retry policy.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +30,17 @@ import yaml
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict
+from pydantic import ConfigDict, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import CHAT_ACTIVITY, ChatRequest, ChatResponse, ErrorType
+from activities.contracts import (
+    CHAT_ACTIVITY,
+    ChatRequest,
+    ChatResponse,
+    ErrorType,
+    model_problem,
+)
 from activities.registry import ActionRegistry
 
 
@@ -37,6 +51,8 @@ class ScriptedChatModel(BaseChatModel):
 
     name: str = "scripted"
     turns: list[dict[str, Any]]
+    turn: int | None = None
+    """The conversation's turn to answer; None: count the assistant messages it was given."""
 
     @property
     def _llm_type(self) -> str:
@@ -52,7 +68,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        turn = sum(1 for m in messages if isinstance(m, AIMessage))
+        turn = self.turn
+        if turn is None:
+            turn = sum(1 for m in messages if isinstance(m, AIMessage))
         if turn >= len(self.turns):
             raise ScriptExhausted(
                 f"script {self.name!r} has {len(self.turns)} turns; the conversation asked for "
@@ -101,16 +119,68 @@ def load_script(name: str, folder: Path) -> list[dict[str, Any]]:
     return turns
 
 
-def chat_model(name: str, scripts: Path) -> BaseChatModel:
+@dataclass(frozen=True)
+class Providers:
+    """Where the hosted providers are (from the worker's settings and environment)."""
+
+    scripts: Path = Path("examples/scripts")
+    openai_base_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    ollama_url: str = "http://127.0.0.1:11434"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Providers:
+        key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY") or None
+        return cls(
+            scripts=settings.llm_scripts,
+            openai_base_url=settings.openai_base_url,
+            openai_api_key=key,
+            ollama_url=settings.ollama_url,
+        )
+
+
+def chat_model(name: str, providers: Providers, turn: int | None = None) -> BaseChatModel:
+    """The chat model `provider:model`, with the libraries' own retries off."""
+    problem = model_problem(name)
+    if problem is not None:
+        raise _model_error(problem)
     provider, _, model = name.partition(":")
-    if provider == "scripted" and model:
-        return ScriptedChatModel(name=model, turns=load_script(model, scripts))
-    raise ApplicationError(
-        f"model {name!r}: only scripted models (scripted:NAME) are wired in this build; "
-        "OpenAI-compatible and Ollama providers are planned",
-        type=ErrorType.MODEL_ERROR,
-        non_retryable=True,
-    )
+    if provider == "scripted":
+        return ScriptedChatModel(name=model, turns=load_script(model, providers.scripts), turn=turn)
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if providers.openai_api_key is None and providers.openai_base_url is None:
+            raise _model_error(
+                f"model {name!r}: no API key: set OPENAI_API_KEY (or CADENZA_OPENAI_API_KEY) in "
+                "the worker's environment, or CADENZA_OPENAI_BASE_URL for a server without keys"
+            )
+        return ChatOpenAI(
+            model=model,
+            base_url=providers.openai_base_url,
+            api_key=SecretStr(providers.openai_api_key or "none"),
+            max_retries=0,
+        )
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(model=model, base_url=providers.ollama_url)
+
+
+def _model_error(message: str) -> ApplicationError:
+    return ApplicationError(message, type=ErrorType.MODEL_ERROR, non_retryable=True)
+
+
+def provider_failure(name: str, exc: BaseException) -> ApplicationError | None:
+    """A provider's error that no retry can fix (4xx but 408/409/429), as a non-retryable
+    ModelError; None for anything worth retrying (the activity re-raises it as is)."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429):
+        detail = str(getattr(exc, "message", None) or exc)[:500]
+        return _model_error(f"model {name!r} refused the call (HTTP {status}): {detail}")
+    return None
 
 
 def to_langchain(messages: list[dict[str, Any]]) -> list[BaseMessage]:
@@ -133,15 +203,15 @@ def to_langchain(messages: list[dict[str, Any]]) -> list[BaseMessage]:
 class LlmActivities:
     """`cadenza.llm.chat`: one model call of an agent step."""
 
-    def __init__(self, registry: ActionRegistry, scripts: Path, default_model: str) -> None:
+    def __init__(self, registry: ActionRegistry, providers: Providers, default_model: str) -> None:
         self.registry = registry
-        self.scripts = scripts
+        self.providers = providers
         self.default_model = default_model
 
     @activity.defn(name=CHAT_ACTIVITY)
     async def chat(self, request: ChatRequest) -> ChatResponse:
         name = request.model or self.default_model
-        model = chat_model(name, self.scripts)
+        model = chat_model(name, self.providers, turn=request.turn)
         tools = [
             {
                 "type": "function",
@@ -157,16 +227,26 @@ class LlmActivities:
         try:
             reply = await bound.ainvoke(to_langchain(request.messages))
         except ScriptExhausted as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.MODEL_ERROR, non_retryable=True
-            ) from None
+            raise _model_error(str(exc)) from None
+        except Exception as exc:
+            refused = provider_failure(name, exc)
+            if refused is not None:
+                raise refused from None
+            raise
         usage = dict(getattr(reply, "usage_metadata", None) or {})
         calls = [
             {"name": c["name"], "args": c.get("args") or {}, "id": c.get("id") or f"call_{i}"}
             for i, c in enumerate(getattr(reply, "tool_calls", None) or [])
         ]
         return ChatResponse(
-            message={"role": "assistant", "content": str(reply.content), "tool_calls": calls},
+            message={"role": "assistant", "content": _text(reply.content), "tool_calls": calls},
             usage={k: int(v) for k, v in usage.items() if isinstance(v, int)},
             model=name,
         )
+
+
+def _text(content: Any) -> str:
+    """A message's text: providers may answer with a list of content blocks."""
+    if isinstance(content, list):
+        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    return str(content)

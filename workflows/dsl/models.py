@@ -130,6 +130,13 @@ class AgentSpec(_Model):
     tools: list[str] = Field(default_factory=list, description="Action names offered as tools.")
     max_iterations: int = Field(10, ge=1, le=1000, description="Model turns before failing.")
     model: str | None = Field(None, description="Chat model name; the worker's default if unset.")
+    max_context_bytes: int = Field(
+        32_000,
+        ge=2_000,
+        le=1_000_000,
+        description="Bytes of the conversation one model call sends: the instructions, the task"
+        " and the latest messages that fit (keeps each call's history cost bounded).",
+    )
 
 
 class RouterSpec(_Model):

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from activities.contracts import model_problem
 from workflows.dsl.expressions import (
     BASE_NAMES,
     LOOP_NAMES,
@@ -516,12 +517,8 @@ class _Checker:
             self.error(
                 f"{path}.router", "unexpected_router", "`router` only applies to conditional steps"
             )
-        if step.router is not None and step.router.model and ":" not in step.router.model:
-            self.error(
-                f"{path}.router.model",
-                "invalid_model",
-                f"model {step.router.model!r} names no provider: write `scripted:NAME`",
-            )
+        if step.router is not None:
+            self._check_model(step.router.model, f"{path}.router.model")
         if kind == StepType.AGENT:
             if step.agent is None:
                 self.error(
@@ -529,12 +526,13 @@ class _Checker:
                     "missing_agent",
                     "an agent step needs `agent: {instructions, tools, max_iterations, model}`",
                 )
-            elif step.agent.model is not None and ":" not in step.agent.model:
-                self.error(
-                    f"{path}.agent.model",
-                    "invalid_model",
-                    f"model {step.agent.model!r} names no provider: write `scripted:NAME`",
-                )
+            else:
+                self._check_model(step.agent.model, f"{path}.agent.model")
+
+    def _check_model(self, model: str | None, path: str) -> None:
+        problem = model_problem(model) if model is not None else None
+        if problem is not None:
+            self.error(path, "invalid_model", problem)
 
     def _check_approval(self, step: WorkflowStep, path: str) -> None:
         spec = step.approval

@@ -1,0 +1,209 @@
+"""AgenticTaskRun: a free-form task run by the orchestrator graph (workflows/orchestrator.py).
+
+Deterministic code only. The workflow compiles the registered graph with an in-memory
+checkpointer (it lives in the workflow's memory; replay rebuilds it from the history) and
+invokes it. When `human_approval` interrupts, the run shows what it waits for (`status`
+query, the Web UI's current details), waits for an `approve` or `reject` update (validated:
+only while waiting, only listed approvers), and resumes the graph with the decision.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import TASK_QUEUE_PREFIX, ErrorType
+    from workflows.dsl.models import AuditEntry, DecisionInput, DecisionResult, ErrorInfo
+
+from workflows.orchestrator import (
+    APPROVAL_NODE,
+    ORCHESTRATOR_GRAPH,
+    TASK_WORKFLOW,
+    Decision,
+    TaskInput,
+    TaskResult,
+    TaskState,
+)
+
+
+@workflow.defn(name=TASK_WORKFLOW)
+class AgenticTaskRun:
+    """Runs one agentic task durably. Query `status` for its live state."""
+
+    @workflow.init
+    def __init__(self, request: TaskInput) -> None:
+        self._result = TaskResult(
+            execution_id=workflow.info().workflow_id,
+            task=request.task,
+            started_at=workflow.now().isoformat(),
+        )
+        self._approvers = list(request.approvers)
+        self._decision: dict[str, Any] | None = None
+
+    @workflow.query(name="status")
+    def status(self) -> TaskResult:
+        return self._result
+
+    @workflow.update(name="approve")
+    def approve(self, request: DecisionInput) -> DecisionResult:
+        """Approve the plan the task waits on (step_id `human_approval`)."""
+        return self._decide(request, "approve")
+
+    @approve.validator
+    def _check_approve(self, request: DecisionInput) -> None:
+        self._refuse(request)
+
+    @workflow.update(name="reject")
+    def reject(self, request: DecisionInput) -> DecisionResult:
+        """Reject the plan: the task ends failed with ApprovalRejected."""
+        return self._decide(request, "reject")
+
+    @reject.validator
+    def _check_reject(self, request: DecisionInput) -> None:
+        self._refuse(request)
+
+    def _refuse(self, request: DecisionInput) -> None:
+        if request.step_id != APPROVAL_NODE:
+            raise ValueError(
+                f"an agentic task has one approval, {APPROVAL_NODE!r}; not {request.step_id!r}"
+            )
+        if self._result.waiting is None or self._decision is not None:
+            raise ValueError(f"task {self._result.execution_id!r} is not waiting for a decision")
+        if self._approvers and request.by not in self._approvers:
+            raise ValueError(
+                f"{request.by!r} may not decide; approvers: {', '.join(self._approvers)}"
+            )
+
+    def _decide(self, request: DecisionInput, decision: str) -> DecisionResult:
+        at = workflow.now().isoformat()
+        self._decision = {"decision": decision, "by": request.by, "reason": request.comment}
+        self._result.approvals.append(
+            AuditEntry(
+                at=at, kind=decision, by=request.by, detail=request.comment, step_id=APPROVAL_NODE
+            )
+        )
+        outcome = "approved" if decision == "approve" else "rejected"
+        return DecisionResult(step_id=APPROVAL_NODE, outcome=outcome, approvals=1, required=1)
+
+    @workflow.run
+    async def run(self, request: TaskInput) -> TaskResult:
+        from langgraph.checkpoint.memory import InMemorySaver
+        from langgraph.types import Command
+        from temporalio.langgraph import graph
+
+        app = graph(ORCHESTRATOR_GRAPH).compile(checkpointer=InMemorySaver())
+        config: Any = {
+            "configurable": {"thread_id": self._result.execution_id},
+            "recursion_limit": 8 * (request.max_recoveries + 3),
+        }
+        self._show()
+        output = await app.ainvoke(_initial(request), config, version="v2")
+        while output.interrupts:
+            asked = output.interrupts[0].value  # never its id: not replay-stable
+            await self._wait_for_decision(asked, request.approval_timeout)
+            decision, self._decision = self._decision, None
+            output = await app.ainvoke(Command(resume=decision), config, version="v2")
+        return self._finish(output.value)
+
+    async def _wait_for_decision(self, asked: dict[str, Any], timeout: float) -> None:
+        self._result.status = "waiting"
+        self._result.waiting = asked
+        self._result.approval_requests += 1
+        self._show()
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None,
+                timeout=timedelta(seconds=timeout),
+                timeout_summary="approval timeout",
+            )
+        except TimeoutError:
+            reason = f"no decision within {timeout:g} s"
+            self._decision = {"decision": "timeout", "by": "", "reason": reason}
+            self._result.approvals.append(
+                AuditEntry(
+                    at=workflow.now().isoformat(),
+                    kind="timeout",
+                    detail=reason,
+                    step_id=APPROVAL_NODE,
+                )
+            )
+        self._result.status = "running"
+        self._result.waiting = None
+        self._show()
+
+    def _finish(self, final: TaskState) -> TaskResult:
+        result = self._result
+        result.analysis = final.get("analysis")
+        result.decisions = [Decision(**d) for d in final.get("decisions", [])]
+        result.route = [d.strategy for d in result.decisions]
+        result.answer = final.get("answer")
+        result.tool_calls = final.get("trace", [])
+        result.iterations = final.get("iterations", 0)
+        result.usage = final.get("usage", {})
+        result.ended_at = workflow.now().isoformat()
+        failure = final.get("failure")
+        if failure is None and not final.get("done"):
+            failure = {"type": ErrorType.WORKFLOW_FAILED, "message": "the graph ended undone"}
+        if failure is None:
+            result.status = "completed"
+            self._show()
+            return result
+        result.status = "failed"
+        result.error = ErrorInfo(
+            type=failure["type"], message=failure["message"], non_retryable=True
+        )
+        self._show()
+        raise ApplicationError(
+            f"{failure['type']}: {failure['message']}",
+            result.model_dump(mode="json"),
+            type=str(failure["type"]),
+            non_retryable=True,
+        )
+
+    def _show(self) -> None:
+        """The Web UI's current details: status, route so far, what the task waits for."""
+        result = self._result
+        lines = [f"**{result.status}**: {result.task[:200]}"]
+        if result.route:
+            lines.append("route: " + " -> ".join(result.route))
+        if result.waiting is not None:
+            lines.append(
+                f"waiting for approval: `cadenza approve {result.execution_id} {APPROVAL_NODE} "
+                "--by NAME` (or reject)"
+            )
+            lines.append(
+                "```json\n" + json.dumps(result.waiting.get("plan"), indent=1)[:2000] + "\n```"
+            )
+        workflow.set_current_details("\n\n".join(lines))
+
+
+def _initial(request: TaskInput) -> TaskState:
+    queue = TASK_QUEUE_PREFIX + request.capability if request.capability else None
+    return {
+        "task": request.task,
+        "config": {
+            "step_id": "task",
+            "workflow_id": TASK_WORKFLOW,
+            "model": request.model,
+            "tools": list(request.tools),
+            "timeout": request.timeout,
+            "retry": request.retry.model_dump(mode="json"),
+            "task_queue": queue,
+            "max_iterations": request.max_iterations,
+            "require_approval": request.require_approval,
+            "max_recoveries": request.max_recoveries,
+        },
+        "messages": [],
+        "analysis": None,
+        "tried": [],
+        "decisions": [],
+        "trace": [],
+        "usage": {},
+        "iterations": 0,
+        "error_count": 0,
+    }
