@@ -17,7 +17,8 @@ from typing import Any
 from activities.registry import default_registry
 from worker.devmode import scratch_session
 from workflows.dsl.loader import parse_document
-from workflows.dsl.models import ExecutionOptions
+from workflows.dsl.models import EffectiveRetryPolicy, ExecutionOptions
+from workflows.orchestrator import APPROVAL_NODE, TaskInput
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -150,6 +151,27 @@ CASES["agent-research"] = (
     {"question": "What is durable execution?"},
 )
 OPTIONS = {"children-batches-and-loop": SMALL}
+# agentic tasks (AgenticTaskRun): the task, and who approves it (None: no approval)
+TASKS: dict[str, tuple[TaskInput, str | None]] = {
+    "task-recovery": (
+        TaskInput(
+            task="Weekly report: sales and inventory",
+            tools=["std.echo", "std.fail"],
+            model="scripted:task-recovery",
+            retry=EffectiveRetryPolicy(max_attempts=1),
+        ),
+        None,
+    ),
+    "task-approval": (
+        TaskInput(
+            task="Refund order 88 (240 EUR)",
+            tools=["std.echo"],
+            model="scripted:task-approval",
+            approvers=["ana"],
+        ),
+        "ana",
+    ),
+}
 # approval cases: (step, approver, seconds to wait before deciding)
 DECISIONS = {
     "expense-approval": ("manager_approval", "maria", 0.5),
@@ -183,6 +205,18 @@ async def main() -> None:
                 (HISTORIES / f"{name}--{suffix}.json").write_text(child_history.to_json())
                 index[f"{name}--{suffix}.json"] = child.id
                 print(f"  child {suffix}: {len(child_history.events)} events")
+        for name, (request, approver) in TASKS.items():
+            if (HISTORIES / f"{name}.json").exists() and "--force" not in sys.argv:
+                continue
+            task = await cadenza.start_task(request, execution_id=f"replay-{name}")
+            if approver is not None:
+                await asyncio.sleep(1.0)
+                await cadenza.approve(task.id, APPROVAL_NODE, approver, "recorded")
+            outcome = await cadenza.task_result(task.id)
+            history = await task.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            index[f"{name}.json"] = task.id
+            print(f"{name}: {outcome.status} {outcome.route}, {len(history.events)} events")
         INDEX.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
 
 
