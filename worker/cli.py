@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from opentelemetry import trace
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -35,7 +36,7 @@ from worker.client import (
 from worker.codec import KEYS_VARIABLE, CodecKeyError, new_key, parse_keys, payload_codec
 from worker.codec_server import codec_server
 from worker.devmode import dev_session, quiet_sdk_logs
-from worker.render import mermaid, result_view
+from worker.render import mermaid, result_view, task_view
 from worker.replay import replay_files, replay_query
 from worker.run import SearchAttributesMissing, ensure_search_attributes, serve
 from worker.server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
@@ -45,6 +46,7 @@ from workflows.dsl.loader import DocumentError, parse_document
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, WorkflowState
 from workflows.dsl.plan import analyse
 from workflows.dsl.validate import validate_definition
+from workflows.orchestrator import APPROVAL_NODE, TaskInput
 from workflows.progress import duration, progress_rows, sla_summary
 
 app = typer.Typer(
@@ -447,6 +449,114 @@ def run(
         return _print_result(result, as_json)
 
     _run(main)
+
+
+@app.command()
+def task(
+    text: Annotated[str, typer.Argument(help="The task, in words.")],
+    tools: Annotated[str, typer.Option(help="Comma-separated action names it may call.")] = "",
+    model: Annotated[str | None, typer.Option(help="provider:name (worker default).")] = None,
+    capability: Annotated[
+        str | None, typer.Option(help="Run model and tool calls on task queue cadenza.NAME.")
+    ] = None,
+    approval: Annotated[bool, typer.Option(help="Ask a human before any tool runs.")] = False,
+    approver: Annotated[
+        list[str] | None, typer.Option("--approver", help="Who may decide (repeatable).")
+    ] = None,
+    max_iterations: Annotated[int, typer.Option(help="Model turns of the react route.")] = 10,
+    execution_id: Annotated[str | None, typer.Option("--id", help="Execution id.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    task_queue: Annotated[str | None, typer.Option(help="Task queue of the workers.")] = None,
+    actions: ActionsOpt = None,
+) -> None:
+    """Start an agentic task: the orchestrator analyses it and routes it (parallel,
+    conditional, react, approval, recovery); with --wait, print the outcome."""
+
+    async def main() -> int:
+        names = [t.strip() for t in tools.split(",") if t.strip()]
+        known = sorted(_registry(actions).names())
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UsageError(
+                f"--tools: no action {', '.join(map(repr, unknown))}; the actions are "
+                f"{', '.join(known)} (load more with --actions MODULE)"
+            )
+        try:
+            request = TaskInput(
+                task=text,
+                tools=names,
+                model=model,
+                capability=capability,
+                require_approval=approval,
+                approvers=approver or [],
+                max_iterations=max_iterations,
+            )
+        except ValidationError as exc:
+            raise UsageError(_field_problems(exc)) from None
+        cadenza = CadenzaClient(await connect(), task_queue or Settings().task_queue)
+        handle = await cadenza.start_task(request, execution_id=execution_id)
+        if not wait:
+            if as_json:
+                sys.stdout.write(json.dumps({"execution_id": handle.id}) + "\n")
+            else:
+                out.print(f"started {handle.id}; follow it with `cadenza task-status {handle.id}`")
+            return EXIT_OK
+        err.print(f"started {handle.id}", highlight=False)
+        waiter = asyncio.ensure_future(cadenza.task_result(handle.id))
+        told = False
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=1.0)
+            if told or waiter.done():
+                continue
+            try:
+                state = await cadenza.task_status(handle.id, timeout=2)
+            except RPCError:
+                continue
+            if state.status == "waiting":
+                told = True
+                err.print(
+                    f"waiting for approval: cadenza approve {handle.id} {APPROVAL_NODE} --by NAME"
+                    f" (or cadenza reject ...)",
+                    highlight=False,
+                )
+        result = waiter.result()
+        if as_json:
+            sys.stdout.write(result.model_dump_json() + "\n")
+        else:
+            out.print(task_view(result))
+        return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+    _run(main)
+
+
+@app.command("task-status")
+def task_status(
+    execution_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """Show the live (or final) state of an agentic task."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        try:
+            state = await cadenza.task_status(execution_id, timeout=10)
+        except RPCError as exc:
+            raise UsageError(f"cannot read task {execution_id!r}: {exc.message}") from None
+        if as_json:
+            sys.stdout.write(state.model_dump_json() + "\n")
+        else:
+            out.print(task_view(state))
+        return EXIT_OK
+
+    _run(main)
+
+
+def _field_problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors(include_url=False)
+    )
 
 
 @app.command()

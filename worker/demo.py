@@ -12,10 +12,11 @@ from rich.console import Console
 from activities.registry import default_registry
 from worker.cli import _exit, ui_link
 from worker.devmode import dev_session, quiet_sdk_logs
-from worker.render import result_view
+from worker.render import result_view, task_view
 from worker.settings import Settings
 from workflows.dsl.loader import parse_document
-from workflows.dsl.models import WorkflowState
+from workflows.dsl.models import EffectiveRetryPolicy, WorkflowState
+from workflows.orchestrator import TaskInput
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ORDER = {"order_id": "A-1001", "amount": 42.5, "address": "1 Main St", "email": "ada@example.org"}
@@ -32,6 +33,13 @@ RUNS: list[tuple[str, dict[str, Any], WorkflowState]] = [
         WorkflowState.COMPLETED,
     ),
 ]
+
+DEMO_TASK = TaskInput(
+    task="Weekly report: sales and inventory",
+    tools=["std.echo", "std.fail"],
+    model="scripted:task-recovery",
+    retry=EffectiveRetryPolicy(max_attempts=1),
+)
 
 
 async def demo() -> int:
@@ -55,6 +63,17 @@ async def demo() -> int:
             if result.status != expected:
                 failures += 1
                 console.print(f"[red]expected {expected.value}, got {result.status.value}[/red]")
+        # an agentic task: the orchestrator graph analyses it, runs two tools in parallel, one
+        # fails, error_recovery switches to the react route, which finishes it
+        started = time.perf_counter()
+        handle = await cadenza.start_task(DEMO_TASK)
+        console.rule(f"agentic task: {handle.id}")
+        task = await cadenza.task_result(handle.id)
+        console.print(task_view(task))
+        console.print(f"took {time.perf_counter() - started:.2f} s", highlight=False)
+        if task.route != ["parallel", "error", "react", "complete"]:
+            failures += 1
+            console.print(f"[red]unexpected route {task.route}[/red]")
     console.print(
         "\nNext: `cadenza server` keeps a server (and its Web UI on http://localhost:8233) "
         "running; `cadenza worker` serves it; `cadenza run FILE --wait` starts runs."

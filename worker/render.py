@@ -10,6 +10,7 @@ from rich.text import Text
 
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType, WorkflowStep
 from workflows.dsl.plan import upstream_edges
+from workflows.orchestrator import TaskResult
 from workflows.progress import COLUMNS, progress_rows, sla_summary
 
 STATUS_STYLE = {
@@ -72,6 +73,43 @@ def result_view(
         shown = ", ".join(f"{k}={v!r}" for k, v in list(result.vars.items())[:10])
         lines.append(Text(f"vars: {shown}"[:400]))
     return Group(*lines)
+
+
+def task_view(result: TaskResult) -> RenderableType:
+    """An agentic task's outcome: route, decisions, tool calls, answer or error."""
+    head = Text(
+        f"{result.execution_id}: {result.status}", style=_STATUS_STYLE.get(result.status, "")
+    )
+    parts: list[RenderableType] = [head, Text(f"task: {result.task[:300]}")]
+    if result.analysis is not None:
+        a = result.analysis
+        parts.append(
+            Text(
+                f"analysis ({a.get('source')}): complexity {a.get('complexity')}, "
+                f"{a.get('dependencies')}, sensitive {a.get('sensitive')}"
+            )
+        )
+    if result.decisions:
+        table = Table("strategy", "complexity", "why", title="decisions", title_justify="left")
+        for d in result.decisions:
+            table.add_row(d.strategy, f"{d.complexity:.2f}", d.reason)
+        parts.append(table)
+    if result.tool_calls:
+        calls = Table("tool", "args", "outcome", title="tool calls", title_justify="left")
+        for c in result.tool_calls:
+            outcome = f"error: {c['error']}" if "error" in c else str(c.get("output"))
+            calls.add_row(c["tool"], str(c.get("args"))[:80], outcome[:120])
+        parts.append(calls)
+    if result.answer:
+        parts.append(Text(f"answer: {result.answer}"))
+    if result.usage:
+        parts.append(Text("usage: " + ", ".join(f"{k} {v}" for k, v in result.usage.items())))
+    if result.error is not None:
+        parts.append(Text(f"{result.error.type}: {result.error.message}", style="red"))
+    return Group(*parts)
+
+
+_STATUS_STYLE = {"completed": "bold green", "failed": "bold red", "waiting": "bold yellow"}
 
 
 def mermaid(definition: AdvancedWorkflow) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,60 @@ def test_replay_files_and_query_from_the_cli(worker_process, task_queue: str) ->
     assert f"ok   {result['execution_id']}" in proc.stdout and "1 of 1 replayed" in proc.stdout
     usage = cadenza("replay")
     assert usage.returncode == 2 and "FILES or --query" in usage.stderr
+
+
+def test_task_runs_an_agentic_task_and_approval_comes_from_the_cli(
+    worker_process, task_queue: str
+) -> None:
+    done = cadenza(
+        "task",
+        "Weekly report: sales and inventory",
+        "--tools",
+        "std.echo,std.fail",
+        "--model",
+        "scripted:task-recovery",
+        "--wait",
+        "--json",
+        "--task-queue",
+        task_queue,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "completed"
+    assert result["route"] == ["parallel", "error", "react", "complete"]
+    assert result["answer"].startswith("Sales totalled 1250")
+
+    started = cadenza(
+        "task",
+        "Refund order 88 (240 EUR)",
+        "--tools",
+        "std.echo",
+        "--model",
+        "scripted:task-approval",
+        "--approver",
+        "ana",
+        "--json",
+        "--task-queue",
+        task_queue,
+    )
+    task_id = json.loads(started.stdout)["execution_id"]
+    for _ in range(100):
+        state = json.loads(cadenza("task-status", task_id, "--json").stdout or "{}")
+        if state.get("status") == "waiting":
+            break
+        time.sleep(0.1)
+    assert state["waiting"]["key"] == "human_approval"
+    refused = cadenza("approve", task_id, "human_approval", "--by", "bob")
+    assert refused.returncode == 2 and "'bob' may not decide" in refused.stderr
+    approved = cadenza("approve", task_id, "human_approval", "--by", "ana")
+    assert approved.returncode == 0, approved.stderr
+    for _ in range(100):
+        state = json.loads(cadenza("task-status", task_id, "--json").stdout or "{}")
+        if state.get("status") == "completed":
+            break
+        time.sleep(0.1)
+    assert state["route"] == ["approval", "conditional", "complete"]
+    assert state["tool_calls"][0]["output"] == {"refund": "manual review"}
+
+    bad = cadenza("task", "x", "--model", "gpt4")
+    assert bad.returncode == 2 and "model: model 'gpt4' is not provider:name" in bad.stderr
