@@ -66,9 +66,9 @@ async def demo() -> int:
         # an agentic task: the orchestrator graph analyses it, runs two tools in parallel, one
         # fails, error_recovery switches to the react route, which finishes it
         started = time.perf_counter()
-        handle = await cadenza.start_task(DEMO_TASK)
-        console.rule(f"agentic task: {handle.id}")
-        task = await cadenza.task_result(handle.id)
+        task_handle = await cadenza.start_task(DEMO_TASK)
+        console.rule(f"agentic task: {task_handle.id}")
+        task = await cadenza.task_result(task_handle.id)
         console.print(task_view(task))
         console.print(f"took {time.perf_counter() - started:.2f} s", highlight=False)
         if task.route != ["parallel", "error", "react", "complete"]:
