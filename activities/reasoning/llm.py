@@ -20,6 +20,7 @@ Temporal with the step's retry policy.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,21 +101,25 @@ class ScriptExhausted(Exception):
 
 
 def load_script(name: str, folder: Path) -> list[dict[str, Any]]:
+    """The turns of script `name` (parsed once per file version: a long agent makes hundreds
+    of calls on the same script)."""
     path = folder / f"{name}.yaml"
     try:
-        turns = yaml.safe_load(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+        return _parse_script(name, path, stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
-        raise ApplicationError(
+        raise _model_error(
             f"scripted model {name!r}: cannot read {path} ({exc.strerror}); set "
-            "CADENZA_LLM_SCRIPTS to the folder of scripts",
-            type=ErrorType.MODEL_ERROR,
-            non_retryable=True,
+            "CADENZA_LLM_SCRIPTS to the folder of scripts"
         ) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_script(name: str, path: Path, mtime_ns: int, size: int) -> list[dict[str, Any]]:
+    turns = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
-        raise ApplicationError(
-            f"scripted model {name!r}: {path} must be a list of turns {{content, tool_calls}}",
-            type=ErrorType.MODEL_ERROR,
-            non_retryable=True,
+        raise _model_error(
+            f"scripted model {name!r}: {path} must be a list of turns {{content, tool_calls}}"
         )
     return turns
 

@@ -3,6 +3,8 @@ temporalio-langgraph, every model call and tool call an activity."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,77 @@ async def test_a_model_routes_a_conditional_step_within_its_declared_branches(
     )
     output = result.steps["triage"].output
     assert "router" not in output and output["branch"] == 0 and taken(result) == ["review"]
+
+
+async def test_a_long_conversation_sends_a_bounded_window_and_keeps_its_turn(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    turns = [
+        {
+            "content": f"step {i}: " + "words " * 60,
+            "tool_calls": [{"name": "std.echo", "args": {"i": i}}],
+        }
+        for i in range(11)
+    ]
+    (tmp_path / "long.yaml").write_text(yaml.safe_dump([*turns, {"content": "finished"}]))
+    definition = agent("long", ["std.echo"], max_iterations=12)
+    definition["steps"][0]["agent"]["max_context_bytes"] = 2_000
+    result, handle = await run(client, registry, task_queue, tmp_path, definition)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    assert result.steps["think"].output["answer"] == "finished"  # turn 12 of the script
+    history = await handle.fetch_history()
+    requests = [
+        json.loads(e.activity_task_scheduled_event_attributes.input.payloads[0].data)
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "cadenza.llm.chat"
+    ]
+    last = requests[-1]
+    assert last["turn"] == 11
+    assert [m["role"] for m in last["messages"][:3]] == ["system", "user", "user"]
+    assert "earlier messages of this conversation are omitted" in last["messages"][2]["content"]
+    assert len(json.dumps(last["messages"])) < 2_600
+    assert max(len(json.dumps(r["messages"])) for r in requests) < 2_600
+
+
+async def test_agent_capability_sends_model_and_tool_calls_to_a_specialised_worker(
+    client: Client, registry: ActionRegistry, task_queue: str
+) -> None:
+    capability = f"gpu{uuid.uuid4().hex[:6]}"
+    definition = parse_document((ROOT / "examples/research_agent.yaml").read_bytes(), "r.yaml")
+    definition["steps"][0]["agent_capability"] = capability
+    settings = Settings(llm_scripts=ROOT / "examples/scripts")
+    async with (
+        running_worker(client, settings, registry, task_queue=task_queue, identity="general"),
+        running_worker(
+            client, settings, registry, task_queue=f"cadenza.{capability}", identity="specialist"
+        ),
+    ):
+        cadenza = CadenzaClient(client, task_queue)
+        handle = await cadenza.start(definition, {"question": "why?"})
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    history = await handle.fetch_history()
+    special, general = f"cadenza.{capability}", task_queue
+    scheduled = [
+        (
+            e.activity_task_scheduled_event_attributes.activity_type.name,
+            e.activity_task_scheduled_event_attributes.task_queue.name,
+        )
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    # the agent step's model and tool calls on the capability's queue; the next step's not
+    assert scheduled == [
+        ("cadenza.llm.chat", special),
+        ("std.echo", special),
+        ("std.log", special),
+        ("cadenza.llm.chat", special),
+        ("std.log", general),
+    ]
+    workers = [
+        e.activity_task_started_event_attributes.identity
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    assert workers == ["specialist"] * 4 + ["general"]
