@@ -41,7 +41,7 @@ from workflows.dsl.models import (
     RunInput,
     WorkflowState,
 )
-from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_definition
+from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, WORKFLOW_NAME, AdvancedWorkflowRun
 from workflows.orchestrator import TaskInput, TaskResult
 from workflows.task import AgenticTaskRun
@@ -130,7 +130,7 @@ class CadenzaClient:
         Raises:
             DefinitionRejected: the definition is invalid (nothing was started).
         """
-        report = validate_definition(definition, known_actions)
+        report = validate_cached(definition, known_actions)
         if not report.ok or report.definition is None:
             raise DefinitionRejected(report)
         refused = input_diagnostics(input or {})

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         WorkflowState,
     )
-    from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_definition
+    from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 
 from workflows.progress import markdown_table, progress_rows, sla_summary
 from workflows.runner import Runner
@@ -115,7 +115,7 @@ class AdvancedWorkflowRun:
     @workflow.run
     async def run(self, run: RunInput) -> ExecutionResult:
         self._spans.start_run(self._state.version)
-        report = validate_definition(run.definition, run.known_actions)
+        report = validate_cached(run.definition, run.known_actions)
         refused = input_diagnostics(run.input)
         if not report.ok or report.definition is None or refused:
             if refused:  # a client that skipped CadenzaClient.start's checks

@@ -996,7 +996,6 @@ class Runner:
                     result_type=StepActivityResult,
                     start_to_close_timeout=timeout,
                     retry_policy=retry,
-                    summary=summary,
                 )
             return await workflow.execute_activity(
                 action,

@@ -522,3 +522,22 @@ def test_sla_targets_are_accepted_and_their_steps_checked() -> None:
     assert report.ok and report.diagnostics == []
     report = validate_definition(base(sla_targets={"step_max_seconds": {"nope": 1}}))
     assert [d.code for d in report.errors] == ["unknown_step"]
+
+
+def test_reports_of_a_definition_started_again_are_remembered() -> None:
+    from workflows.dsl.validate import CACHED_MAX_CHARS, validate_cached
+
+    definition = {"workflow_id": "cached", "steps": [{"step_id": "a", "action": "std.echo"}]}
+    first = validate_cached(definition, ["std.echo"])
+    assert first.ok
+    assert validate_cached(json.loads(json.dumps(definition)), ["std.echo"]) is first
+    assert validate_cached(definition, ["std.log"]) is not first  # other actions: checked again
+    assert not validate_cached(definition, ["std.log"]).ok
+    changed = {**definition, "steps": [{"step_id": "b", "action": "std.echo"}]}
+    assert validate_cached(changed, ["std.echo"]).definition.steps[0].step_id == "b"  # type: ignore[union-attr]
+    big = {
+        "workflow_id": "big",
+        "description": "x" * CACHED_MAX_CHARS,
+        "steps": definition["steps"],
+    }
+    assert validate_cached(big) is not validate_cached(big)  # too large to remember

@@ -9,6 +9,7 @@ A diagnostic names the place, the bad value and the fix:
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,35 @@ class ValidationReport:
         if len(errors) > limit:
             lines.append(f"... and {len(errors) - limit} more")
         return "\n".join(lines)
+
+
+CACHED_MAX_CHARS = 256 * 1024
+"""Definitions up to this size (JSON) have their reports remembered (see validate_cached)."""
+
+
+def validate_cached(
+    data: dict[str, Any] | AdvancedWorkflow, known_actions: Collection[str] | None = None
+) -> ValidationReport:
+    """`validate_definition`, remembering the last 32 reports by the definition's content, so a
+    definition started many times is checked once per process (clients and workers; about 2 ms
+    for 100 steps). Validation is a pure function of the definition, so a remembered report is
+    what validating again would give: replay-safe. Callers must not change the report."""
+    if not isinstance(data, dict):
+        return validate_definition(data, known_actions)
+    try:
+        check_shape(data)  # bounded first: json.dumps would expand shared references
+        text = json.dumps(data, separators=(",", ":"))
+    except (ShapeError, TypeError, ValueError, RecursionError):
+        return validate_definition(data, known_actions)
+    if len(text) > CACHED_MAX_CHARS:
+        return validate_definition(data, known_actions)
+    known = None if known_actions is None else tuple(sorted(known_actions))
+    return _validated(text, known)
+
+
+@functools.lru_cache(maxsize=32)
+def _validated(text: str, known_actions: tuple[str, ...] | None) -> ValidationReport:
+    return validate_definition(json.loads(text), known_actions)
 
 
 def validate_definition(
