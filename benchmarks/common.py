@@ -62,7 +62,9 @@ def parallel(n: int, width: int) -> dict[str, Any]:
     """A parallel container of n `std.echo` children, `width` at once."""
     children = [{"step_id": f"c{i}", "action": "std.echo"} for i in range(n)]
     return {
-        "workflow_id": "bench-parallel",
+        # one id per size: the monitor's baselines are per definition, and a 1,000-child run
+        # measured against 100-child ones raised anomaly alerts in the middle of the benchmark
+        "workflow_id": f"bench-parallel-{n}",
         "max_parallel_steps": width,
         "steps": [{"step_id": "fan", "step_type": "parallel", "parallel_steps": children}],
     }

@@ -9,8 +9,10 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.receivers import serving
 
 
 class ModelServer:
@@ -111,12 +113,6 @@ def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
 def model_server(replies: list[tuple[int, Any]]) -> Iterator[ModelServer]:
     """A scripted model server on a free local port; `.url` is its base URL."""
     server = ModelServer(replies)
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{http.server_port}"
-    try:
+    with serving(_handler(server)) as url:
+        server.url = url
         yield server
-    finally:
-        http.shutdown()
-        http.server_close()

@@ -90,15 +90,22 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def receiver() -> Iterator[Received]:
-    """An HTTP server on a free local port; `received.url` is its base URL."""
-    received = Received()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received))
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free local port in a thread; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    received.url = f"http://127.0.0.1:{server.server_port}"
     try:
-        yield received
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def receiver() -> Iterator[Received]:
+    """An HTTP server on a free local port; `received.url` is its base URL."""
+    received = Received()
+    with serving(_handler(received)) as url:
+        received.url = url
+        yield received

@@ -333,7 +333,7 @@ async def conditional_node(state: TaskState) -> dict[str, Any]:
     """The model picks one of the analysed branches; its subtasks run concurrently."""
     config = state["config"]
     branches = (state.get("analysis") or {}).get("branches") or []
-    chosen, detail = await choose_branch(
+    chosen, detail, exchange = await choose_branch(
         config,
         "Which branch applies to the task?",
         [b["when"] for b in branches],
@@ -341,14 +341,18 @@ async def conditional_node(state: TaskState) -> dict[str, Any]:
         conversation=state.get("messages"),
     )
     usage = _add(state.get("usage", {}), detail.get("usage") or {})
+    messages = [*state.get("messages", []), *exchange]  # the task's conversation goes on
     if not isinstance(chosen, int):
         answer = detail.get("error") or detail.get("answer")
-        return {"error": f"conditional: no declared branch chosen ({answer!r})", "usage": usage}
-    answered = {"role": "assistant", "content": detail.get("answer", ""), "tool_calls": []}
+        return {
+            "error": f"conditional: no declared branch chosen ({answer!r})",
+            "usage": usage,
+            "messages": messages,
+        }
     update = await _run_calls(
         {**state, "usage": usage}, branches[chosen]["subtasks"], f"branch {chosen}"
     )
-    update["messages"] = [*state.get("messages", []), answered]
+    update["messages"] = messages
     if "error" not in update:
         update["answer"] = f"branch {chosen}: {branches[chosen]['when']}"
     return update
@@ -368,7 +372,10 @@ async def react_node(state: TaskState) -> dict[str, Any]:
         "trace": [],
         "config": config,
     }
-    final = await run_agent(agent, config["max_iterations"])
+    try:
+        final = await run_agent(agent, config["max_iterations"])
+    except ActivityError as exc:  # a model call failed for good (after its retries)
+        return {"error": f"react: model call failed: {exc.cause or exc}"[:500]}
     update: dict[str, Any] = {
         "messages": final["messages"],
         "usage": final.get("usage", {}),

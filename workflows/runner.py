@@ -551,7 +551,7 @@ class Runner:
         routed: dict[str, Any] | None = None
         if step.router is not None and self.definition.adaptive_routing:
             branches = [f"when {c.when} -> {', '.join(c.next_steps)}" for c in step.conditions]
-            choice, routed = await choose_branch(
+            choice, routed, _ = await choose_branch(
                 self._model_config(step, step.router.model, policy),
                 step.router.instructions,
                 branches,

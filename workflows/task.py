@@ -17,6 +17,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.contracts import TASK_QUEUE_PREFIX, ErrorType
     from workflows.dsl.models import AuditEntry, DecisionInput, DecisionResult, ErrorInfo
 
@@ -31,9 +33,12 @@ from workflows.orchestrator import (
 )
 
 
-@workflow.defn(name=TASK_WORKFLOW)
+@workflow.defn(name=TASK_WORKFLOW, failure_exception_types=[ValidationError])
 class AgenticTaskRun:
-    """Runs one agentic task durably. Query `status` for its live state."""
+    """Runs one agentic task durably. Query `status` for its live state.
+
+    An input that is not a valid TaskInput (a client other than CadenzaClient) fails the run
+    with pydantic's message instead of failing its workflow task forever."""
 
     @workflow.init
     def __init__(self, request: TaskInput) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
+from tests.integration.test_agents import agent as agent_step
 from tests.model_servers import model_server
 from worker.client import CadenzaClient
 from worker.run import running_worker
@@ -19,18 +20,10 @@ SECRET = "sk-test-f00dfeed"
 
 
 def agent(model: str) -> dict[str, Any]:
-    return {
-        "workflow_id": "providers",
-        "retry_policy": {"initial_interval": 0.1, "backoff_coefficient": 1, "max_attempts": 4},
-        "steps": [
-            {
-                "step_id": "think",
-                "step_type": "agent",
-                "input_mapping": {"question": "input.question"},
-                "agent": {"instructions": "Be brief.", "tools": ["std.echo"], "model": model},
-            }
-        ],
-    }
+    definition = agent_step("unused", ["std.echo"])
+    definition["steps"][0]["agent"]["model"] = model
+    definition["retry_policy"]["max_attempts"] = 4
+    return definition
 
 
 async def run(client: Client, registry: ActionRegistry, queue: str, settings: Settings, model: str):  # type: ignore[no-untyped-def]

@@ -253,3 +253,24 @@ async def test_a_rejected_plan_fails_the_task_and_decisions_are_counted(
     assert result.route == ["approval", "complete"]
     assert await activity_types(handle) == ["cadenza.llm.chat"]
     assert monitor.counted["decisions"] == 2
+
+
+async def test_an_invalid_task_input_fails_the_run_with_a_clear_message(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    """A client other than CadenzaClient may send anything: the run fails, no task retries."""
+    from temporalio.client import WorkflowFailureError
+
+    async with running_worker(
+        client, Settings(llm_scripts=tmp_path), registry, task_queue=task_queue
+    ):
+        with pytest.raises(WorkflowFailureError) as failed:
+            await client.execute_workflow(
+                "AgenticTaskRun",
+                {"task": "x", "model": "gpt4", "retries": 3},
+                id=f"bad-task-{task_queue}",
+                task_queue=task_queue,
+            )
+    message = str(failed.value.cause)
+    assert "model 'gpt4' is not provider:name" in message
+    assert "retries" in message and "Extra inputs are not permitted" in message
