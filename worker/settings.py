@@ -14,7 +14,8 @@ class Settings(BaseSettings):
     """Application settings. The Temporal address, namespace, TLS and API key are not here:
     they come from Temporal's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles)."""
 
-    model_config = SettingsConfigDict(env_prefix="CADENZA_", extra="ignore")
+    # an empty variable counts as unset (compose's `${VAR:-}` passes empty strings through)
+    model_config = SettingsConfigDict(env_prefix="CADENZA_", extra="ignore", env_ignore_empty=True)
 
     task_queue: str = Field("cadenza", description="Task queue of the default worker.")
     data_dir: Path = Field(Path(".cadenza"), description="Where the embedded server keeps data.")
