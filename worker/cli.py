@@ -43,7 +43,12 @@ from worker.server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, Serve
 from worker.settings import Settings
 from worker.telemetry import TelemetryConfigError, install_tracing, traces_exported
 from workflows.dsl.loader import DocumentError, parse_document
-from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, WorkflowState
+from workflows.dsl.models import (
+    AdvancedWorkflow,
+    ExecutionOptions,
+    ExecutionResult,
+    WorkflowState,
+)
 from workflows.dsl.plan import analyse
 from workflows.dsl.validate import validate_definition
 from workflows.orchestrator import APPROVAL_NODE, TaskInput
@@ -421,6 +426,9 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     task_queue: Annotated[str | None, typer.Option(help="Task queue of the workers.")] = None,
+    summaries: Annotated[
+        bool, typer.Option(help="Label each step's activity in the Web UI (costs worker CPU).")
+    ] = False,
 ) -> None:
     """Validate and start a definition; with --wait, follow it and print the result."""
 
@@ -434,7 +442,12 @@ def run(
             with trace.get_tracer("cadenza").start_as_current_span(
                 "cadenza run", attributes={"cadenza.file": str(file)}
             ) as span:
-                handle = await cadenza.start(data, run_input, execution_id=execution_id)
+                handle = await cadenza.start(
+                    data,
+                    run_input,
+                    execution_id=execution_id,
+                    options=ExecutionOptions(activity_summaries=summaries),
+                )
                 span.set_attribute("cadenza.execution_id", handle.id)
         finally:
             if tracing is not None:

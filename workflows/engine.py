@@ -61,6 +61,7 @@ class AdvancedWorkflowRun:
         self._listed_waiting = False
         self._state_listed = False
         self._pending_pause: bool | None = None
+        self._details_due = False
 
     @workflow.query(name="status")
     def status(self) -> ExecutionResult:
@@ -135,7 +136,7 @@ class AdvancedWorkflowRun:
             definition,
             self._state,
             run.input,
-            self._refresh_details,
+            self._changed,
             options=run.options,
             spans=self._spans,
         )
@@ -230,6 +231,24 @@ class AdvancedWorkflowRun:
             workflow.upsert_search_attributes(pairs)
 
     def _refresh_details(self) -> None:
+        """Current details for the Web UI and the waiting search attribute, now."""
+        self._write_details()
+        self._list_waiting()
+
+    def _changed(self) -> None:
+        """A step changed: the search attribute now (it is a command: its place in the history
+        must not move), the details string once per activation (a container of 1,000 steps
+        changes 2,000 times; the string is only read when someone looks)."""
+        self._list_waiting()
+        if not self._details_due:
+            self._details_due = True
+            asyncio.get_running_loop().call_soon(self._details_now)
+
+    def _details_now(self) -> None:
+        self._details_due = False
+        self._write_details()
+
+    def _write_details(self) -> None:
         """Current details for the Web UI: progress counts and what runs now."""
         state = self._state
         runner = self._runner
@@ -270,6 +289,9 @@ class AdvancedWorkflowRun:
         if state.compensations:
             lines.append(f"compensations: {len(state.compensations)}")
         workflow.set_current_details("\n".join(lines))
+
+    def _list_waiting(self) -> None:
+        state = self._state
         waiting = bool(state.pending_approvals) and state.status == WorkflowState.RUNNING
         if waiting != self._listed_waiting and state.status == WorkflowState.RUNNING:
             # `cadenza pending` finds runs through this attribute

@@ -449,3 +449,25 @@ async def test_a_result_too_large_for_temporal_is_trimmed_not_stuck(
     assert 1 <= len(trimmed) <= 4 and "small" not in trimmed
     assert result.steps["small"].output == {"ok": True}
     assert result.steps[trimmed[0]].output["bytes"] > 800_000
+
+
+async def test_activity_summaries_label_steps_in_the_web_ui_when_asked(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    from workflows.dsl.models import ExecutionOptions
+
+    definition = wf({"step_id": "label_me", "action": "std.echo"}, workflow_id="labels")
+    summaries = {}
+    async with worker_factory():
+        for on in (False, True):
+            handle = await cadenza.start(
+                definition, options=ExecutionOptions(activity_summaries=on)
+            )
+            await cadenza.result(handle.id)
+            history = await handle.fetch_history()
+            [scheduled] = [
+                e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+            ]
+            summaries[on] = scheduled.user_metadata.summary.data
+    assert summaries[False] == b""  # off by default: no payload to convert per step
+    assert b"label_me" in summaries[True]
