@@ -21,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
 
-from workflows.runner import BATCH_WORKFLOW, LOOP_WORKFLOW, Runner, StepFailure
+from workflows.failures import StepFailure
+from workflows.runner import BATCH_WORKFLOW, LOOP_WORKFLOW, Runner
 
 
 def _definition(data: dict[str, object]) -> AdvancedWorkflow:

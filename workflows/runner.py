@@ -5,20 +5,22 @@ parallel container's children, a loop's body); each level is scheduled event-dri
 plan. Every activity (action, error handler, rollback) takes one of `max_parallel_steps` slots;
 waiting steps get slots by priority (longest remaining critical path first when
 `optimization_enabled`, else definition order).
+
+Step types that wait for people or time live in `workflows.human_steps` (approval, wait), those a
+model may decide in `workflows.model_steps` (conditional, agent); how steps fail in
+`workflows.failures`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import heapq
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -27,11 +29,9 @@ with workflow.unsafe.imports_passed_through():
         StepActivityInput,
         StepActivityResult,
     )
-    from workflows import approvals
     from workflows.dsl.expressions import LOOP_NAMES, ExpressionError, compile_expression
     from workflows.dsl.models import (
         AdvancedWorkflow,
-        ApprovalSpec,
         AuditEntry,
         BatchInput,
         ChildResult,
@@ -42,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         ExecutionResult,
         LoopInput,
         LoopProgress,
-        PendingApproval,
         ScopeSnapshot,
         StepRecord,
         StepStatus,
@@ -50,10 +49,12 @@ with workflow.unsafe.imports_passed_through():
         WorkflowStep,
     )
     from workflows.dsl.plan import Plan, build_plan
-    from workflows.reasoning import AgentState, choose_branch, run_agent
     from workflows.retry import temporal_retry_policy
     from workflows.sla import SlaWatch
     from workflows.telemetry import RunSpans
+
+from workflows import human_steps, model_steps
+from workflows.failures import StepFailure, activity_failure, expression_failure
 
 BATCH_WORKFLOW = "CadenzaBatchRun"
 LOOP_WORKFLOW = "CadenzaLoopRun"
@@ -62,31 +63,6 @@ LOOP_WORKFLOW = "CadenzaLoopRun"
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 Priority = tuple[int, int]
-
-
-class StepFailure(Exception):
-    """A step ended in failure; carries the error and the attempts it took."""
-
-    def __init__(self, error: ErrorInfo, attempts: int = 0) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.attempts = attempts
-
-    @classmethod
-    def of(
-        cls,
-        step: WorkflowStep,
-        error_type: str,
-        message: str,
-        *,
-        non_retryable: bool = True,
-        attempts: int = 0,
-    ) -> StepFailure:
-        """A failure of `step` raised by the engine itself (not by an activity)."""
-        error = ErrorInfo(
-            type=error_type, message=message, step_id=step.step_id, non_retryable=non_retryable
-        )
-        return cls(error, attempts)
 
 
 class Slots:
@@ -157,7 +133,7 @@ class Runner:
         self.paused = False
         self.counts: dict[str, int] = {StepStatus.PENDING.value: len(self.steps)}
         self.steps_view: dict[str, dict[str, Any]] = {}
-        self._branch_skips: dict[str, str] = {}
+        self.branch_skips: dict[str, str] = {}
         self._tolerated: set[str] = set()
         self._loop_members: set[str] = set()
         for step in self.steps.values():
@@ -257,8 +233,8 @@ class Runner:
         return None
 
     def _skip_reason(self, plan: Plan, sid: str) -> str | None:
-        if sid in self._branch_skips:
-            return self._branch_skips[sid]
+        if sid in self.branch_skips:
+            return self.branch_skips[sid]
         deps = plan.upstream[sid]
         if deps and all(self.state.steps[d].status == StepStatus.SKIPPED for d in deps):
             return "all of its dependencies were skipped"
@@ -313,7 +289,7 @@ class Runner:
             try:
                 guard_error = self._guard_errors.pop(step.step_id, None)
                 if guard_error is not None:
-                    raise StepFailure(_expression_error(guard_error, step.step_id))
+                    raise StepFailure(expression_failure(guard_error, step.step_id))
                 output = await self._execute(step, record, policy, priority)
             except StepFailure as failure:
                 record.attempts = max(record.attempts, failure.attempts)
@@ -329,7 +305,7 @@ class Runner:
                     scope = {"result": output["last"], "iteration": output["iterations"]}
                 updates = {k: self.evaluate(e, **scope) for k, e in step.output_mapping.items()}
             except ExpressionError as exc:
-                raise StepFailure(_expression_error(exc, step.step_id), record.attempts) from None
+                raise StepFailure(expression_failure(exc, step.step_id), record.attempts) from None
             self.state.vars.update(updates)
             record.output = output
             self.set_status(record, StepStatus.COMPLETED)
@@ -375,10 +351,10 @@ class Runner:
     ) -> Any:
         kind = step.step_type
         if kind == StepType.ACTION:
-            await self._slot_for_step(prio)
+            await self.slot_for_step(prio)
             try:
                 self._mark_running(step, record)
-                params = self._params(step)
+                params = self.step_params(step)
                 record.input = params
                 result = await self._activity(step, step.action or "", params, policy, "step")
             finally:
@@ -388,20 +364,20 @@ class Runner:
         if kind == StepType.PARALLEL:
             return await self._parallel(step, policy)
         if kind == StepType.CONDITIONAL:
-            return await self._conditional(step, policy)
+            return await model_steps.conditional(self, step, policy)
         if kind == StepType.WAIT:
-            return await self._wait(step)
+            return await human_steps.wait(self, step)
         if kind == StepType.LOOP:
             return await self.loop(step, record, policy, prio)
         if kind == StepType.APPROVAL:
-            return await self._approval(step, record, policy)
+            return await human_steps.approval(self, step, record, policy)
         if kind == StepType.AGENT:
-            return await self._agent(step, record, policy, prio)
+            return await model_steps.agent(self, step, record, policy, prio)
         raise StepFailure.of(
             step, ErrorType.STEP_FAILED, f"step type '{kind}' is not supported by this worker"
         )
 
-    async def _slot_for_step(self, priority: Priority) -> None:
+    async def slot_for_step(self, priority: Priority) -> None:
         """A slot to start a step's action; while the run is paused, none is taken."""
         while True:
             if self.paused:
@@ -420,11 +396,11 @@ class Runner:
         self.sla.arm_step(step.step_id)
         self.on_change()
 
-    def _params(self, step: WorkflowStep, **extra: Any) -> dict[str, Any]:
+    def step_params(self, step: WorkflowStep, **extra: Any) -> dict[str, Any]:
         try:
             return {k: self.evaluate(e, **extra) for k, e in step.input_mapping.items()}
         except ExpressionError as exc:
-            raise StepFailure(_expression_error(exc, step.step_id)) from None
+            raise StepFailure(expression_failure(exc, step.step_id)) from None
 
     # ------------------------------------------------------------------ step types
 
@@ -545,264 +521,6 @@ class Runner:
             "failures": failures,
         }
 
-    async def _conditional(
-        self, step: WorkflowStep, policy: EffectiveRetryPolicy
-    ) -> dict[str, Any]:
-        routed: dict[str, Any] | None = None
-        if step.router is not None and self.definition.adaptive_routing:
-            branches = [f"when {c.when} -> {', '.join(c.next_steps)}" for c in step.conditions]
-            choice, routed, _ = await choose_branch(
-                self._model_config(step, step.router.model, policy),
-                step.router.instructions,
-                branches,
-                {"input": self.input, "vars": self.state.vars},
-            )
-            if choice is not None:
-                index = None if choice == "default" else int(choice)
-                return self._take_branch(step, index, [], {**routed, "routed_by": "model"})
-            routed["fallback"] = "the model's answer is not a declared branch: conditions decide"
-            routed["routed_by"] = "conditions"
-        evaluated: list[dict[str, Any]] = []
-        chosen: int | None = None
-        for k, cond in enumerate(step.conditions):
-            try:
-                value = self.evaluate(cond.when)
-            except ExpressionError as exc:
-                raise StepFailure(_expression_error(exc, step.step_id)) from None
-            evaluated.append({"when": cond.when, "value": value})
-            if value is True:
-                chosen = k
-                break
-        return self._take_branch(step, chosen, evaluated, routed)
-
-    def _take_branch(
-        self,
-        step: WorkflowStep,
-        chosen: int | None,
-        evaluated: list[dict[str, Any]],
-        routed: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        """Skip the branches not taken; the conditional step's output."""
-        targets = step.conditions[chosen].next_steps if chosen is not None else step.next_steps
-        every = {t for c in step.conditions for t in c.next_steps} | set(step.next_steps)
-        label = f"conditions[{chosen}]" if chosen is not None else "the default branch"
-        for target in sorted(every - set(targets)):
-            self._branch_skips[target] = f"branch not chosen by '{step.step_id}' ({label} won)"
-        output: dict[str, Any] = {
-            "branch": chosen if chosen is not None else "default",
-            "next_steps": list(targets),
-            "conditions": evaluated,
-        }
-        if routed is not None:
-            output["router"] = routed
-        return output
-
-    async def _approval(
-        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy
-    ) -> dict[str, Any]:
-        """Wait (durably, holding no worker resources) for decisions on an approval step."""
-        spec = step.approval or ApprovalSpec()
-        sid = step.step_id
-        pending = approvals.open_approval(
-            self.state, sid, list(spec.approvers), spec.required_approvals, _iso(workflow.now())
-        )
-        self.set_status(record, StepStatus.WAITING)
-        self.running.discard(sid)
-        self.on_change()
-        deadline = workflow.now() + timedelta(seconds=step.timeout)
-        every = timedelta(seconds=spec.reminder_every) if spec.reminder_every else None
-        next_reminder = workflow.now() + every if every else None
-        evicted = False
-        try:
-            while pending.outcome is None:
-                wake = min(deadline, next_reminder) if next_reminder else deadline
-                seconds = (wake - workflow.now()).total_seconds()
-                if seconds > 0:
-                    try:
-                        await workflow.wait_condition(
-                            lambda: pending.outcome is not None,
-                            timeout=seconds,
-                            timeout_summary=f"{sid}: approval",
-                        )
-                        break
-                    except builtins.TimeoutError:
-                        pass
-                now = workflow.now()
-                if next_reminder is not None and every is not None and next_reminder <= now:
-                    next_reminder = now + every
-                    if now < deadline:
-                        await self._notify(step, spec, pending, "reminder", policy)
-                        continue
-                if now < deadline:
-                    continue
-                if spec.on_timeout == "approve":
-                    approvals.note(self.state, sid, "timeout", _iso(now), "approved on timeout")
-                    return self._approval_output(pending, "approved", by=["timeout"])
-                if spec.on_timeout == "escalate" and not pending.escalated:
-                    pending.escalated = True
-                    pending.approvers = list(spec.escalate_to)
-                    escalation = spec.escalation_timeout or step.timeout
-                    deadline = now + timedelta(seconds=escalation)
-                    self.on_change()
-                    await self._notify(step, spec, pending, "escalation", policy)
-                    continue
-                approvals.note(
-                    self.state, sid, "timeout", _iso(now), f"no decision in time: {spec.on_timeout}"
-                )
-                raise StepFailure.of(
-                    step,
-                    ErrorType.APPROVAL_TIMEOUT,
-                    f"no decision on {sid!r} in time ({pending.approvals} of "
-                    f"{pending.required} approvals)",
-                )
-        except GeneratorExit:  # evicted from the worker's cache: touch nothing
-            evicted = True
-            raise
-        finally:
-            if not evicted:
-                self.state.pending_approvals.pop(sid, None)
-                self.set_status(record, StepStatus.RUNNING)
-                self.on_change()
-        if pending.outcome == "rejected":
-            vote = next(v for v in pending.votes if v.decision == "reject")
-            raise StepFailure.of(
-                step,
-                ErrorType.APPROVAL_REJECTED,
-                f"rejected by {vote.by}" + (f": {vote.comment}" if vote.comment else ""),
-            )
-        return self._approval_output(
-            pending, "approved", by=[v.by for v in pending.votes if v.decision == "approve"]
-        )
-
-    def _approval_output(
-        self, pending: PendingApproval, decision: str, by: list[str]
-    ) -> dict[str, Any]:
-        comments = [v.comment for v in pending.votes if v.comment]
-        return {
-            "decision": decision,
-            "decided_by": by,
-            "comment": "; ".join(comments),
-            "decided_at": _iso(workflow.now()),
-            "votes": [v.model_dump(mode="json") for v in pending.votes],
-            "escalated": pending.escalated,
-        }
-
-    async def _notify(
-        self,
-        step: WorkflowStep,
-        spec: ApprovalSpec,
-        pending: PendingApproval,
-        kind: str,
-        policy: EffectiveRetryPolicy,
-    ) -> None:
-        """Run the reminder action for a reminder or an escalation, and audit it."""
-        waited = (workflow.now() - datetime.fromisoformat(pending.since)).total_seconds()
-        who = ", ".join(pending.approvers) or "anyone"
-        message = (
-            f"{kind}: step {step.step_id!r} of {workflow.info().workflow_id} waits for "
-            f"{who} ({pending.approvals}/{pending.required} approvals, {waited:.0f} s)"
-        )
-        if kind == "escalation":
-            message = f"escalated to {who} after {waited:.0f} s without a decision: " + message
-        params = {
-            "step_id": step.step_id,
-            "message": message,
-            "approvers": pending.approvers,
-            "waiting_seconds": waited,
-        }
-        detail = message
-        try:
-            await self.action(step, spec.reminder_action, params, policy, kind, (0, 0))
-        except StepFailure as failure:
-            detail += f" (the {spec.reminder_action} action failed: {failure.error.message})"
-        approvals.note(self.state, step.step_id, kind, _iso(workflow.now()), detail)
-        self.on_change()
-
-    async def _wait(self, step: WorkflowStep) -> dict[str, Any]:
-        spec = step.wait
-        assert spec is not None  # validated
-        now = workflow.now()
-        if spec.until is not None:
-            try:
-                value = self.evaluate(spec.until)
-                until = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-                seconds = (until - now).total_seconds()
-            except (ExpressionError, ValueError, TypeError) as exc:
-                raise StepFailure.of(
-                    step, ErrorType.EXPRESSION_ERROR, f"wait.until must give a timestamp: {exc}"
-                ) from None
-        else:
-            seconds = spec.seconds or 0.0
-        if seconds > 0:
-            await workflow.sleep(seconds, summary=f"{step.step_id}: wait")
-        return {
-            "waited_seconds": max(seconds, 0.0),
-            "until": (now + timedelta(seconds=max(seconds, 0.0))).isoformat(),
-        }
-
-    async def _agent(
-        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
-    ) -> dict[str, Any]:
-        """A LangGraph ReAct loop (workflows/reasoning.py): model and tool calls are activities."""
-        spec = step.agent
-        assert spec is not None  # validated
-        params = self._params(step)
-        record.input = params
-        strings = [v for v in params.values() if isinstance(v, str)]
-        task = strings[0] if len(params) == 1 and strings else json.dumps(params, default=str)
-        initial: AgentState = {
-            "messages": [
-                {"role": "system", "content": spec.instructions},
-                {"role": "user", "content": task or "Begin."},
-            ],
-            "iterations": 0,
-            "usage": {},
-            "trace": [],
-            "config": {
-                **self._model_config(step, spec.model, policy),
-                "tools": list(spec.tools),
-                "max_iterations": spec.max_iterations,
-                "max_context_bytes": spec.max_context_bytes,
-            },
-        }
-        await self._slot_for_step(prio)
-        try:
-            final = await run_agent(initial, spec.max_iterations)
-        except ActivityError as exc:
-            raise StepFailure(*_activity_error(exc, step.step_id, policy)) from None
-        finally:
-            self.slots.release()
-        record.attempts = 1
-        if final.get("limit_hit"):
-            raise StepFailure.of(
-                step,
-                ErrorType.AGENT_LIMIT_EXCEEDED,
-                f"the model still called tools after max_iterations={spec.max_iterations} turns",
-                attempts=1,
-            )
-        replies = [m for m in final["messages"] if m.get("role") == "assistant"]
-        answer: dict[str, Any] = replies[-1] if replies else {}
-        return {
-            "answer": answer.get("content", ""),
-            "iterations": final.get("iterations", 0),
-            "tool_calls": final.get("trace", []),
-            "usage": final.get("usage", {}),
-        }
-
-    def _model_config(
-        self, step: WorkflowStep, model: str | None, policy: EffectiveRetryPolicy
-    ) -> dict[str, Any]:
-        """How a step's model and tool activities run (workflows/reasoning.py)."""
-        capability = step.agent_capability
-        return {
-            "step_id": step.step_id,
-            "workflow_id": self.definition.workflow_id,
-            "model": model,
-            "timeout": step.timeout,
-            "task_queue": TASK_QUEUE_PREFIX + capability if capability else None,
-            "retry": policy.model_dump(mode="json"),
-        }
-
     async def loop(
         self,
         step: WorkflowStep,
@@ -835,7 +553,7 @@ class Runner:
             try:
                 again = self.evaluate(condition, result=result, iteration=progress.iterations)
             except ExpressionError as exc:
-                raise StepFailure(_expression_error(exc, step.step_id)) from None
+                raise StepFailure(expression_failure(exc, step.step_id)) from None
             if again is not True:
                 return loop_output(progress)
             if progress.iterations >= step.loop_max_iterations:
@@ -872,7 +590,7 @@ class Runner:
                     attempts=progress.attempts,
                 )
             return body
-        params = self._params(step, iteration=iteration, result=progress.last)
+        params = self.step_params(step, iteration=iteration, result=progress.last)
         record.input = params
         try:
             activity = await self.action(step, step.action or "", params, policy, "step", prio)
@@ -925,7 +643,7 @@ class Runner:
         record = self.state.steps[sid]
         if record.status != StepStatus.PENDING:
             self.set_status(record, StepStatus.PENDING)
-        self._branch_skips.pop(sid, None)
+        self.branch_skips.pop(sid, None)
         self._tolerated.discard(sid)
 
     # ------------------------------------------------------------------ activities
@@ -962,7 +680,7 @@ class Runner:
     ) -> StepActivityResult:
         """Run one action as an activity whose type is the action name, holding a slot."""
         if role == "step":  # a loop iteration: a paused run starts none
-            await self._slot_for_step(priority)
+            await self.slot_for_step(priority)
         else:  # handlers, rollbacks, reminders finish what was started
             await self.slots.acquire(priority)
         try:
@@ -1015,7 +733,7 @@ class Runner:
                 ),
             )
         except ActivityError as exc:
-            raise StepFailure(*_activity_error(exc, step.step_id, policy)) from None
+            raise StepFailure(*activity_failure(exc, step.step_id, policy)) from None
 
     async def compensate(self, only: Sequence[WorkflowStep] | None = None) -> None:
         """Run rollback_actions of completed steps in reverse completion order.
@@ -1131,40 +849,3 @@ def _descendants(step: WorkflowStep) -> list[WorkflowStep]:
         out.append(child)
         stack.extend(child.parallel_steps)
     return out
-
-
-def _expression_error(exc: ExpressionError, step_id: str) -> ErrorInfo:
-    return ErrorInfo(
-        type=ErrorType.EXPRESSION_ERROR, message=str(exc), step_id=step_id, non_retryable=True
-    )
-
-
-def _activity_error(
-    exc: ActivityError, step_id: str, policy: EffectiveRetryPolicy
-) -> tuple[ErrorInfo, int]:
-    """Classify an activity failure: error type, message and the attempts it took."""
-    cause = exc.cause
-    attempts = policy.max_attempts
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details else None
-        if isinstance(details, dict) and isinstance(details.get("attempt"), int):
-            attempts = details["attempt"]
-        error = ErrorInfo(
-            type=cause.type or ErrorType.STEP_FAILED,
-            message=cause.message,
-            step_id=step_id,
-            non_retryable=cause.non_retryable,
-        )
-    elif isinstance(cause, TimeoutError):
-        error = ErrorInfo(
-            type=ErrorType.TIMEOUT,
-            message=f"the action timed out ({cause.type.name if cause.type else 'timeout'})",
-            step_id=step_id,
-        )
-    elif isinstance(cause, CancelledError):
-        error = ErrorInfo(
-            type=ErrorType.CANCELLED, message="the action was cancelled", step_id=step_id
-        )
-    else:
-        error = ErrorInfo(type=ErrorType.STEP_FAILED, message=str(cause or exc), step_id=step_id)
-    return error, attempts

@@ -1,0 +1,74 @@
+"""How a step fails: the StepFailure the interpreter raises, and the classification of
+expression and activity errors into the ErrorInfo a step record keeps. Deterministic code only."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import ErrorType
+    from workflows.dsl.expressions import ExpressionError
+    from workflows.dsl.models import EffectiveRetryPolicy, ErrorInfo, WorkflowStep
+
+
+class StepFailure(Exception):
+    """A step ended in failure; carries the error and the attempts it took."""
+
+    def __init__(self, error: ErrorInfo, attempts: int = 0) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
+
+    @classmethod
+    def of(
+        cls,
+        step: WorkflowStep,
+        error_type: str,
+        message: str,
+        *,
+        non_retryable: bool = True,
+        attempts: int = 0,
+    ) -> StepFailure:
+        """A failure of `step` raised by the engine itself (not by an activity)."""
+        error = ErrorInfo(
+            type=error_type, message=message, step_id=step.step_id, non_retryable=non_retryable
+        )
+        return cls(error, attempts)
+
+
+def expression_failure(exc: ExpressionError, step_id: str) -> ErrorInfo:
+    return ErrorInfo(
+        type=ErrorType.EXPRESSION_ERROR, message=str(exc), step_id=step_id, non_retryable=True
+    )
+
+
+def activity_failure(
+    exc: ActivityError, step_id: str, policy: EffectiveRetryPolicy
+) -> tuple[ErrorInfo, int]:
+    """Classify an activity failure: error type, message and the attempts it took."""
+    cause = exc.cause
+    attempts = policy.max_attempts
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details else None
+        if isinstance(details, dict) and isinstance(details.get("attempt"), int):
+            attempts = details["attempt"]
+        error = ErrorInfo(
+            type=cause.type or ErrorType.STEP_FAILED,
+            message=cause.message,
+            step_id=step_id,
+            non_retryable=cause.non_retryable,
+        )
+    elif isinstance(cause, TimeoutError):
+        error = ErrorInfo(
+            type=ErrorType.TIMEOUT,
+            message=f"the action timed out ({cause.type.name if cause.type else 'timeout'})",
+            step_id=step_id,
+        )
+    elif isinstance(cause, CancelledError):
+        error = ErrorInfo(
+            type=ErrorType.CANCELLED, message="the action was cancelled", step_id=step_id
+        )
+    else:
+        error = ErrorInfo(type=ErrorType.STEP_FAILED, message=str(cause or exc), step_id=step_id)
+    return error, attempts
