@@ -33,6 +33,7 @@ async def conditional(
             branches,
             {"input": runner.input, "vars": runner.state.vars},
         )
+        routed.pop("call", None)  # its model and usage are in the output already
         if choice is not None:
             index = None if choice == "default" else int(choice)
             return _take_branch(runner, step, index, [], {**routed, "routed_by": "model"})
@@ -126,6 +127,7 @@ async def agent(
         "iterations": final.get("iterations", 0),
         "tool_calls": final.get("trace", []),
         "usage": final.get("usage", {}),
+        "model_calls": final.get("calls", []),
     }
 
 

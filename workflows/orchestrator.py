@@ -40,6 +40,7 @@ from workflows.reasoning import (
     call_tool,
     chat,
     choose_branch,
+    model_call,
     parse_json_answer,
     run_agent,
 )
@@ -138,6 +139,9 @@ class TaskResult(BaseModel):
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     iterations: int = 0
     usage: dict[str, int] = Field(default_factory=dict)
+    model_calls: list[dict[str, Any]] = Field(
+        default_factory=list, description="Every model call: {purpose, model, usage}."
+    )
     waiting: dict[str, Any] | None = Field(None, description="The approval asked for, if any.")
     approval_requests: int = 0
     approvals: list[AuditEntry] = Field(default_factory=list)
@@ -164,6 +168,7 @@ class TaskState(TypedDict, total=False):
     decisions: list[dict[str, Any]]
     trace: list[dict[str, Any]]
     usage: dict[str, int]
+    calls: list[dict[str, Any]]
     iterations: int
     answer: str | None
 
@@ -316,6 +321,7 @@ async def _analyse(state: TaskState) -> dict[str, Any]:
         "analysis": analysis,
         "messages": [*messages, reply.message],
         "usage": _add(state.get("usage", {}), reply.usage),
+        "calls": [*state.get("calls", []), model_call("analysis", reply)],
     }
 
 
@@ -342,17 +348,19 @@ async def conditional_node(state: TaskState) -> dict[str, Any]:
     )
     usage = _add(state.get("usage", {}), detail.get("usage") or {})
     messages = [*state.get("messages", []), *exchange]  # the task's conversation goes on
+    calls = [*state.get("calls", []), *([detail["call"]] if "call" in detail else [])]
     if not isinstance(chosen, int):
         answer = detail.get("error") or detail.get("answer")
         return {
             "error": f"conditional: no declared branch chosen ({answer!r})",
             "usage": usage,
             "messages": messages,
+            "calls": calls,
         }
     update = await _run_calls(
         {**state, "usage": usage}, branches[chosen]["subtasks"], f"branch {chosen}"
     )
-    update["messages"] = messages
+    update.update(messages=messages, calls=calls)
     if "error" not in update:
         update["answer"] = f"branch {chosen}: {branches[chosen]['when']}"
     return update
@@ -369,6 +377,7 @@ async def react_node(state: TaskState) -> dict[str, Any]:
         "messages": messages,
         "iterations": 0,
         "usage": state.get("usage", {}),
+        "calls": state.get("calls", []),
         "trace": [],
         "config": config,
     }
@@ -379,6 +388,7 @@ async def react_node(state: TaskState) -> dict[str, Any]:
     update: dict[str, Any] = {
         "messages": final["messages"],
         "usage": final.get("usage", {}),
+        "calls": final.get("calls", []),
         "iterations": state.get("iterations", 0) + final.get("iterations", 0),
         "trace": [*state.get("trace", []), *final.get("trace", [])],
     }

@@ -40,6 +40,8 @@ class AgentState(TypedDict, total=False):
     messages: list[dict[str, Any]]
     iterations: int
     usage: dict[str, int]
+    calls: list[dict[str, Any]]
+    """One entry per model call: {purpose, model, usage}."""
     trace: list[dict[str, Any]]
     limit_hit: bool
     config: dict[str, Any]
@@ -72,7 +74,13 @@ async def model_node(state: AgentState) -> dict[str, Any]:
         "messages": [*state["messages"], reply.message],
         "iterations": iterations + 1,
         "usage": usage,
+        "calls": [*state.get("calls", []), model_call("turn", reply)],
     }
+
+
+def model_call(purpose: str, reply: ChatResponse) -> dict[str, Any]:
+    """What one model call cost, for the output's `model_calls`."""
+    return {"purpose": purpose, "model": reply.model, "usage": dict(reply.usage)}
 
 
 async def chat(
@@ -237,7 +245,7 @@ async def choose_branch(
         detail["error"] = str(exc.cause or exc)[:300]
         return None, detail, []
     answer = str(reply.message.get("content", "")).strip()
-    detail.update(answer=answer[:300], usage=reply.usage)
+    detail.update(answer=answer[:300], usage=reply.usage, call=model_call("route", reply))
     exchange = [messages[-1], reply.message]
     value = parse_json_answer(answer)
     value = value.get("branch") if isinstance(value, dict) else value

@@ -72,6 +72,34 @@ class AgenticTaskRun:
     def _check_reject(self, request: DecisionInput) -> None:
         self._refuse(request)
 
+    @workflow.signal(name="approve")
+    def approve_signal(self, payload: Any) -> None:
+        """The decision as a signal (what the Web UI can send): an invalid one is audited and
+        ignored."""
+        self._signalled(payload, "approve")
+
+    @workflow.signal(name="reject")
+    def reject_signal(self, payload: Any) -> None:
+        self._signalled(payload, "reject")
+
+    def _signalled(self, payload: Any, decision: str) -> None:
+        try:
+            request = DecisionInput.model_validate(payload)
+            self._refuse(request)
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            who = payload.get("by", "") if isinstance(payload, dict) else ""
+            self._result.approvals.append(
+                AuditEntry(
+                    at=workflow.now().isoformat(),
+                    kind="ignored",
+                    by=str(who),
+                    detail=f"{decision} signal ignored: {str(exc)[:300]}",
+                    step_id=APPROVAL_NODE,
+                )
+            )
+            return
+        self._decide(request, decision)
+
     def _refuse(self, request: DecisionInput) -> None:
         if request.step_id != APPROVAL_NODE:
             raise ValueError(
@@ -150,6 +178,7 @@ class AgenticTaskRun:
         result.tool_calls = final.get("trace", [])
         result.iterations = final.get("iterations", 0)
         result.usage = final.get("usage", {})
+        result.model_calls = final.get("calls", [])
         result.ended_at = workflow.now().isoformat()
         failure = final.get("failure")
         if failure is None and not final.get("done"):
@@ -209,6 +238,7 @@ def _initial(request: TaskInput) -> TaskState:
         "decisions": [],
         "trace": [],
         "usage": {},
+        "calls": [],
         "iterations": 0,
         "error_count": 0,
     }

@@ -62,6 +62,10 @@ async def test_the_research_example_calls_two_tools_and_answers(
     assert [c["tool"] for c in output["tool_calls"]] == ["std.echo", "std.log"]
     assert output["tool_calls"][0]["output"]["query"] == "durable execution"
     assert output["usage"]["input_tokens"] > 0 and output["usage"]["output_tokens"] > 0
+    calls = output["model_calls"]  # token usage per model call
+    assert [c["purpose"] for c in calls] == ["turn", "turn"]
+    assert all(c["model"] == "scripted:research" for c in calls)
+    assert sum(c["usage"]["input_tokens"] for c in calls) == output["usage"]["input_tokens"]
     assert result.vars["answer"] == output["answer"]
     # each model call and each tool call is its own activity in the history
     history = await handle.fetch_history()

@@ -105,6 +105,7 @@ async def test_the_model_picks_a_branch_on_the_conditional_route(
     assert result.status == "completed", result.error
     assert result.route == ["conditional", "complete"]
     assert result.answer == "branch 1: the order is large"
+    assert [c["purpose"] for c in result.model_calls] == ["analysis", "route"]
     assert [c["output"] for c in result.tool_calls] == [{"path": "review"}]
     assert await activity_types(handle) == ["cadenza.llm.chat", "cadenza.llm.chat", "std.echo"]
 
@@ -130,6 +131,7 @@ async def test_an_unparsable_analysis_falls_back_and_the_react_route_answers(
     assert result.analysis["capabilities"] == ["std.echo"]
     assert "not a JSON object" in result.analysis["problem"]
     assert result.answer == "Temporal is a durable execution platform."
+    assert [c["purpose"] for c in result.model_calls] == ["analysis", "turn", "turn"]
     assert result.iterations == 2 and result.usage["input_tokens"] > 0
     assert [c["output"] for c in result.tool_calls] == [{"q": "temporal"}]
 
@@ -274,3 +276,25 @@ async def test_an_invalid_task_input_fails_the_run_with_a_clear_message(
     message = str(failed.value.cause)
     assert "model 'gpt4' is not provider:name" in message
     assert "retries" in message and "Extra inputs are not permitted" in message
+
+
+async def test_the_web_uis_signal_decides_too_and_bad_signals_are_audited(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    model = script(tmp_path, "sig", [analysis(dependencies="independent", subtasks=[echo(a=1)])])
+    cadenza = CadenzaClient(client, task_queue)
+    request = TaskInput(task="Deploy", tools=["std.echo"], model=model, require_approval=True)
+    async with running_worker(
+        client, Settings(llm_scripts=tmp_path), registry, task_queue=task_queue
+    ):
+        handle = await cadenza.start_task(request)
+        await wait_for(cadenza, handle.id, "waiting")
+        await handle.signal("approve", {"step_id": "deploy", "by": "ana"})
+        await handle.signal("approve", {"by": "ana"})
+        await handle.signal("approve", {"step_id": APPROVAL_NODE, "by": "ana", "comment": "go"})
+        result = await cadenza.task_result(handle.id)
+    assert result.status == "completed", result.error
+    kinds = [(a.kind, a.by) for a in result.approvals]
+    assert kinds == [("ignored", "ana"), ("ignored", "ana"), ("approve", "ana")]
+    assert "one approval, 'human_approval'" in result.approvals[0].detail
+    assert "step_id" in result.approvals[1].detail
