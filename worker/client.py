@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -43,8 +43,10 @@ from workflows.dsl.models import (
 )
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, WORKFLOW_NAME, AdvancedWorkflowRun
-from workflows.orchestrator import TaskInput, TaskResult
+from workflows.orchestrator import TASK_WORKFLOW, TaskInput, TaskResult
 from workflows.task import AgenticTaskRun
+
+State = TypeVar("State")
 
 
 class ConnectionFailed(Exception):
@@ -289,40 +291,54 @@ class CadenzaClient:
     async def pending(
         self, unanswered: list[str] | None = None, timeout: float = 3.0
     ) -> list[tuple[str, PendingApproval]]:
-        """Every approval waiting in a running run: (execution id, pending approval).
+        """Every approval waiting in a running run or agentic task: (execution id, pending
+        approval); a task's is its `human_approval`.
 
         Args:
             unanswered: receives the ids of waiting runs whose state could not be read within
                 `timeout` seconds (no worker polls their task queue).
         """
-        query = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
+        waiting = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
         out: list[tuple[str, PendingApproval]] = []
-        for execution_id, state in await self._live_states(query, None, timeout):
-            if state is None:
-                if unanswered is not None:
-                    unanswered.append(execution_id)
-                continue
-            out += [(execution_id, p) for p in state.pending_approvals.values()]
+        runs = await self._live_states(
+            f"WorkflowType = '{WORKFLOW_NAME}' AND {waiting}", None, timeout, self.status
+        )
+        tasks = await self._live_states(
+            f"WorkflowType = '{TASK_WORKFLOW}' AND {waiting}", None, timeout, self.task_status
+        )
+        for execution_id, state in runs:
+            if state is not None:
+                out += [(execution_id, p) for p in state.pending_approvals.values()]
+        for execution_id, task in tasks:
+            if task is not None and task.waiting is not None:
+                out.append((execution_id, _task_approval(task.waiting)))
+        if unanswered is not None:
+            unanswered += [i for i, state in [*runs, *tasks] if state is None]
         return out
 
     async def running(self, limit: int = 50) -> list[tuple[str, ExecutionResult | None]]:
         """The most recently started running runs and their live state (None: no answer yet,
         e.g. the first workflow task has not run), for `cadenza top`."""
         query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
-        return await self._live_states(query, limit, timeout=3)
+        return await self._live_states(query, limit, 3.0, self.status)
 
     async def _live_states(
-        self, query: str, limit: int | None, timeout: float
-    ) -> list[tuple[str, ExecutionResult | None]]:
-        """The runs `query` finds with their `status` query answers, 16 at a time; None for a
-        run that does not answer within `timeout` seconds (no worker polls its task queue)."""
+        self,
+        query: str,
+        limit: int | None,
+        timeout: float,
+        read: Callable[[str, float], Awaitable[State]],
+    ) -> list[tuple[str, State | None]]:
+        """The runs `query` finds with their states as `read` gets them (the `status` query), 16
+        at a time; None for a run that does not answer within `timeout` seconds (no worker
+        polls its task queue)."""
         ids = [run.id async for run in self.client.list_workflows(query, limit=limit)]
         gate = asyncio.Semaphore(16)
 
-        async def state_of(execution_id: str) -> ExecutionResult | None:
+        async def state_of(execution_id: str) -> State | None:
             async with gate:
                 try:
-                    return await self.status(execution_id, timeout=timeout)
+                    return await read(execution_id, timeout)
                 except (RPCError, WorkflowQueryFailedError):
                     return None
 
@@ -359,6 +375,16 @@ class CadenzaClient:
             status=status,
             error=ErrorInfo(type=kind, message=str(cause or exc)),
         )
+
+
+def _task_approval(waiting: dict[str, Any]) -> PendingApproval:
+    """An agentic task's waiting approval in the shape of an approval step's."""
+    return PendingApproval(
+        step_id=str(waiting.get("key", "human_approval")),
+        approvers=list(waiting.get("approvers") or []),
+        required=1,
+        since=str(waiting.get("since", "")),
+    )
 
 
 def _static_details(model: AdvancedWorkflow) -> str:

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import TASK_QUEUE_PREFIX, ErrorType
     from workflows.dsl.models import AuditEntry, DecisionInput, DecisionResult, ErrorInfo
 
+from workflows.engine import SA_STATE
 from workflows.orchestrator import (
     APPROVAL_NODE,
     ORCHESTRATOR_GRAPH,
@@ -145,8 +146,14 @@ class AgenticTaskRun:
 
     async def _wait_for_decision(self, asked: dict[str, Any], timeout: float) -> None:
         self._result.status = "waiting"
-        self._result.waiting = asked
+        self._result.waiting = {
+            **asked,
+            "since": workflow.now().isoformat(),
+            "approvers": self._approvers,
+        }
         self._result.approval_requests += 1
+        # `cadenza pending` finds waiting runs by this attribute (as for approval steps)
+        workflow.upsert_search_attributes([SA_STATE.value_set("waiting")])
         self._show()
         try:
             await workflow.wait_condition(
@@ -167,6 +174,7 @@ class AgenticTaskRun:
             )
         self._result.status = "running"
         self._result.waiting = None
+        workflow.upsert_search_attributes([SA_STATE.value_set("running")])
         self._show()
 
     def _finish(self, final: TaskState) -> TaskResult:

@@ -213,6 +213,12 @@ async def test_approval_interrupt_is_decided_by_update_after_the_worker_was_kill
     async with running_worker(
         client, settings, registry, task_queue=task_queue, max_cached_workflows=0
     ):
+        for _ in range(50):  # `cadenza pending` shows it (visibility is eventually consistent)
+            listed = [(i, p.step_id, p.approvers) for i, p in await cadenza.pending(timeout=0.5)]
+            if (handle.id, APPROVAL_NODE, ["ana"]) in listed:
+                break
+            await asyncio.sleep(0.1)
+        assert (handle.id, APPROVAL_NODE, ["ana"]) in listed
         with pytest.raises(DecisionRefused, match="'bob' may not decide"):
             await cadenza.approve(handle.id, APPROVAL_NODE, "bob")
         with pytest.raises(DecisionRefused, match="one approval, 'human_approval'"):
