@@ -11,38 +11,48 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from opentelemetry import trace
-from pydantic import ValidationError
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.registry import ActionRegistry, default_registry, load_action_modules
+from worker.cli_base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ActionsOpt,
+    UsageError,
+    app,
+    err,
+    exit_now,
+    human_duration,
+    load_file,
+    load_registry,
+    out,
+    parse_input,
+    run_command,
+)
 from worker.client import (
     CadenzaClient,
-    ConnectionFailed,
-    DecisionRefused,
     DefinitionRejected,
     connect,
 )
-from worker.codec import KEYS_VARIABLE, CodecKeyError, new_key, parse_keys, payload_codec
+from worker.codec import KEYS_VARIABLE, new_key, parse_keys, payload_codec
 from worker.codec_server import codec_server
 from worker.devmode import dev_session, quiet_sdk_logs
-from worker.render import mermaid, result_view, task_view
+from worker.render import mermaid, result_view
 from worker.replay import replay_files, replay_query
-from worker.run import SearchAttributesMissing, ensure_search_attributes, serve
+from worker.run import ensure_search_attributes, serve
 from worker.server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
-from worker.telemetry import TelemetryConfigError, install_tracing, traces_exported
-from workflows.dsl.loader import DocumentError, parse_document
+from worker.telemetry import install_tracing, traces_exported
+from workflows.dsl.loader import DocumentError
 from workflows.dsl.models import (
     AdvancedWorkflow,
     ExecutionOptions,
@@ -51,94 +61,7 @@ from workflows.dsl.models import (
 )
 from workflows.dsl.plan import analyse
 from workflows.dsl.validate import validate_definition
-from workflows.orchestrator import APPROVAL_NODE, TaskInput
 from workflows.progress import duration, progress_rows, sla_summary
-
-app = typer.Typer(
-    name="cadenza",
-    help="Durable workflows on Temporal: validate, run and watch AdvancedWorkflow definitions.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-# Off a terminal (pipes, CI logs) tables get room instead of being folded at 80 columns.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, soft_wrap=True)
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-ActionsOpt = Annotated[
-    list[str] | None,
-    typer.Option("--actions", help="Extra action module to load (repeatable)."),
-]
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed on stderr, exit code 2."""
-
-
-def _exit(code: int) -> NoReturn:
-    # The SDK's runtime can abort at interpreter shutdown (sdk-python #300): flush and leave.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _run(coro: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
-    try:
-        code = asyncio.run(coro())
-    except (UsageError, DocumentError, DefinitionRejected) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-        code = EXIT_USAGE
-    except (
-        ConnectionFailed,
-        ServerError,
-        SearchAttributesMissing,
-        TelemetryConfigError,
-        CodecKeyError,
-    ) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        code = EXIT_USAGE
-    except KeyboardInterrupt:
-        code = 130
-    _exit(code)
-
-
-def _registry(actions: list[str] | None) -> ActionRegistry:
-    registry = default_registry()
-    try:
-        load_action_modules([*Settings().actions, *(actions or [])])
-    except ImportError as exc:
-        raise UsageError(str(exc)) from None
-    return registry
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_document(raw, str(path))
-
-
-def _input(value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    text = value
-    if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read input file {value[1:]}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"--input is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "pass a JSON object or @file.json"
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError("--input must be a JSON object")
-    return data
 
 
 def _print_result(result: ExecutionResult, as_json: bool) -> int:
@@ -222,7 +145,7 @@ def _print_changes(state: ExecutionResult, seen: dict[str, tuple[str, int]]) -> 
 def schema() -> None:
     """Print the JSON Schema of a definition (for editors and YAML language servers)."""
     sys.stdout.write(json.dumps(AdvancedWorkflow.model_json_schema(), indent=2) + "\n")
-    _exit(EXIT_OK)
+    exit_now(EXIT_OK)
 
 
 @app.command()
@@ -234,11 +157,11 @@ def validate(
     """Validate definitions; print every diagnostic (FILE: path: code: message)."""
 
     async def main() -> int:
-        known = _registry(actions).names()
+        known = load_registry(actions).names()
         reports: list[dict[str, Any]] = []
         for file in files:
             try:
-                report = validate_definition(_load(file), known)
+                report = validate_definition(load_file(file), known)
                 diagnostics = [d.as_dict() for d in report.diagnostics]
                 ok = report.ok
             except (DocumentError, UsageError) as exc:
@@ -261,7 +184,7 @@ def validate(
                     out.print(f"{entry['file']}: valid", highlight=False, markup=False)
         return EXIT_OK if all(entry["valid"] for entry in reports) else EXIT_USAGE
 
-    _run(main)
+    run_command(main)
 
 
 @app.command()
@@ -269,13 +192,13 @@ def graph(file: Path) -> None:
     """Print the definition's step graph as a Mermaid flowchart."""
 
     async def main() -> int:
-        report = validate_definition(_load(file))
+        report = validate_definition(load_file(file))
         if report.definition is None:
             raise DefinitionRejected(report)
         sys.stdout.write(mermaid(report.definition) + "\n")
         return EXIT_OK
 
-    _run(main)
+    run_command(main)
 
 
 @app.command()
@@ -286,7 +209,7 @@ def plan(
     """Analyse a definition: size, depth, width, critical path, complexity, strategy."""
 
     async def main() -> int:
-        report = validate_definition(_load(file))
+        report = validate_definition(load_file(file))
         if not report.ok or report.definition is None:
             raise DefinitionRejected(report)
         analysis = analyse(report.definition)
@@ -305,7 +228,7 @@ def plan(
             )
         return EXIT_OK
 
-    _run(main)
+    run_command(main)
 
 
 @app.command()
@@ -327,7 +250,7 @@ def server(
     """Run the embedded Temporal dev server (SQLite file, Web UI, search attributes)."""
     if synchronous.upper() not in ("FULL", "NORMAL"):
         err.print("[red]error:[/red] --synchronous is FULL or NORMAL")
-        _exit(EXIT_USAGE)
+        exit_now(EXIT_USAGE)
     config = ServerConfig(
         port=port,
         ui_port=ui_port,
@@ -340,7 +263,7 @@ def server(
         embedded.start()
     except ServerError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        _exit(EXIT_USAGE)
+        exit_now(EXIT_USAGE)
     out.print(
         f"Temporal server on {config.address}, Web UI http://{ip}:{ui_port}, "
         f"data {config.db_path}. Ctrl-C stops it."
@@ -351,7 +274,7 @@ def server(
     except KeyboardInterrupt:
         embedded.stop()
         code = 0
-    _exit(0 if code in (0, -signal.SIGTERM, 130) else code)
+    exit_now(0 if code in (0, -signal.SIGTERM, 130) else code)
 
 
 @app.command()
@@ -378,7 +301,7 @@ def worker(
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
 
     async def main() -> int:
-        registry = _registry(actions)
+        registry = load_registry(actions)
         client = await connect()
         task = asyncio.ensure_future(serve(client, settings, registry))
         loop = asyncio.get_running_loop()
@@ -396,7 +319,7 @@ def worker(
             pass
         return EXIT_OK
 
-    _run(main)
+    run_command(main)
 
 
 @app.command()
@@ -415,7 +338,7 @@ def setup(
         )
         return EXIT_OK
 
-    _run(main)
+    run_command(main)
 
 
 @app.command()
@@ -433,7 +356,7 @@ def run(
     """Validate and start a definition; with --wait, follow it and print the result."""
 
     async def main() -> int:
-        data, run_input = _load(file), _input(input)
+        data, run_input = load_file(file), parse_input(input)
         # with OTEL_* export configured, the run's spans join the trace of this command
         tracing = install_tracing("cadenza-cli") if traces_exported() else None
         client = await connect(plugins=[tracing.plugin()] if tracing else [])
@@ -461,115 +384,7 @@ def run(
         result = await _follow(cadenza, handle.id, live=err.is_terminal and not as_json)
         return _print_result(result, as_json)
 
-    _run(main)
-
-
-@app.command()
-def task(
-    text: Annotated[str, typer.Argument(help="The task, in words.")],
-    tools: Annotated[str, typer.Option(help="Comma-separated action names it may call.")] = "",
-    model: Annotated[str | None, typer.Option(help="provider:name (worker default).")] = None,
-    capability: Annotated[
-        str | None, typer.Option(help="Run model and tool calls on task queue cadenza.NAME.")
-    ] = None,
-    approval: Annotated[bool, typer.Option(help="Ask a human before any tool runs.")] = False,
-    approver: Annotated[
-        list[str] | None, typer.Option("--approver", help="Who may decide (repeatable).")
-    ] = None,
-    max_iterations: Annotated[int, typer.Option(help="Model turns of the react route.")] = 10,
-    execution_id: Annotated[str | None, typer.Option("--id", help="Execution id.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    task_queue: Annotated[str | None, typer.Option(help="Task queue of the workers.")] = None,
-    actions: ActionsOpt = None,
-) -> None:
-    """Start an agentic task: the orchestrator analyses it and routes it (parallel,
-    conditional, react, approval, recovery); with --wait, print the outcome."""
-
-    async def main() -> int:
-        names = [t.strip() for t in tools.split(",") if t.strip()]
-        known = sorted(_registry(actions).names())
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise UsageError(
-                f"--tools: no action {', '.join(map(repr, unknown))}; the actions are "
-                f"{', '.join(known)} (load more with --actions MODULE)"
-            )
-        try:
-            request = TaskInput(
-                task=text,
-                tools=names,
-                model=model,
-                capability=capability,
-                require_approval=approval,
-                approvers=approver or [],
-                max_iterations=max_iterations,
-            )
-        except ValidationError as exc:
-            raise UsageError(_field_problems(exc)) from None
-        cadenza = CadenzaClient(await connect(), task_queue or Settings().task_queue)
-        handle = await cadenza.start_task(request, execution_id=execution_id)
-        if not wait:
-            if as_json:
-                sys.stdout.write(json.dumps({"execution_id": handle.id}) + "\n")
-            else:
-                out.print(f"started {handle.id}; follow it with `cadenza task-status {handle.id}`")
-            return EXIT_OK
-        err.print(f"started {handle.id}", highlight=False)
-        waiter = asyncio.ensure_future(cadenza.task_result(handle.id))
-        told = False
-        while not waiter.done():
-            await asyncio.wait({waiter}, timeout=1.0)
-            if told or waiter.done():
-                continue
-            try:
-                state = await cadenza.task_status(handle.id, timeout=2)
-            except RPCError:
-                continue
-            if state.status == "waiting":
-                told = True
-                err.print(
-                    f"waiting for approval: cadenza approve {handle.id} {APPROVAL_NODE} --by NAME"
-                    f" (or cadenza reject ...)",
-                    highlight=False,
-                )
-        result = waiter.result()
-        if as_json:
-            sys.stdout.write(result.model_dump_json() + "\n")
-        else:
-            out.print(task_view(result))
-        return EXIT_OK if result.status == "completed" else EXIT_FAILED
-
-    _run(main)
-
-
-@app.command("task-status")
-def task_status(
-    execution_id: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
-) -> None:
-    """Show the live (or final) state of an agentic task."""
-
-    async def main() -> int:
-        cadenza = CadenzaClient(await connect())
-        try:
-            state = await cadenza.task_status(execution_id, timeout=10)
-        except RPCError as exc:
-            raise UsageError(f"cannot read task {execution_id!r}: {exc.message}") from None
-        if as_json:
-            sys.stdout.write(state.model_dump_json() + "\n")
-        else:
-            out.print(task_view(state))
-        return EXIT_OK
-
-    _run(main)
-
-
-def _field_problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors(include_url=False)
-    )
+    run_command(main)
 
 
 @app.command()
@@ -584,8 +399,8 @@ def dev(
     quiet_sdk_logs()
 
     async def main() -> int:
-        data, run_input = _load(file), _input(input)
-        registry = _registry(actions)
+        data, run_input = load_file(file), parse_input(input)
+        registry = load_registry(actions)
         async with dev_session(settings, registry, say=err.print) as cadenza:
             handle = await cadenza.start(data, run_input, known_actions=registry.names())
             err.print(
@@ -594,7 +409,7 @@ def dev(
             result = await _follow(cadenza, handle.id, live=err.is_terminal and not as_json)
         return _print_result(result, as_json)
 
-    _run(main)
+    run_command(main)
 
 
 def ui_link(cadenza: CadenzaClient, execution_id: str) -> str:
@@ -653,90 +468,7 @@ def status(
         _print_result(result, as_json)
         return EXIT_FAILED if problem is not None else EXIT_OK
 
-    _run(main)
-
-
-@app.command()
-def approve(
-    execution_id: str,
-    step_id: str,
-    by: Annotated[str, typer.Option("--by", help="Who approves.")],
-    comment: Annotated[str, typer.Option(help="Why.")] = "",
-) -> None:
-    """Approve a waiting approval step (exit 2 with the run's reason when refused)."""
-    _run(lambda: _decide("approve", execution_id, step_id, by, comment))
-
-
-@app.command()
-def reject(
-    execution_id: str,
-    step_id: str,
-    by: Annotated[str, typer.Option("--by", help="Who rejects.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
-) -> None:
-    """Reject a waiting approval step: one rejection rejects it."""
-    _run(lambda: _decide("reject", execution_id, step_id, by, reason))
-
-
-async def _decide(name: str, execution_id: str, step_id: str, by: str, comment: str) -> int:
-    cadenza = CadenzaClient(await connect())
-    try:
-        if name == "approve":
-            result = await cadenza.approve(execution_id, step_id, by, comment)
-        else:
-            result = await cadenza.reject(execution_id, step_id, by, comment)
-    except DecisionRefused as exc:
-        raise UsageError(f"refused: {exc}") from None
-    except RPCError as exc:
-        raise UsageError(f"cannot reach run {execution_id!r}: {exc.message}") from None
-    out.print(
-        f"{name}d {step_id} of {execution_id} as {by}: {result.outcome} "
-        f"({result.approvals} of {result.required} approvals)",
-        highlight=False,
-    )
-    return EXIT_OK
-
-
-@app.command()
-def pending(
-    as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
-) -> None:
-    """Every run with a waiting approval: step, approvers, how long it has waited."""
-
-    async def main() -> int:
-        cadenza = CadenzaClient(await connect())
-        unanswered: list[str] = []
-        rows = await cadenza.pending(unanswered)
-        if unanswered:
-            err.print(
-                f"{len(unanswered)} waiting run(s) did not answer within 3 s (is a worker "
-                f"running on their task queue?): {', '.join(unanswered[:10])}",
-                highlight=False,
-            )
-        if as_json:
-            data = [{"execution_id": eid, **p.model_dump(mode="json")} for eid, p in rows]
-            sys.stdout.write(json.dumps(data) + "\n")
-            return EXIT_OK
-        if not rows:
-            out.print("no approvals are waiting")
-            return EXIT_OK
-        now = datetime.now(UTC)
-        table = Table()
-        for column in ("run", "step", "approvers", "approvals", "waiting"):
-            table.add_column(column)
-        for eid, p in rows:
-            waited = (now - datetime.fromisoformat(p.since)).total_seconds()
-            table.add_row(
-                eid,
-                p.step_id,
-                ", ".join(p.approvers) or "anyone",
-                f"{p.approvals}/{p.required}" + (" (escalated)" if p.escalated else ""),
-                _human(waited),
-            )
-        out.print(table)
-        return EXIT_OK
-
-    _run(main)
+    run_command(main)
 
 
 @app.command()
@@ -762,7 +494,7 @@ def top(
                 view.update(_top_table(_top_rows(await cadenza.running(limit))))
                 await asyncio.sleep(max(interval, 0.2))
 
-    _run(main)
+    run_command(main)
 
 
 def _top_rows(runs: list[tuple[str, ExecutionResult | None]]) -> list[dict[str, Any]]:
@@ -813,20 +545,13 @@ def _top_table(rows: list[dict[str, Any]]) -> Table:
             row["execution_id"],
             row["workflow_id"],
             row["state"],
-            _human(row["elapsed_seconds"]),
+            human_duration(row["elapsed_seconds"]),
             progress,
             running,
             ", ".join(row["waiting_approvals"]),
             Text(row["sla"], style="red" if "breached" in row["sla"] else ""),
         )
     return table
-
-
-def _human(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 @app.command()
@@ -875,7 +600,7 @@ def replay(
             )
         return EXIT_FAILED if failed or not outcomes else EXIT_OK
 
-    _run(main)
+    run_command(main)
 
 
 @app.command("codec-server")
@@ -912,14 +637,14 @@ def codec_server_command(
             await stop.wait()
         return EXIT_OK
 
-    _run(main)
+    run_command(main)
 
 
 @app.command("codec-key")
 def codec_key(key_id: Annotated[str, typer.Argument(help="An id for the key.")] = "k1") -> None:
     """Print a new AES-256 key as `ID:BASE64` for CADENZA_CODEC_KEYS (keep it secret)."""
     sys.stdout.write(f"{key_id}:{new_key()}\n")
-    _exit(EXIT_OK)
+    exit_now(EXIT_OK)
 
 
 @app.command()
@@ -935,7 +660,11 @@ def cancel(execution_id: str) -> None:
         out.print(f"cancellation requested for {execution_id}")
         return EXIT_OK
 
-    _run(main)
+    run_command(main)
+
+
+# approvals and agentic tasks: their commands register themselves after the ones above
+from worker import cli_people  # noqa: E402,F401
 
 
 def main() -> None:
@@ -943,8 +672,8 @@ def main() -> None:
     try:
         app()
     except SystemExit as exc:  # typer's usage errors exit 2 already; keep their code
-        _exit(exc.code if isinstance(exc.code, int) else EXIT_USAGE)
-    _exit(EXIT_OK)
+        exit_now(exc.code if isinstance(exc.code, int) else EXIT_USAGE)
+    exit_now(EXIT_OK)
 
 
 if __name__ == "__main__":

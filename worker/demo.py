@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 
 from activities.registry import default_registry
-from worker.cli import _exit, ui_link
+from worker.cli import ui_link
+from worker.cli_base import exit_now
 from worker.devmode import dev_session, quiet_sdk_logs
 from worker.render import result_view, task_view
 from worker.settings import Settings
@@ -83,4 +84,4 @@ async def demo() -> int:
 
 if __name__ == "__main__":
     quiet_sdk_logs()
-    _exit(asyncio.run(demo()))
+    exit_now(asyncio.run(demo()))

@@ -1,0 +1,117 @@
+"""What every `cadenza` command shares: the Typer app, the consoles, exit codes, how a command
+runs and fails (UsageError -> exit 2 with a message, never a traceback), and input loading."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from activities.registry import ActionRegistry, default_registry, load_action_modules
+from worker.client import ConnectionFailed, DefinitionRejected
+from worker.codec import CodecKeyError
+from worker.run import SearchAttributesMissing
+from worker.server import ServerError
+from worker.settings import Settings
+from worker.telemetry import TelemetryConfigError
+from workflows.dsl.loader import DocumentError, parse_document
+
+app = typer.Typer(
+    name="cadenza",
+    help="Durable workflows on Temporal: validate, run and watch AdvancedWorkflow definitions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Off a terminal (pipes, CI logs) tables get room instead of being folded at 80 columns.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ActionsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--actions", help="Extra action module to load (repeatable)."),
+]
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed on stderr, exit code 2."""
+
+
+def exit_now(code: int) -> NoReturn:
+    # The SDK's runtime can abort at interpreter shutdown (sdk-python #300): flush and leave.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run_command(coro: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
+    try:
+        code = asyncio.run(coro())
+    except (UsageError, DocumentError, DefinitionRejected) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        code = EXIT_USAGE
+    except (
+        ConnectionFailed,
+        ServerError,
+        SearchAttributesMissing,
+        TelemetryConfigError,
+        CodecKeyError,
+    ) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        code = 130
+    exit_now(code)
+
+
+def load_registry(actions: list[str] | None) -> ActionRegistry:
+    registry = default_registry()
+    try:
+        load_action_modules([*Settings().actions, *(actions or [])])
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    return registry
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_document(raw, str(path))
+
+
+def parse_input(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read input file {value[1:]}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--input is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "pass a JSON object or @file.json"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError("--input must be a JSON object")
+    return data
+
+
+def human_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"

@@ -1,0 +1,223 @@
+"""The commands of people in the loop: approval decisions (`approve`, `reject`, `pending`) and
+agentic tasks (`task`, `task-status`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from temporalio.service import RPCError
+
+from worker.cli_base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ActionsOpt,
+    UsageError,
+    app,
+    err,
+    human_duration,
+    load_registry,
+    out,
+    run_command,
+)
+from worker.client import CadenzaClient, DecisionRefused, connect
+from worker.render import task_view
+from worker.settings import Settings
+from workflows.orchestrator import APPROVAL_NODE, TaskInput
+
+
+@app.command()
+def approve(
+    execution_id: str,
+    step_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who approves.")],
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+) -> None:
+    """Approve a waiting approval step (exit 2 with the run's reason when refused)."""
+    run_command(lambda: _decide("approve", execution_id, step_id, by, comment))
+
+
+@app.command()
+def reject(
+    execution_id: str,
+    step_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who rejects.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+) -> None:
+    """Reject a waiting approval step: one rejection rejects it."""
+    run_command(lambda: _decide("reject", execution_id, step_id, by, reason))
+
+
+async def _decide(name: str, execution_id: str, step_id: str, by: str, comment: str) -> int:
+    cadenza = CadenzaClient(await connect())
+    try:
+        if name == "approve":
+            result = await cadenza.approve(execution_id, step_id, by, comment)
+        else:
+            result = await cadenza.reject(execution_id, step_id, by, comment)
+    except DecisionRefused as exc:
+        raise UsageError(f"refused: {exc}") from None
+    except RPCError as exc:
+        raise UsageError(f"cannot reach run {execution_id!r}: {exc.message}") from None
+    out.print(
+        f"{name}d {step_id} of {execution_id} as {by}: {result.outcome} "
+        f"({result.approvals} of {result.required} approvals)",
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+@app.command()
+def pending(
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+) -> None:
+    """Every run with a waiting approval: step, approvers, how long it has waited."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        unanswered: list[str] = []
+        rows = await cadenza.pending(unanswered)
+        if unanswered:
+            err.print(
+                f"{len(unanswered)} waiting run(s) did not answer within 3 s (is a worker "
+                f"running on their task queue?): {', '.join(unanswered[:10])}",
+                highlight=False,
+            )
+        if as_json:
+            data = [{"execution_id": eid, **p.model_dump(mode="json")} for eid, p in rows]
+            sys.stdout.write(json.dumps(data) + "\n")
+            return EXIT_OK
+        if not rows:
+            out.print("no approvals are waiting")
+            return EXIT_OK
+        now = datetime.now(UTC)
+        table = Table()
+        for column in ("run", "step", "approvers", "approvals", "waiting"):
+            table.add_column(column)
+        for eid, p in rows:
+            waited = (now - datetime.fromisoformat(p.since)).total_seconds()
+            table.add_row(
+                eid,
+                p.step_id,
+                ", ".join(p.approvers) or "anyone",
+                f"{p.approvals}/{p.required}" + (" (escalated)" if p.escalated else ""),
+                human_duration(waited),
+            )
+        out.print(table)
+        return EXIT_OK
+
+    run_command(main)
+
+
+@app.command()
+def task(
+    text: Annotated[str, typer.Argument(help="The task, in words.")],
+    tools: Annotated[str, typer.Option(help="Comma-separated action names it may call.")] = "",
+    model: Annotated[str | None, typer.Option(help="provider:name (worker default).")] = None,
+    capability: Annotated[
+        str | None, typer.Option(help="Run model and tool calls on task queue cadenza.NAME.")
+    ] = None,
+    approval: Annotated[bool, typer.Option(help="Ask a human before any tool runs.")] = False,
+    approver: Annotated[
+        list[str] | None, typer.Option("--approver", help="Who may decide (repeatable).")
+    ] = None,
+    max_iterations: Annotated[int, typer.Option(help="Model turns of the react route.")] = 10,
+    execution_id: Annotated[str | None, typer.Option("--id", help="Execution id.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    task_queue: Annotated[str | None, typer.Option(help="Task queue of the workers.")] = None,
+    actions: ActionsOpt = None,
+) -> None:
+    """Start an agentic task: the orchestrator analyses it and routes it (parallel,
+    conditional, react, approval, recovery); with --wait, print the outcome."""
+
+    async def main() -> int:
+        names = [t.strip() for t in tools.split(",") if t.strip()]
+        known = sorted(load_registry(actions).names())
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UsageError(
+                f"--tools: no action {', '.join(map(repr, unknown))}; the actions are "
+                f"{', '.join(known)} (load more with --actions MODULE)"
+            )
+        try:
+            request = TaskInput(
+                task=text,
+                tools=names,
+                model=model,
+                capability=capability,
+                require_approval=approval,
+                approvers=approver or [],
+                max_iterations=max_iterations,
+            )
+        except ValidationError as exc:
+            raise UsageError(_field_problems(exc)) from None
+        cadenza = CadenzaClient(await connect(), task_queue or Settings().task_queue)
+        handle = await cadenza.start_task(request, execution_id=execution_id)
+        if not wait:
+            if as_json:
+                sys.stdout.write(json.dumps({"execution_id": handle.id}) + "\n")
+            else:
+                out.print(f"started {handle.id}; follow it with `cadenza task-status {handle.id}`")
+            return EXIT_OK
+        err.print(f"started {handle.id}", highlight=False)
+        waiter = asyncio.ensure_future(cadenza.task_result(handle.id))
+        told = False
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=1.0)
+            if told or waiter.done():
+                continue
+            try:
+                state = await cadenza.task_status(handle.id, timeout=2)
+            except RPCError:
+                continue
+            if state.status == "waiting":
+                told = True
+                err.print(
+                    f"waiting for approval: cadenza approve {handle.id} {APPROVAL_NODE} --by NAME"
+                    f" (or cadenza reject ...)",
+                    highlight=False,
+                )
+        result = waiter.result()
+        if as_json:
+            sys.stdout.write(result.model_dump_json() + "\n")
+        else:
+            out.print(task_view(result))
+        return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+    run_command(main)
+
+
+@app.command("task-status")
+def task_status(
+    execution_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """Show the live (or final) state of an agentic task."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        try:
+            state = await cadenza.task_status(execution_id, timeout=10)
+        except RPCError as exc:
+            raise UsageError(f"cannot read task {execution_id!r}: {exc.message}") from None
+        if as_json:
+            sys.stdout.write(state.model_dump_json() + "\n")
+        else:
+            out.print(task_view(state))
+        return EXIT_OK
+
+    run_command(main)
+
+
+def _field_problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors(include_url=False)
+    )
