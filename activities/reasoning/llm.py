@@ -212,11 +212,20 @@ class LlmActivities:
         self.registry = registry
         self.providers = providers
         self.default_model = default_model
+        self._hosted: dict[str, BaseChatModel] = {}
+        """Hosted models by name, kept: each holds an HTTP client and its open connections."""
+
+    def model(self, name: str, turn: int) -> BaseChatModel:
+        if name.startswith("scripted:"):  # cheap, and answers per turn
+            return chat_model(name, self.providers, turn=turn)
+        if name not in self._hosted:
+            self._hosted[name] = chat_model(name, self.providers)
+        return self._hosted[name]
 
     @activity.defn(name=CHAT_ACTIVITY)
     async def chat(self, request: ChatRequest) -> ChatResponse:
         name = request.model or self.default_model
-        model = chat_model(name, self.providers, turn=request.turn)
+        model = self.model(name, request.turn)
         tools = [
             {
                 "type": "function",
