@@ -36,6 +36,7 @@ from worker.cli_base import (
     load_registry,
     out,
     parse_input,
+    print_started,
     run_command,
 )
 from worker.client import (
@@ -376,11 +377,7 @@ def run(
             if tracing is not None:
                 tracing.flush()
         if not wait:
-            if as_json:
-                sys.stdout.write(json.dumps({"execution_id": handle.id}) + "\n")
-            else:
-                out.print(f"started {handle.id}; follow it with `cadenza status {handle.id}`")
-            return EXIT_OK
+            return print_started(handle.id, as_json, "status")
         result = await _follow(cadenza, handle.id, live=err.is_terminal and not as_json)
         return _print_result(result, as_json)
 

@@ -41,6 +41,15 @@ ActionsOpt = Annotated[
 ]
 
 
+def print_started(execution_id: str, as_json: bool, follow: str) -> int:
+    """What `run` and `task` print when they do not wait: the id (JSON) or how to follow it."""
+    if as_json:
+        sys.stdout.write(json.dumps({"execution_id": execution_id}) + "\n")
+    else:
+        out.print(f"started {execution_id}; follow it with `cadenza {follow} {execution_id}`")
+    return EXIT_OK
+
+
 class UsageError(Exception):
     """Bad input from the user: printed on stderr, exit code 2."""
 

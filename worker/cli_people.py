@@ -24,6 +24,7 @@ from worker.cli_base import (
     human_duration,
     load_registry,
     out,
+    print_started,
     run_command,
 )
 from worker.client import CadenzaClient, DecisionRefused, connect
@@ -161,11 +162,7 @@ def task(
         cadenza = CadenzaClient(await connect(), task_queue or Settings().task_queue)
         handle = await cadenza.start_task(request, execution_id=execution_id)
         if not wait:
-            if as_json:
-                sys.stdout.write(json.dumps({"execution_id": handle.id}) + "\n")
-            else:
-                out.print(f"started {handle.id}; follow it with `cadenza task-status {handle.id}`")
-            return EXIT_OK
+            return print_started(handle.id, as_json, "task-status")
         err.print(f"started {handle.id}", highlight=False)
         waiter = asyncio.ensure_future(cadenza.task_result(handle.id))
         told = False

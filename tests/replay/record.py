@@ -179,6 +179,14 @@ DECISIONS = {
 }
 
 
+async def save(name: str, handle: Any, index: dict[str, str]) -> Any:
+    """Write the history of `handle` as NAME.json and index it under its workflow id."""
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    index[f"{name}.json"] = handle.id
+    return history
+
+
 async def main() -> None:
     async with scratch_session(default_registry()) as cadenza:
         client = cadenza.client
@@ -194,9 +202,7 @@ async def main() -> None:
                 await asyncio.sleep(delay)
                 await cadenza.approve(handle.id, step, by, "recorded")
             result = await cadenza.result(handle.id)
-            history = await handle.fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
-            index[f"{name}.json"] = handle.id
+            history = await save(name, handle, index)
             print(f"{name}: {result.status.value}, {len(history.events)} events")
             async for child in client.list_workflows(f"WorkflowId STARTS_WITH '{handle.id}.'"):
                 child_handle = client.get_workflow_handle(child.id, run_id=child.run_id)
@@ -213,9 +219,7 @@ async def main() -> None:
                 await asyncio.sleep(1.0)
                 await cadenza.approve(task.id, APPROVAL_NODE, approver, "recorded")
             outcome = await cadenza.task_result(task.id)
-            history = await task.fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
-            index[f"{name}.json"] = task.id
+            history = await save(name, task, index)
             print(f"{name}: {outcome.status} {outcome.route}, {len(history.events)} events")
         INDEX.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
 
