@@ -193,18 +193,11 @@ class CadenzaClient:
         try:
             return await handle.result()
         except WorkflowFailureError as exc:
-            cause = exc.cause
-            details = (
-                cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
-            )
-            if isinstance(details, dict) and "execution_id" in details:
-                return TaskResult.model_validate(details)
-            kind = "Terminated" if isinstance(cause, TerminatedError) else type(cause).__name__
+            carried = _carried_state(exc)
+            if carried is not None:
+                return TaskResult.model_validate(carried)
             return TaskResult(
-                execution_id=execution_id,
-                task="",
-                status="failed",
-                error=ErrorInfo(type=kind, message=str(cause or exc)),
+                execution_id=execution_id, task="", status="failed", error=_failure_info(exc)
             )
 
     async def task_status(self, execution_id: str, timeout: float | None = 5.0) -> TaskResult:
@@ -352,11 +345,10 @@ class CadenzaClient:
     async def _result_of_failure(
         self, execution_id: str, exc: WorkflowFailureError
     ) -> ExecutionResult:
+        carried = _carried_state(exc)
+        if carried is not None:
+            return ExecutionResult.model_validate(carried)
         cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.details:
-            details = cause.details[0]
-            if isinstance(details, dict) and "execution_id" in details:
-                return ExecutionResult.model_validate(details)
         if isinstance(cause, CancelledError):
             try:
                 state = await self.status(execution_id)
@@ -367,14 +359,30 @@ class CadenzaClient:
         status = (
             WorkflowState.CANCELLED if isinstance(cause, CancelledError) else (WorkflowState.FAILED)
         )
-        kind = "Terminated" if isinstance(cause, TerminatedError) else type(cause).__name__
         return ExecutionResult(
             execution_id=execution_id,
             workflow_id="",
             version="",
             status=status,
-            error=ErrorInfo(type=kind, message=str(cause or exc)),
+            error=_failure_info(exc),
         )
+
+
+def _carried_state(exc: WorkflowFailureError) -> dict[str, Any] | None:
+    """The state a failed cadenza workflow put in its failure's details (its result shape)."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        details = cause.details[0]
+        if isinstance(details, dict) and "execution_id" in details:
+            return details
+    return None
+
+
+def _failure_info(exc: WorkflowFailureError) -> ErrorInfo:
+    """A failure that carried no state (terminated, cancelled, timed out by the server)."""
+    cause = exc.cause
+    kind = "Terminated" if isinstance(cause, TerminatedError) else type(cause).__name__
+    return ErrorInfo(type=kind, message=str(cause or exc))
 
 
 def _task_approval(waiting: dict[str, Any]) -> PendingApproval:
