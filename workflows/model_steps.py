@@ -33,7 +33,6 @@ async def conditional(
             branches,
             {"input": runner.input, "vars": runner.state.vars},
         )
-        routed.pop("call", None)  # its model and usage are in the output already
         if choice is not None:
             index = None if choice == "default" else int(choice)
             return _take_branch(runner, step, index, [], {**routed, "routed_by": "model"})

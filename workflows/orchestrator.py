@@ -339,7 +339,7 @@ async def conditional_node(state: TaskState) -> dict[str, Any]:
     """The model picks one of the analysed branches; its subtasks run concurrently."""
     config = state["config"]
     branches = (state.get("analysis") or {}).get("branches") or []
-    chosen, detail, exchange = await choose_branch(
+    chosen, detail, asked = await choose_branch(
         config,
         "Which branch applies to the task?",
         [b["when"] for b in branches],
@@ -347,8 +347,11 @@ async def conditional_node(state: TaskState) -> dict[str, Any]:
         conversation=state.get("messages"),
     )
     usage = _add(state.get("usage", {}), detail.get("usage") or {})
-    messages = [*state.get("messages", []), *exchange]  # the task's conversation goes on
-    calls = [*state.get("calls", []), *([detail["call"]] if "call" in detail else [])]
+    messages, calls = list(state.get("messages", [])), list(state.get("calls", []))
+    if asked is not None:  # the question and the answer join the task's conversation
+        question, reply = asked
+        messages += [question, reply.message]
+        calls.append(model_call("route", reply))
     if not isinstance(chosen, int):
         answer = detail.get("error") or detail.get("answer")
         return {

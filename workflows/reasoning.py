@@ -222,10 +222,10 @@ async def choose_branch(
     branches: list[str],
     context: dict[str, Any],
     conversation: list[dict[str, Any]] | None = None,
-) -> tuple[int | str | None, dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[int | str | None, dict[str, Any], tuple[dict[str, Any], ChatResponse] | None]:
     """Ask the model which branch to take: an index into `branches`, "default", or None when
     the answer is not one of them (the caller falls back); what the call cost and answered;
-    and the exchange (question and answer, empty when the call failed). The question is a
+    and the question with the model's reply (None when the call failed). The question is a
     fresh conversation, or the next turn of `conversation` when given."""
     listing = "\n".join(f"{i}: {text}" for i, text in enumerate(branches))
     question = (
@@ -243,21 +243,21 @@ async def choose_branch(
         reply = await chat(config, messages, [], summary=f"{config['step_id']}: route")
     except ActivityError as exc:
         detail["error"] = str(exc.cause or exc)[:300]
-        return None, detail, []
+        return None, detail, None
     answer = str(reply.message.get("content", "")).strip()
-    detail.update(answer=answer[:300], usage=reply.usage, call=model_call("route", reply))
-    exchange = [messages[-1], reply.message]
+    detail.update(answer=answer[:300], usage=reply.usage)
+    asked = (messages[-1], reply)
     value = parse_json_answer(answer)
     value = value.get("branch") if isinstance(value, dict) else value
     if value is None:
         value = answer
     if isinstance(value, str) and value.strip().lower() == "default":
-        return "default", detail, exchange
+        return "default", detail, asked
     try:
         index = int(value)
     except (TypeError, ValueError):
-        return None, detail, exchange
-    return (index if 0 <= index < len(branches) else None), detail, exchange
+        return None, detail, asked
+    return (index if 0 <= index < len(branches) else None), detail, asked
 
 
 def parse_json_answer(answer: str) -> Any:
