@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
+from tests.support.cost import cpu_units
 from workflows.dsl.models import AdvancedWorkflow, WorkflowStep
 from workflows.dsl.plan import build_plan, find_cycle
 from workflows.dsl.validate import validate_definition
@@ -39,14 +40,16 @@ def test_ten_thousand_step_definition_validates_and_plans_quickly() -> None:
         }
         for i in range(10_000)
     ]
-    started = time.perf_counter()
-    report = validate_definition({"workflow_id": "big", "steps": spec})
-    assert report.ok and isinstance(report.definition, AdvancedWorkflow)
-    plan = build_plan(report.definition.steps)
-    elapsed = time.perf_counter() - started
+
+    def validate_and_plan() -> Any:
+        report = validate_definition({"workflow_id": "big", "steps": spec})
+        assert report.ok and isinstance(report.definition, AdvancedWorkflow)
+        return build_plan(report.definition.steps)
+
+    plan, units = cpu_units(validate_and_plan)
     assert plan.length == 10 and plan.width == 1000
-    # generous bound: a regression to quadratic behaviour takes minutes, not seconds
-    assert elapsed < 10, elapsed
+    # about 10 reference units of CPU (tests/support/cost.py); quadratic behaviour costs thousands
+    assert units < 100, f"{units:.1f} reference units of CPU"
 
 
 def test_analysis_names_the_critical_path_and_strategy() -> None:
