@@ -140,9 +140,3 @@ def load_action_modules(modules: list[str]) -> None:
             importlib.import_module(module)
         except Exception as exc:
             raise ImportError(f"cannot import action module {module!r}: {exc}") from exc
-
-
-def default_registry() -> ActionRegistry:
-    """The default registry with the built-in `std.*` actions loaded."""
-    importlib.import_module("activities.std")
-    return DEFAULT_REGISTRY

@@ -1,4 +1,8 @@
-"""Built-in actions (`std.*`). Their inputs and outputs are a contract (DESIGN.md)."""
+"""Built-in actions (`std.*`). Their inputs and outputs are a contract (DESIGN.md).
+
+Nothing registers at import: `register_std(registry)` adds them to a registry, and
+`default_registry()` is the registry `@action` fills, with them in it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.contracts import ErrorType
-from activities.registry import ActionContext, ActionError, action
+from activities.registry import DEFAULT_REGISTRY, ActionContext, ActionError, ActionRegistry
 
 logger = logging.getLogger("cadenza.actions")
 
@@ -20,7 +24,6 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-@action("std.echo")
 async def echo(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
     """Return the input object unchanged."""
     return params
@@ -30,7 +33,6 @@ class SleepInput(_Input):
     seconds: float = Field(ge=0, le=31_536_000, description="How long to sleep.")
 
 
-@action("std.sleep", input_model=SleepInput)
 async def sleep(params: SleepInput, ctx: ActionContext) -> dict[str, Any]:
     """Sleep, heartbeating; cancellable."""
     remaining = params.seconds
@@ -51,7 +53,6 @@ class FailInput(_Input):
     non_retryable: bool = Field(False, description="Mark the error non-retryable.")
 
 
-@action("std.fail", input_model=FailInput)
 async def fail(params: FailInput, ctx: ActionContext) -> dict[str, Any]:
     """Fail until a given attempt (for tests and demos), then return `{attempt}`."""
     if params.until_attempt is None or ctx.attempt < params.until_attempt:
@@ -72,7 +73,6 @@ class LogInput(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-@action("std.log", input_model=LogInput)
 async def log(params: LogInput, ctx: ActionContext) -> dict[str, Any]:
     """Write a line to the worker's log (usable as a rollback action or error handler)."""
     message = params.message
@@ -99,7 +99,6 @@ class HttpInput(_Input):
     )
 
 
-@action("std.http", input_model=HttpInput)
 async def http(params: HttpInput, ctx: ActionContext) -> dict[str, Any]:
     """Make an HTTP request; a 5xx or a network error retries, an unexpected 4xx does not."""
     try:
@@ -139,3 +138,24 @@ async def http(params: HttpInput, ctx: ActionContext) -> dict[str, Any]:
     else:
         out["text"] = response.text
     return out
+
+
+BUILTINS = (
+    ("std.echo", echo, None),
+    ("std.sleep", sleep, SleepInput),
+    ("std.fail", fail, FailInput),
+    ("std.log", log, LogInput),
+    ("std.http", http, HttpInput),
+)
+
+
+def register_std(registry: ActionRegistry) -> ActionRegistry:
+    """Add the built-in `std.*` actions to `registry` (idempotent) and return it."""
+    for name, fn, input_model in BUILTINS:
+        registry.register(name, fn, input_model)  # type: ignore[arg-type]
+    return registry
+
+
+def default_registry() -> ActionRegistry:
+    """The default registry (the one `@action` fills) with the built-in actions in it."""
+    return register_std(DEFAULT_REGISTRY)

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from activities.registry import default_registry
+from activities.std import default_registry
 from benchmarks.common import write_results
 from worker.devmode import scratch_session
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from activities.registry import default_registry
+from activities.std import default_registry
 from benchmarks.common import (
     chain,
     counting_loop,

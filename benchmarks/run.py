@@ -23,7 +23,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.registry import default_registry
+from activities.std import default_registry
 from benchmarks.common import (
     chain,
     counting_loop,

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from activities.registry import default_registry
+from activities.std import default_registry
 from worker.devmode import scratch_session
 from worker.server import ServerConfig
 

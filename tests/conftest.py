@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registry import ActionRegistry, default_registry
+from activities.registry import ActionRegistry
+from activities.std import default_registry
 from worker.client import CadenzaClient, connect
 from worker.codec import data_converter
 from worker.run import ensure_search_attributes, running_worker

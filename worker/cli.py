@@ -62,7 +62,7 @@ from workflows.dsl.models import (
 )
 from workflows.dsl.plan import analyse
 from workflows.dsl.validate import validate_definition
-from workflows.progress import duration, progress_rows, sla_summary
+from workflows.engine.progress import duration, progress_rows, sla_summary
 
 
 def _print_result(result: ExecutionResult, as_json: bool) -> int:

@@ -14,7 +14,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from activities.registry import ActionRegistry, default_registry, load_action_modules
+from activities.registry import ActionRegistry, load_action_modules
+from activities.std import default_registry
 from worker.client import ConnectionFailed, DefinitionRejected
 from worker.codec import CodecKeyError
 from worker.run import SearchAttributesMissing

@@ -43,8 +43,7 @@ from workflows.dsl.models import (
 )
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, WORKFLOW_NAME, AdvancedWorkflowRun
-from workflows.orchestrator import TASK_WORKFLOW, TaskInput, TaskResult
-from workflows.task import AgenticTaskRun
+from workflows.orchestrator import TASK_WORKFLOW, AgenticTaskRun, TaskInput, TaskResult
 
 State = TypeVar("State")
 

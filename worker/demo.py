@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from activities.registry import default_registry
+from activities.std import default_registry
 from worker.cli import ui_link
 from worker.cli_base import exit_now
 from worker.devmode import dev_session, quiet_sdk_logs

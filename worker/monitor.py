@@ -48,7 +48,7 @@ from worker.settings import Settings
 from worker.telemetry import TelemetryConfigError, Tracing, install_tracing, metric_reader
 from workflows.dsl.models import ExecutionResult, StepStatus
 from workflows.engine import SA_WORKFLOW_ID, WORKFLOW_NAME
-from workflows.telemetry import (
+from workflows.engine.telemetry import (
     A_ATTEMPTS,
     A_COMPLEXITY,
     A_ERROR_TYPE,

@@ -10,8 +10,8 @@ from rich.text import Text
 
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType, WorkflowStep
 from workflows.dsl.plan import upstream_edges
+from workflows.engine.progress import COLUMNS, progress_rows, sla_summary
 from workflows.orchestrator import TaskResult
-from workflows.progress import COLUMNS, progress_rows, sla_summary
 
 STATUS_STYLE = {
     "completed": "green",

@@ -26,11 +26,9 @@ from worker.health import Health, health_server
 from worker.monitor import Observability, alert_sinks, observability
 from worker.server import SEARCH_ATTRIBUTES
 from worker.settings import Settings
-from workflows.children import CadenzaBatchRun, CadenzaLoopRun
-from workflows.engine import AdvancedWorkflowRun
-from workflows.orchestrator import ORCHESTRATOR_GRAPH, build_orchestrator_graph
-from workflows.reasoning import AGENT_GRAPH, build_agent_graph
-from workflows.task import AgenticTaskRun
+from workflows.agent import AGENT_GRAPH, build_agent_graph
+from workflows.engine import AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun
+from workflows.orchestrator import ORCHESTRATOR_GRAPH, AgenticTaskRun, build_orchestrator_graph
 
 # Modules shared by every workflow run instead of re-imported into each run's sandbox. The CEL
 # binding is a native extension; pydantic, jsonschema and yaml are pure and slow to import.

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from activities.registry import default_registry
+from activities.std import default_registry
 from worker.devmode import scratch_session
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, ExecutionOptions

@@ -72,7 +72,7 @@ def test_analysis_names_the_critical_path_and_strategy() -> None:
 async def test_priority_slots_serve_the_highest_priority_and_skip_cancelled_waiters() -> None:
     import asyncio
 
-    from workflows.runner import Slots
+    from workflows.engine.slots import Slots
 
     slots = Slots(1)
     await slots.acquire((0, 0))

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from workflows.dsl.expressions import ExpressionError, compile_expression
 from workflows.dsl.loader import DocumentError, parse_document

@@ -12,13 +12,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import model_problem
 from activities.reasoning.llm import Providers, chat_model
+from workflows.agent.graph import context_window
 from workflows.dsl.validate import validate_definition
-from workflows.orchestrator import (
+from workflows.orchestrator.strategy import (
     fallback_analysis,
     parse_analysis,
     select_strategy,
 )
-from workflows.reasoning import context_window
 
 
 def conversation(turns: int, size: int = 500) -> list[dict[str, Any]]:

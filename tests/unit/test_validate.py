@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from activities.registry import default_registry
+from activities.std import default_registry
 from workflows.dsl.validate import MAX_STEPS, validate_definition
 
 

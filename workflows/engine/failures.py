@@ -8,8 +8,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ErrorType
+    from workflows.contracts import ErrorInfo
     from workflows.dsl.expressions import ExpressionError
-    from workflows.dsl.models import EffectiveRetryPolicy, ErrorInfo, WorkflowStep
+    from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 
 
 class StepFailure(Exception):

@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         CHAT_ACTIVITY,
+        TASK_QUEUE_PREFIX,
         ChatRequest,
         ChatResponse,
         StepActivityInput,
@@ -36,6 +37,43 @@ MAX_CONTEXT_BYTES = 32_000
 """Default bytes of conversation one model call sends (AgentSpec.max_context_bytes)."""
 
 
+class ModelCallConfig(TypedDict, total=False):
+    """How the model and tool activities of an agent step, a router or an agentic task run."""
+
+    step_id: str
+    workflow_id: str
+    model: str | None
+    timeout: float
+    """start_to_close seconds of each model and tool call."""
+    task_queue: str | None
+    """`cadenza.<agent_capability>`, or None for the run's own queue."""
+    retry: dict[str, Any]
+    """An EffectiveRetryPolicy as JSON (the step's merged policy)."""
+    tools: list[str]
+    max_iterations: int
+    max_context_bytes: int
+
+
+def model_call_config(
+    *,
+    step_id: str,
+    workflow_id: str,
+    model: str | None,
+    timeout: float,
+    capability: str | None,
+    retry: EffectiveRetryPolicy,
+) -> ModelCallConfig:
+    """The one place a model-call configuration is built (agent steps, routers, tasks)."""
+    return {
+        "step_id": step_id,
+        "workflow_id": workflow_id,
+        "model": model,
+        "timeout": timeout,
+        "task_queue": TASK_QUEUE_PREFIX + capability if capability else None,
+        "retry": retry.model_dump(mode="json"),
+    }
+
+
 class AgentState(TypedDict, total=False):
     messages: list[dict[str, Any]]
     iterations: int
@@ -44,11 +82,10 @@ class AgentState(TypedDict, total=False):
     """One entry per model call: {purpose, model, usage}."""
     trace: list[dict[str, Any]]
     limit_hit: bool
-    config: dict[str, Any]
-    """step_id, workflow_id, model, tools, max_iterations, timeout, task_queue, retry."""
+    config: ModelCallConfig
 
 
-def _options(config: dict[str, Any]) -> dict[str, Any]:
+def _options(config: ModelCallConfig) -> dict[str, Any]:
     return {
         "start_to_close_timeout": timedelta(seconds=config["timeout"]),
         "retry_policy": temporal_retry_policy(EffectiveRetryPolicy.model_validate(config["retry"])),
@@ -84,7 +121,7 @@ def model_call(purpose: str, reply: ChatResponse) -> dict[str, Any]:
 
 
 async def chat(
-    config: dict[str, Any], messages: list[dict[str, Any]], tools: list[str], summary: str
+    config: ModelCallConfig, messages: list[dict[str, Any]], tools: list[str], summary: str
 ) -> ChatResponse:
     """One model call (an activity) on the conversation `messages`, sent through
     `context_window`, so the history grows by a bounded amount per call however long the
@@ -159,7 +196,7 @@ async def tools_node(state: AgentState) -> dict[str, Any]:
 
 
 async def call_tool(
-    config: dict[str, Any], tool: dict[str, Any]
+    config: ModelCallConfig, tool: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one tool call `{name, args, id}` as the cadenza action of that name (an activity);
     return the `tool` message for the model and the trace entry `{tool, args, output|error,
@@ -217,7 +254,7 @@ async def run_agent(initial: AgentState, max_iterations: int) -> AgentState:
 
 
 async def choose_branch(
-    config: dict[str, Any],
+    config: ModelCallConfig,
     instructions: str,
     branches: list[str],
     context: dict[str, Any],

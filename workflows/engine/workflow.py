@@ -1,49 +1,47 @@
 """AdvancedWorkflowRun: the Temporal workflow that interprets an AdvancedWorkflow definition.
 
-Deterministic code only. The step interpreter lives in `workflows.runner`; this module owns the
-run's lifecycle: validation inside the workflow, the durable timeout, cancellation, saga
-compensation, the `status` query, `pause`/`resume` signals and what the Web UI shows.
+Deterministic code only. The step interpreter lives in `workflows.engine.interpreter`; this
+module owns the run's lifecycle: validation inside the workflow, the durable timeout,
+cancellation, saga compensation, the `status` query, `pause`/`resume` signals and what the Web
+UI shows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import zlib
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import ErrorType
-    from workflows import approvals
-    from workflows.dsl.models import (
-        AuditEntry,
-        DecisionInput,
-        DecisionResult,
-        ErrorInfo,
-        ExecutionResult,
-        PauseInput,
-        RunInput,
-        WorkflowState,
-    )
-    from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
+from activities.contracts import ErrorType
+from workflows.contracts import (
+    RUN_WORKFLOW,
+    SA_STATE,
+    SA_VERSION,
+    SA_WORKFLOW_ID,
+    AuditEntry,
+    DecisionInput,
+    DecisionResult,
+    ErrorInfo,
+    ExecutionResult,
+    PauseInput,
+    RunInput,
+    WorkflowState,
+)
+from workflows.dsl.models import AdvancedWorkflow
+from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
+from workflows.engine import approvals
+from workflows.engine.interpreter import Interpreter
+from workflows.engine.payload import fit_payload
+from workflows.engine.progress import markdown_table, progress_rows, sla_summary
+from workflows.engine.telemetry import RunSpans
 
-from workflows.progress import markdown_table, progress_rows, sla_summary
-from workflows.runner import Runner
-from workflows.telemetry import RunSpans
-
-WORKFLOW_NAME = "AdvancedWorkflowRun"
 DETAIL_ROWS = 20  # rows of the progress table in the Web UI's current details
 
-SA_WORKFLOW_ID = SearchAttributeKey.for_keyword("CadenzaWorkflowId")
-SA_VERSION = SearchAttributeKey.for_keyword("CadenzaVersion")
-SA_STATE = SearchAttributeKey.for_keyword("CadenzaState")
 
-
-@workflow.defn(name=WORKFLOW_NAME)
+@workflow.defn(name=RUN_WORKFLOW)
 class AdvancedWorkflowRun:
     """Runs one definition durably. Query `status` for the live execution state."""
 
@@ -56,7 +54,7 @@ class AdvancedWorkflowRun:
             version=str(definition.get("version", "1.0")),
             started_at=workflow.now().isoformat(),
         )
-        self._runner: Runner | None = None
+        self._interpreter: Interpreter | None = None
         self._spans = RunSpans(self._state.execution_id, self._state.workflow_id)
         self._listed_waiting = False
         self._state_listed = False
@@ -116,23 +114,8 @@ class AdvancedWorkflowRun:
     @workflow.run
     async def run(self, run: RunInput) -> ExecutionResult:
         self._spans.start_run(self._state.version)
-        report = validate_cached(run.definition, run.known_actions)
-        refused = input_diagnostics(run.input)
-        if not report.ok or report.definition is None or refused:
-            if refused:  # a client that skipped CadenzaClient.start's checks
-                report = ValidationReport(None, refused)
-            summary = report.summary()
-            error_type = ErrorType.INPUT_VALIDATION if refused else ErrorType.DEFINITION_INVALID
-            self._state.error = ErrorInfo(type=error_type, message=summary, non_retryable=True)
-            self._finish(WorkflowState.FAILED)
-            raise ApplicationError(
-                f"invalid {'run input' if refused else 'definition'}:\n{summary}",
-                self._state.model_dump(mode="json"),
-                type=error_type,
-                non_retryable=True,
-            )
-        definition = report.definition
-        runner = self._runner = Runner(
+        definition = self._validated(run)
+        interpreter = self._interpreter = Interpreter(
             definition,
             self._state,
             run.input,
@@ -141,12 +124,12 @@ class AdvancedWorkflowRun:
             spans=self._spans,
         )
         if self._pending_pause is not None:  # a signal that arrived with the first task
-            runner.paused = self._state.paused = self._pending_pause
+            interpreter.paused = self._state.paused = self._pending_pause
         self._upsert_identity()
-        runner.sla.arm_run()
+        interpreter.sla.arm_run()
         self._refresh_details()
 
-        scheduler = asyncio.ensure_future(runner.run_level(None, fail_fast=True))
+        scheduler = asyncio.ensure_future(interpreter.run_level(None, fail_fast=True))
         # The timeout timer is left pending when the run ends first: cancelling it would add
         # history events to every run for nothing.
         deadline = asyncio.ensure_future(
@@ -159,7 +142,7 @@ class AdvancedWorkflowRun:
             self._state.error = ErrorInfo(
                 type=ErrorType.CANCELLED, message="the run was cancelled", non_retryable=True
             )
-            await runner.compensate()
+            await interpreter.compensate()
             self._finish(WorkflowState.CANCELLED)
             raise
         if not scheduler.done():
@@ -171,17 +154,37 @@ class AdvancedWorkflowRun:
             )
             return await self._fail(WorkflowState.TIMEOUT, ErrorType.WORKFLOW_TIMEOUT)
         scheduler.result()
-        if runner.failure is not None:
-            self._state.error = runner.failure
+        if interpreter.failure is not None:
+            self._state.error = interpreter.failure
             return await self._fail(WorkflowState.FAILED, ErrorType.WORKFLOW_FAILED)
         self._finish(WorkflowState.COMPLETED)
         return fit_payload(self._state)
 
+    def _validated(self, run: RunInput) -> AdvancedWorkflow:
+        """The definition, checked again inside the workflow by the client's validator: an
+        invalid definition or input fails the run (never its workflow task)."""
+        report = validate_cached(run.definition, run.known_actions)
+        refused = input_diagnostics(run.input)
+        if report.ok and report.definition is not None and not refused:
+            return report.definition
+        if refused:  # a client that skipped CadenzaClient.start's checks
+            report = ValidationReport(None, refused)
+        summary = report.summary()
+        error_type = ErrorType.INPUT_VALIDATION if refused else ErrorType.DEFINITION_INVALID
+        self._state.error = ErrorInfo(type=error_type, message=summary, non_retryable=True)
+        self._finish(WorkflowState.FAILED)
+        raise ApplicationError(
+            f"invalid {'run input' if refused else 'definition'}:\n{summary}",
+            self._state.model_dump(mode="json"),
+            type=error_type,
+            non_retryable=True,
+        )
+
     # ------------------------------------------------------------------ ending
 
     async def _fail(self, state: WorkflowState, error_type: ErrorType) -> ExecutionResult:
-        assert self._runner is not None
-        await self._runner.compensate()
+        assert self._interpreter is not None
+        await self._interpreter.compensate()
         self._finish(state)
         error = self._state.error
         message = error.message if error else state.value
@@ -213,12 +216,12 @@ class AdvancedWorkflowRun:
             by=request.by,
             detail=request.reason,
         )
-        if self._runner is None:
+        if self._interpreter is None:
             self._pending_pause = paused
             self._state.paused = paused
             self._state.audit.append(entry)
         else:
-            self._runner.set_paused(paused, entry)
+            self._interpreter.set_paused(paused, entry)
 
     def _upsert_identity(self) -> None:
         present = workflow.info().typed_search_attributes
@@ -251,12 +254,12 @@ class AdvancedWorkflowRun:
     def _write_details(self) -> None:
         """Current details for the Web UI: progress counts and what runs now."""
         state = self._state
-        runner = self._runner
+        interpreter = self._interpreter
         lines = [f"**{state.workflow_id}** v{state.version}: {state.status.value}"]
         if state.paused:
             lines[0] += " (PAUSED: no new steps start; send the `resume` signal)"
-        if runner is not None:
-            counts = runner.counts
+        if interpreter is not None:
+            counts = interpreter.counts
             lines += [
                 "",
                 f"steps: {counts.get('completed', 0)}/{len(state.steps)} completed"
@@ -264,12 +267,12 @@ class AdvancedWorkflowRun:
                     f", {n} {s}" for s, n in sorted(counts.items()) if n and s != "completed"
                 ),
             ]
-            shown = sorted(runner.running)[:DETAIL_ROWS]
+            shown = sorted(interpreter.running)[:DETAIL_ROWS]
             if shown:
                 # the same rows as `cadenza status --watch`: running and waiting steps
                 lines += ["", *markdown_table(progress_rows(state, workflow.now(), shown))]
-                if len(runner.running) > len(shown):
-                    lines.append(f"... and {len(runner.running) - len(shown)} more running")
+                if len(interpreter.running) > len(shown):
+                    lines.append(f"... and {len(interpreter.running) - len(shown)} more running")
         if state.sla:
             lines += ["", sla_summary(state)]
         for pending in state.pending_approvals.values():
@@ -299,53 +302,6 @@ class AdvancedWorkflowRun:
             self._state_listed = True
             value = "waiting" if waiting else WorkflowState.RUNNING.value
             workflow.upsert_search_attributes([SA_STATE.value_set(value)])
-
-
-# What a run may return. Temporal refuses payloads over 2 MB; the data converter compresses
-# large ones (worker/codec.py), so this is checked on the compressed size, with a margin.
-MAX_RESULT_BYTES = 1_500_000
-
-
-def fit_payload(state: ExecutionResult) -> ExecutionResult:
-    """The state, or a copy with the largest step inputs/outputs replaced by markers, so that
-    the result always fits Temporal's payload limit: a result that does not fit would fail the
-    workflow task again and again instead of ending the run."""
-    text = state.model_dump_json()
-    if len(text) <= MAX_RESULT_BYTES:
-        return state
-    compressed = len(zlib.compress(text.encode()))
-    if compressed <= MAX_RESULT_BYTES:
-        return state
-    trimmed = state.model_copy(deep=True)
-    sizes = sorted(
-        (
-            (len(json.dumps(r.output, default=str)) + len(json.dumps(r.input, default=str)), sid)
-            for sid, r in trimmed.steps.items()
-        ),
-        reverse=True,
-    )
-    # remove about enough raw bytes for the compressed size to fit, then check; a few rounds
-    ratio = compressed / len(text)
-    goal = (compressed - MAX_RESULT_BYTES) / ratio * 1.2
-    removed, index = 0.0, 0
-    while index < len(sizes):
-        while index < len(sizes) and removed < goal:
-            size, sid = sizes[index]
-            record = trimmed.steps[sid]
-            record.output = {
-                "truncated": True,
-                "bytes": size,
-                "reason": "the run's result exceeded the payload limit; the full value is in "
-                "the step's activity result in the history",
-            }
-            record.input = None
-            removed += size
-            index += 1
-        if len(zlib.compress(trimmed.model_dump_json().encode())) <= MAX_RESULT_BYTES:
-            return trimmed
-        goal *= 2
-    trimmed.vars = {"truncated": True, "reason": "the run's vars exceed the payload limit"}
-    return trimmed
 
 
 async def _stop(task: asyncio.Future[None]) -> None:

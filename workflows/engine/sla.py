@@ -20,12 +20,8 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ALERT_ACTIVITY, AlertInput
-    from workflows.dsl.models import (
-        ExecutionResult,
-        SlaTargets,
-        StepStatus,
-        WorkflowState,
-    )
+    from workflows.contracts import ExecutionResult, StepStatus, WorkflowState
+    from workflows.dsl.models import SlaTargets
 
 ALERT_TIMEOUT = timedelta(seconds=30)
 ALERT_RETRY = RetryPolicy(

@@ -18,11 +18,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from opentelemetry import context as otel_context
-    from opentelemetry import trace
+    from opentelemetry import context as otel_context, trace
     from opentelemetry.trace import Span, Status, StatusCode
 
-    from workflows.dsl.models import StepRecord, StepStatus, WorkflowState, WorkflowStep
+    from workflows.contracts import StepRecord, StepStatus, WorkflowState
+    from workflows.dsl.models import WorkflowStep
 
 TRACER_NAME = "cadenza"
 RUN_SPAN = "cadenza.run"

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from workflows.dsl.models import (
+from workflows.contracts import (
     AuditEntry,
     DecisionInput,
     DecisionResult,

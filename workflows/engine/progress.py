@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflows.dsl.models import ExecutionResult, StepStatus
+from workflows.contracts import ExecutionResult, StepStatus
 
 COLUMNS = ("step", "status", "attempts", "duration", "detail")
 

@@ -1,4 +1,4 @@
-"""AgenticTaskRun: a free-form task run by the orchestrator graph (workflows/orchestrator.py).
+"""AgenticTaskRun: a free-form task run by the orchestrator graph (workflows/orchestrator/graph.py).
 
 Deterministic code only. The workflow compiles the registered graph with an in-memory
 checkpointer (it lives in the workflow's memory; replay rebuilds it from the history) and
@@ -13,20 +13,23 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
-    from activities.contracts import TASK_QUEUE_PREFIX, ErrorType
-    from workflows.dsl.models import AuditEntry, DecisionInput, DecisionResult, ErrorInfo
-
-from workflows.engine import SA_STATE
-from workflows.orchestrator import (
+from activities.contracts import ErrorType
+from workflows.agent.graph import model_call_config
+from workflows.contracts import (
+    SA_STATE,
+    TASK_WORKFLOW,
+    AuditEntry,
+    DecisionInput,
+    DecisionResult,
+    ErrorInfo,
+)
+from workflows.orchestrator.models import (
     APPROVAL_NODE,
     ORCHESTRATOR_GRAPH,
-    TASK_WORKFLOW,
     Decision,
     TaskInput,
     TaskResult,
@@ -225,17 +228,19 @@ class AgenticTaskRun:
 
 
 def _initial(request: TaskInput) -> TaskState:
-    queue = TASK_QUEUE_PREFIX + request.capability if request.capability else None
+    config = model_call_config(
+        step_id="task",
+        workflow_id=TASK_WORKFLOW,
+        model=request.model,
+        timeout=request.timeout,
+        capability=request.capability,
+        retry=request.retry,
+    )
     return {
         "task": request.task,
         "config": {
-            "step_id": "task",
-            "workflow_id": TASK_WORKFLOW,
-            "model": request.model,
+            **config,
             "tools": list(request.tools),
-            "timeout": request.timeout,
-            "retry": request.retry.model_dump(mode="json"),
-            "task_queue": queue,
             "max_iterations": request.max_iterations,
             "require_approval": request.require_approval,
             "max_recoveries": request.max_recoveries,

@@ -1,6 +1,6 @@
 """Child workflows that keep histories bounded: batches of a large container, long loops.
 
-Both interpret steps with the same `Runner` as `AdvancedWorkflowRun` and hand back a
+Both interpret steps with the same `Interpreter` as `AdvancedWorkflowRun` and hand back a
 `ChildResult` (step records, completions, vars) that the parent merges into its state. The
 parent validated the whole definition; a child only rebuilds its slice of it.
 """
@@ -10,19 +10,20 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.contracts import ErrorType
-    from workflows.dsl.models import (
-        AdvancedWorkflow,
-        BatchInput,
-        ChildResult,
-        ExecutionResult,
-        LoopInput,
-        StepStatus,
-    )
-
-from workflows.failures import StepFailure
-from workflows.runner import BATCH_WORKFLOW, LOOP_WORKFLOW, Runner
+from activities.contracts import ErrorType
+from workflows.contracts import (
+    BATCH_WORKFLOW,
+    LOOP_WORKFLOW,
+    BatchInput,
+    ChildResult,
+    ExecutionResult,
+    LoopInput,
+    StepStatus,
+)
+from workflows.dsl.models import AdvancedWorkflow
+from workflows.engine.failures import StepFailure
+from workflows.engine.interpreter import Interpreter
+from workflows.engine.steps.loop import run_loop
 
 
 def _definition(data: dict[str, object]) -> AdvancedWorkflow:
@@ -36,15 +37,15 @@ def _definition(data: dict[str, object]) -> AdvancedWorkflow:
         ) from None
 
 
-def _runner(request: BatchInput | LoopInput) -> Runner:
-    """A runner over the child's slice, seeing the parent's scope."""
+def _interpreter(request: BatchInput | LoopInput) -> Interpreter:
+    """An interpreter over the child's slice, seeing the parent's scope."""
     definition = _definition(request.definition)
     state = ExecutionResult(
         execution_id=workflow.info().workflow_id,
         workflow_id=definition.workflow_id,
         version=definition.version,
     )
-    return Runner(
+    return Interpreter(
         definition,
         state,
         request.scope.input,
@@ -60,9 +61,9 @@ class CadenzaBatchRun:
 
     @workflow.run
     async def run(self, request: BatchInput) -> ChildResult:
-        runner = _runner(request)
-        await runner.run_level(None, fail_fast=False)
-        return runner.child_result()
+        interpreter = _interpreter(request)
+        await interpreter.run_level(None, fail_fast=False)
+        return interpreter.child_result()
 
 
 @workflow.defn(name=LOOP_WORKFLOW)
@@ -71,17 +72,17 @@ class CadenzaLoopRun:
 
     @workflow.run
     async def run(self, request: LoopInput) -> ChildResult:
-        runner = _runner(request)
-        step = runner.definition.steps[0]
-        runner.loop_root = step.step_id
-        record = runner.state.steps[step.step_id]
-        runner.set_status(record, StepStatus.RUNNING)  # handed back with the other records
+        interpreter = _interpreter(request)
+        step = interpreter.definition.steps[0]
+        interpreter.loop_root = step.step_id
+        record = interpreter.state.steps[step.step_id]
+        interpreter.set_status(record, StepStatus.RUNNING)  # handed back with the other records
         record.attempts = request.progress.attempts
-        policy = runner.policy(step)
+        policy = interpreter.policy(step)
         try:
-            output = await runner.loop(step, record, policy, (0, 0), request.progress)
+            output = await run_loop(interpreter, step, record, policy, (0, 0), request.progress)
         except StepFailure as failure:
             record.attempts = max(record.attempts, failure.attempts)
-            return runner.child_result(error=failure.error)
+            return interpreter.child_result(error=failure.error)
         record.attempts = request.progress.attempts
-        return runner.child_result(output=output)
+        return interpreter.child_result(output=output)

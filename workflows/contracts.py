@@ -1,0 +1,292 @@
+"""The runtime contracts of cadenza's workflows: what travels between a client, the workflows,
+their child workflows and their updates, signals and queries (the execution result, step records,
+decisions, batch and loop inputs), plus the names history keeps (workflow types, search
+attributes). Definitions (the DSL) are in `workflows.dsl.models`.
+
+New fields get defaults, so that running workflows keep decoding their inputs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.common import SearchAttributeKey
+
+# Workflow types: names history keeps (never derived from module paths).
+RUN_WORKFLOW = "AdvancedWorkflowRun"
+BATCH_WORKFLOW = "CadenzaBatchRun"
+LOOP_WORKFLOW = "CadenzaLoopRun"
+TASK_WORKFLOW = "AgenticTaskRun"
+
+# Search attributes cadenza's workflows set (registered by `cadenza server` and `cadenza setup`).
+SA_WORKFLOW_ID = SearchAttributeKey.for_keyword("CadenzaWorkflowId")
+SA_VERSION = SearchAttributeKey.for_keyword("CadenzaVersion")
+SA_STATE = SearchAttributeKey.for_keyword("CadenzaState")
+
+
+class StepStatus(StrEnum):
+    """Lifecycle of a step in one execution."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+    RETRYING = "retrying"
+
+
+class WorkflowState(StrEnum):
+    """Lifecycle of one execution."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+class ErrorInfo(BaseModel):
+    """An error as recorded in the execution state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="Error type name, e.g. StepFailed, InputValidationError.")
+    message: str
+    step_id: str | None = None
+    non_retryable: bool = False
+
+
+class StepRecord(BaseModel):
+    """What happened to one step in one execution."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    retry_count: int = 0
+    input: Any = None
+    output: Any = None
+    error: ErrorInfo | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    recovered_by: str | None = Field(None, description="Error handler that recovered the step.")
+    skip_reason: str | None = None
+
+
+class CompensationRecord(BaseModel):
+    """One rollback action run during saga compensation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    action: str
+    status: Literal["completed", "failed"]
+    error: ErrorInfo | None = None
+
+
+class AuditEntry(BaseModel):
+    """Something a person or the engine did to a run: a pause, a resume, a decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str = Field(description="Workflow time, ISO 8601.")
+    kind: str = Field(
+        description="pause, resume, approve, reject, reminder, escalation, timeout, ignored"
+    )
+    by: str = ""
+    detail: str = ""
+    step_id: str | None = None
+
+
+class DecisionInput(BaseModel):
+    """Payload of the `approve` / `reject` updates and signals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str = Field(description="The approval step decided.")
+    by: str = Field(min_length=1, description="Who decides.")
+    comment: str = Field("", description="Why (for a rejection: the reason).")
+
+
+class Vote(BaseModel):
+    """One approver's decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str
+    decision: Literal["approve", "reject"]
+    comment: str = ""
+    at: str
+
+
+class PendingApproval(BaseModel):
+    """An approval step waiting for decisions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    approvers: list[str] = Field(description="Who may decide now; empty: anyone.")
+    required: int
+    votes: list[Vote] = Field(default_factory=list)
+    since: str
+    escalated: bool = False
+
+    @property
+    def approvals(self) -> int:
+        return sum(v.decision == "approve" for v in self.votes)
+
+    @property
+    def outcome(self) -> Literal["approved", "rejected"] | None:
+        if any(v.decision == "reject" for v in self.votes):
+            return "rejected"
+        return "approved" if self.approvals >= self.required else None
+
+
+class DecisionResult(BaseModel):
+    """What an `approve` / `reject` update returns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    outcome: Literal["pending", "approved", "rejected"]
+    approvals: int
+    required: int
+
+
+class PauseInput(BaseModel):
+    """Payload of the `pause` and `resume` signals (both fields optional)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: str = ""
+    reason: str = ""
+
+
+class ExecutionResult(BaseModel):
+    """The execution result and live state (`cadenza run --json`, `cadenza status --json`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: str
+    workflow_id: str
+    version: str
+    status: WorkflowState = WorkflowState.RUNNING
+    vars: dict[str, Any] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+    compensations: list[CompensationRecord] = Field(default_factory=list)
+    approvals: list[AuditEntry] = Field(
+        default_factory=list, description="Every decision, reminder, escalation, ignored signal."
+    )
+    sla: dict[str, Any] = Field(default_factory=dict)
+    started_at: str | None = None
+    ended_at: str | None = None
+    paused: bool = False
+    audit: list[AuditEntry] = Field(default_factory=list)
+    pending_approvals: dict[str, PendingApproval] = Field(default_factory=dict)
+
+
+class ExecutionOptions(BaseModel):
+    """How the engine keeps histories bounded (the seed's `execution_options`), and what the
+    Web UI shows of each step.
+
+    The defaults keep every execution's history well under Temporal's 10k-event guidance; tests
+    lower them to exercise child workflows and continue-as-new on small definitions.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_threshold: int = Field(
+        1000, ge=1, description="Parallel containers with more children run them in batches."
+    )
+    batch_size: int = Field(1000, ge=1, description="Children per batch child workflow.")
+    loop_inline_iterations: int = Field(
+        200, ge=1, description="Iterations run in the workflow before a loop moves to a child."
+    )
+    continue_as_new_every: int = Field(
+        500, ge=1, description="Iterations per run of a loop child before it continues as new."
+    )
+    max_kept_results: int = Field(
+        1000, ge=1, description="Iteration outputs a loop keeps (the latest ones)."
+    )
+    activity_summaries: bool = Field(
+        False,
+        description="Label each step's activity with its step id in the Web UI. Each label is"
+        " one more payload for the SDK to convert: about 0.2-0.3 ms of worker CPU per step,"
+        " 5-10% of a short step's cost (docs/benchmarks.md).",
+    )
+
+
+class RunInput(BaseModel):
+    """Input of the `AdvancedWorkflowRun` workflow.
+
+    The definition travels as a plain dict and is validated inside the workflow: a payload that
+    failed to decode into a model would stall the workflow task instead of failing the run.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any]
+    input: dict[str, Any] = Field(default_factory=dict)
+    known_actions: list[str] | None = Field(
+        None, description="Action names the starter knew of; unknown actions fail validation."
+    )
+    options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+
+class ScopeSnapshot(BaseModel):
+    """What a child workflow's expressions see of its parent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(default_factory=dict)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class BatchInput(BaseModel):
+    """Input of `CadenzaBatchRun`: some children of a large parallel container."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] = Field(description="The parent's settings; steps: the batch.")
+    scope: ScopeSnapshot
+    options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+
+class ChildResult(BaseModel):
+    """What a child workflow hands back: step records, completions, vars it wrote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: dict[str, StepRecord] = Field(default_factory=dict)
+    completion_order: list[str] = Field(default_factory=list)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    output: Any = None
+    error: ErrorInfo | None = None
+
+
+class LoopProgress(BaseModel):
+    """Where a loop stands; carried into its child workflow and across continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = 0
+    results: list[Any] = Field(default_factory=list)
+    results_offset: int = Field(0, description="Iteration index of results[0].")
+    last: Any = None
+    attempts: int = 0
+
+
+class LoopInput(BaseModel):
+    """Input of `CadenzaLoopRun`: one loop step, continued from `progress`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] = Field(description="The parent's settings; steps: the loop.")
+    scope: ScopeSnapshot
+    progress: LoopProgress
+    options: ExecutionOptions = Field(default_factory=ExecutionOptions)

@@ -1,0 +1,474 @@
+"""The interpreter of cadenza's workflows: schedules steps level by level and runs each one
+through its step type's handler (`workflows.engine.steps.HANDLERS`).
+
+Deterministic code only. A *level* is a list of sibling steps (the top level of a definition, a
+parallel container's children, a loop's body); each level is scheduled event-driven from its
+plan. Every activity (action, error handler, rollback) takes one of `max_parallel_steps` slots;
+waiting steps get slots by priority (longest remaining critical path first when
+`optimization_enabled`, else definition order). The interpreter is the `StepContext` its
+handlers see (`workflows.engine.context`); it owns the run's state, the handlers own what a
+step type does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio import workflow
+
+from activities.contracts import ErrorType, StepActivityResult
+from workflows.contracts import (
+    AuditEntry,
+    ChildResult,
+    CompensationRecord,
+    ErrorInfo,
+    ExecutionOptions,
+    ExecutionResult,
+    ScopeSnapshot,
+    StepRecord,
+    StepStatus,
+)
+from workflows.dsl.expressions import ExpressionError
+from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, StepType, WorkflowStep
+from workflows.dsl.plan import Plan, build_plan
+from workflows.engine import scheduler
+from workflows.engine.activity import execute_action
+from workflows.engine.context import Priority, descendants
+from workflows.engine.failures import StepFailure, expression_failure
+from workflows.engine.scope import Scope
+from workflows.engine.sla import SlaWatch
+from workflows.engine.slots import Slots
+from workflows.engine.steps import HANDLERS
+from workflows.engine.telemetry import RunSpans
+
+
+class Interpreter:
+    """Interprets one validated definition inside a workflow; owns the execution state."""
+
+    def __init__(
+        self,
+        definition: AdvancedWorkflow,
+        state: ExecutionResult,
+        run_input: dict[str, Any],
+        on_change: Callable[[], None],
+        options: ExecutionOptions | None = None,
+        scope: ScopeSnapshot | None = None,
+        spans: RunSpans | None = None,
+    ) -> None:
+        self.definition = definition
+        self.state = state
+        self.input = run_input
+        self.on_change = on_change
+        self.options = options or ExecutionOptions()
+        self.loop_root: str | None = None
+        self._children = 0
+        self._policies: dict[str, EffectiveRetryPolicy] = {}
+        self._guard_errors: dict[str, ExpressionError] = {}
+        self.steps: dict[str, WorkflowStep] = {s.step_id: s for s in definition.all_steps()}
+        self._plans: dict[str | None, Plan] = {None: build_plan(definition.steps)}
+        for step in self.steps.values():
+            if step.parallel_steps:
+                self._plans[step.step_id] = build_plan(step.parallel_steps)
+        self.slots = Slots(definition.max_parallel_steps)
+        self.failure: ErrorInfo | None = None
+        """The first untolerated failure on the critical path: it fails the run."""
+        self.completion_order: list[str] = []
+        self.running: set[str] = set()
+        """Steps running now (read by the Web UI's details)."""
+        self.paused = False
+        self.counts: dict[str, int] = {StepStatus.PENDING.value: len(self.steps)}
+        """Steps per status (read by the Web UI's details)."""
+        self._branch_skips: dict[str, str] = {}
+        self._tolerated: set[str] = set()
+        self._loop_members: set[str] = set()
+        for step in self.steps.values():
+            if step.step_type == StepType.LOOP:
+                self._loop_members.update(s.step_id for s in descendants(step))
+        state.vars = dict(definition.global_variables)
+        state.steps = {sid: StepRecord() for sid in self.steps}
+        self.spans = spans or RunSpans(state.execution_id, definition.workflow_id)
+        self.sla = SlaWatch(definition.sla_targets, state, on_change)
+        if scope is not None:
+            state.vars = dict(scope.vars)
+        self.scope = Scope(run_input, state, scope)
+
+    # ------------------------------------------------------------------ levels
+
+    def plan(self, key: str | None) -> Plan:
+        return self._plans[key]
+
+    async def run_level(self, key: str | None, fail_fast: bool) -> None:
+        """Run the steps of one level (None: the top level) until all are settled
+        (`workflows.engine.scheduler.run_level`)."""
+        optimize = self.definition.optimization_enabled
+        await scheduler.run_level(self._plans[key], _Decisions(self, key), fail_fast, optimize)
+
+    def _settle_unstarted(self, key: str | None, sid: str) -> bool:
+        """Settle a ready step that must not start: blocked by a failed dependency, or skipped
+        (a branch not taken, all dependencies skipped, a guard condition not true)."""
+        plan = self._plans[key]
+        blocked = scheduler.blocked_by(plan, sid, self.state.steps, self._tolerated)
+        if blocked is not None:
+            self._fail_unstarted(sid, blocked)
+            return True
+        reason = self._skip_reason(plan, sid)
+        if reason is not None:
+            self._skip(sid, reason)
+            return True
+        return False
+
+    def _skip_reason(self, plan: Plan, sid: str) -> str | None:
+        if sid in self._branch_skips:
+            return self._branch_skips[sid]
+        if scheduler.all_dependencies_skipped(plan, sid, self.state.steps):
+            return "all of its dependencies were skipped"
+        step = self.steps[sid]
+        if not HANDLERS[step.step_type].conditions_are_guards:
+            return None
+        for k, cond in enumerate(step.conditions):
+            try:
+                value = self.evaluate(cond.when)
+            except ExpressionError as exc:
+                self._guard_errors[sid] = exc  # reported as the step's failure when it runs
+                return None
+            if value is not True:
+                return f"guard conditions[{k}] ({cond.when}) was {value!r}"
+        return None
+
+    def _skip(self, sid: str, reason: str) -> None:
+        record = self.state.steps[sid]
+        self.set_status(record, StepStatus.SKIPPED)
+        record.skip_reason = reason
+        self._settled_unstarted(sid, record, "skipped")
+
+    def _fail_unstarted(self, sid: str, dep: str) -> None:
+        record = self.state.steps[sid]
+        self.set_status(record, StepStatus.FAILED)
+        record.error = ErrorInfo(
+            type=ErrorType.DEPENDENCY_FAILED,
+            message=f"not started: its dependency '{dep}' failed",
+            step_id=sid,
+            non_retryable=True,
+        )
+        self._settled_unstarted(sid, record, "failed")
+
+    def _settled_unstarted(self, sid: str, record: StepRecord, status: str) -> None:
+        record.started_at = record.ended_at = workflow.now().isoformat()
+        self.scope.settled(sid, status, None)
+        self.spans.settled_unstarted(self.steps[sid], record)
+        self.on_change()
+
+    # ------------------------------------------------------------------ one step
+
+    async def run_step(self, step: WorkflowStep, priority: Priority) -> None:
+        """Run one step of any type; record its outcome. Never raises but on cancellation."""
+        if self.paused:
+            await workflow.wait_condition(lambda: not self.paused)
+        record = self.state.steps[step.step_id]
+        handler = HANDLERS[step.step_type]
+        if not handler.marks_running_itself:
+            self.mark_running(step, record)
+        policy = self.policy(step)
+        evicted = False
+        try:
+            output = await self._outcome(step, record, policy, priority)
+            try:
+                scope = {"result": output}
+                if not record.recovered_by:
+                    scope = handler.output_scope(output)
+                updates = {k: self.evaluate(e, **scope) for k, e in step.output_mapping.items()}
+            except ExpressionError as exc:
+                raise StepFailure(expression_failure(exc, step.step_id), record.attempts) from None
+            self.state.vars.update(updates)
+            record.output = output
+            self.set_status(record, StepStatus.COMPLETED)
+            if step.step_id not in self._loop_members:
+                self.completion_order.append(step.step_id)
+        except StepFailure as failure:
+            self._failed(step, record, failure, policy)
+        except asyncio.CancelledError:
+            if record.status == StepStatus.PENDING:  # cancelled while waiting for a slot
+                raise
+            self.set_status(record, StepStatus.FAILED)
+            record.error = ErrorInfo(
+                type=ErrorType.CANCELLED,
+                message="cancelled while running",
+                step_id=step.step_id,
+                non_retryable=True,
+            )
+            raise
+        except GeneratorExit:  # evicted from the worker's cache: the run replays elsewhere
+            evicted = True
+            raise
+        finally:
+            if not evicted:
+                self._ended(step, record)
+
+    async def _outcome(
+        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
+    ) -> Any:
+        """The step's output from its handler, or from the error handler that recovered it."""
+        try:
+            guard_error = self._guard_errors.pop(step.step_id, None)
+            if guard_error is not None:
+                raise StepFailure(expression_failure(guard_error, step.step_id))
+            output = await HANDLERS[step.step_type].run(self, step, record, policy, prio)
+        except StepFailure as failure:
+            record.attempts = max(record.attempts, failure.attempts)
+            record.error = failure.error
+            record.recovered_by, output = await self._recover(step, record, failure, policy)
+        record.retry_count = max(record.attempts - 1, 0)
+        return output
+
+    def _failed(
+        self,
+        step: WorkflowStep,
+        record: StepRecord,
+        failure: StepFailure,
+        policy: EffectiveRetryPolicy,
+    ) -> None:
+        self.set_status(record, StepStatus.FAILED)
+        record.error = failure.error
+        record.attempts = max(record.attempts, failure.attempts)
+        record.retry_count = max(record.attempts - 1, 0)
+        if policy.continue_on_failure:
+            self._tolerated.add(step.step_id)
+        elif self.failure is None and step.step_id in self._plans[None].critical_path:
+            self.failure = failure.error
+
+    def _ended(self, step: WorkflowStep, record: StepRecord) -> None:
+        record.ended_at = workflow.now().isoformat()
+        self.running.discard(step.step_id)
+        self.sla.disarm_step(step.step_id)
+        self.spans.end_step(step, record)
+        self.scope.settled(step.step_id, str(record.status), record.output)
+        self.on_change()
+
+    async def _recover(
+        self,
+        step: WorkflowStep,
+        record: StepRecord,
+        failure: StepFailure,
+        policy: EffectiveRetryPolicy,
+    ) -> tuple[str, Any]:
+        """Run the step's error handlers in order; the first that succeeds recovers the step."""
+        payload = {
+            "step_id": step.step_id,
+            "input": record.input,
+            "error": failure.error.model_dump(mode="json"),
+        }
+        for handler in step.error_handlers:
+            try:
+                result = await self.run_action(
+                    step, handler, payload, policy, "error_handler", (0, 0)
+                )
+            except StepFailure:
+                continue
+            return handler, result.output
+        raise failure
+
+    # ------------------------------------------------------------------ the StepContext
+
+    def mark_running(self, step: WorkflowStep, record: StepRecord) -> None:
+        self.set_status(record, StepStatus.RUNNING)
+        record.started_at = workflow.now().isoformat()
+        record.ended_at = None
+        self.running.add(step.step_id)
+        self.spans.start_step(step)
+        self.sla.arm_step(step.step_id)
+        self.on_change()
+
+    def mark_waiting(self, step: WorkflowStep, record: StepRecord) -> None:
+        self.set_status(record, StepStatus.WAITING)
+        self.running.discard(step.step_id)
+        self.on_change()
+
+    def done_waiting(self, step: WorkflowStep, record: StepRecord) -> None:
+        self.set_status(record, StepStatus.RUNNING)
+        self.on_change()
+
+    def changed(self) -> None:
+        self.on_change()
+
+    def skip_later(self, step_id: str, reason: str) -> None:
+        self._branch_skips[step_id] = reason
+
+    def reset(self, step_id: str) -> None:
+        record = self.state.steps[step_id]
+        if record.status != StepStatus.PENDING:
+            self.set_status(record, StepStatus.PENDING)
+        self._branch_skips.pop(step_id, None)
+        self._tolerated.discard(step_id)
+
+    @asynccontextmanager
+    async def slot(self, priority: Priority) -> AsyncIterator[None]:
+        """A slot to start a step's work; while the run is paused, none is taken."""
+        while True:
+            if self.paused:
+                await workflow.wait_condition(lambda: not self.paused)
+            await self.slots.acquire(priority)
+            if not self.paused:
+                break
+            self.slots.release()  # paused while waiting for the slot
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+    async def call_activity(
+        self,
+        step: WorkflowStep,
+        action: str,
+        params: dict[str, Any],
+        policy: EffectiveRetryPolicy,
+        role: str,
+    ) -> StepActivityResult:
+        return await execute_action(
+            self.definition.workflow_id,
+            step,
+            action,
+            params,
+            policy,
+            role,
+            self.options.activity_summaries,
+        )
+
+    async def run_action(
+        self,
+        step: WorkflowStep,
+        action: str,
+        params: dict[str, Any],
+        policy: EffectiveRetryPolicy,
+        role: str,
+        priority: Priority,
+    ) -> StepActivityResult:
+        """Run one action as an activity whose type is the action name, holding a slot."""
+        if role == "step":  # a loop iteration: a paused run starts none
+            async with self.slot(priority):
+                return await self.call_activity(step, action, params, policy, role)
+        # handlers, rollbacks, reminders finish what was started, paused or not
+        await self.slots.acquire(priority)
+        try:
+            return await self.call_activity(step, action, params, policy, role)
+        finally:
+            self.slots.release()
+
+    def snapshot(self) -> ScopeSnapshot:
+        return self.scope.snapshot()
+
+    async def run_child(
+        self, workflow_type: str, request: Any, suffix: str, summary: str
+    ) -> ChildResult:
+        self._children += 1
+        result: ChildResult = await workflow.execute_child_workflow(
+            workflow_type,
+            request,
+            id=f"{workflow.info().workflow_id}.{suffix}.{self._children}",
+            result_type=ChildResult,
+            static_summary=summary,
+        )
+        return result
+
+    def absorb(self, result: ChildResult) -> None:
+        for sid, record in result.records.items():
+            current = self.state.steps[sid]
+            self.counts[current.status.value] -= 1
+            self.counts[record.status.value] = self.counts.get(record.status.value, 0) + 1
+            self.state.steps[sid] = record
+            if record.status != StepStatus.PENDING:
+                self.scope.settled(sid, record.status.value, record.output)
+            if record.status == StepStatus.FAILED and record.error is None:
+                self._tolerated.add(sid)
+        self.completion_order.extend(
+            s for s in result.completion_order if s not in self._loop_members
+        )
+        self.state.vars.update(result.vars)
+        self.on_change()
+
+    def child_result(self, output: Any = None, error: ErrorInfo | None = None) -> ChildResult:
+        """This run's state as a child workflow's result."""
+        return ChildResult(
+            records={
+                sid: r for sid, r in self.state.steps.items() if r.status != StepStatus.PENDING
+            },
+            completion_order=self.completion_order,
+            vars=self.state.vars,
+            output=output,
+            error=error,
+        )
+
+    async def compensate(self, only: Sequence[WorkflowStep] | None = None) -> None:
+        """Run rollback_actions of completed steps in reverse completion order.
+
+        Args:
+            only: restrict to these steps (a failed container's children); they are then taken
+                out of the saga so that they are not compensated twice.
+        """
+        subset = None if only is None else {s.step_id for s in only}
+        for sid in reversed(self.completion_order):
+            if subset is not None and sid not in subset:
+                continue
+            step = self.steps[sid]
+            record = self.state.steps[sid]
+            for action in step.rollback_actions:
+                payload = {"step_id": sid, "input": record.input, "output": record.output}
+                try:
+                    await self.run_action(
+                        step, action, payload, self.policy(step), "rollback", (0, 0)
+                    )
+                    entry = CompensationRecord(step_id=sid, action=action, status="completed")
+                except StepFailure as failure:
+                    entry = CompensationRecord(
+                        step_id=sid, action=action, status="failed", error=failure.error
+                    )
+                self.state.compensations.append(entry)
+                self.on_change()
+        if subset is not None:
+            self.completion_order = [s for s in self.completion_order if s not in subset]
+
+    # ------------------------------------------------------------------ state
+
+    def policy(self, step: WorkflowStep) -> EffectiveRetryPolicy:
+        """The step's retry policy merged with the definition's (computed once per step)."""
+        policy = self._policies.get(step.step_id)
+        if policy is None:
+            policy = EffectiveRetryPolicy.merge(self.definition.retry_policy, step.retry_policy)
+            self._policies[step.step_id] = policy
+        return policy
+
+    def set_status(self, record: StepRecord, status: StepStatus) -> None:
+        self.counts[record.status.value] -= 1
+        self.counts[status.value] = self.counts.get(status.value, 0) + 1
+        record.status = status
+
+    def set_paused(self, paused: bool, entry: AuditEntry) -> None:
+        self.paused = paused
+        self.state.paused = paused
+        self.state.audit.append(entry)
+        self.on_change()
+
+    def step_params(self, step: WorkflowStep, **extra: Any) -> dict[str, Any]:
+        return self.scope.step_params(step, **extra)
+
+    def evaluate(self, source: str, **extra: Any) -> Any:
+        return self.scope.evaluate(source, **extra)
+
+
+class _Decisions:
+    """The interpreter's answers to the scheduler of one level."""
+
+    def __init__(self, interpreter: Interpreter, key: str | None) -> None:
+        self._interpreter = interpreter
+        self._key = key
+
+    def failed(self) -> bool:
+        return self._interpreter.failure is not None
+
+    def settle_unstarted(self, sid: str) -> bool:
+        return self._interpreter._settle_unstarted(self._key, sid)
+
+    def start(self, sid: str, priority: Priority) -> Awaitable[None]:
+        return self._interpreter.run_step(self._interpreter.steps[sid], priority)
