@@ -264,7 +264,7 @@ def server(
         embedded.start()
     except ServerError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        exit_now(EXIT_USAGE)
+        exit_now(exc.exit_code)
     out.print(
         f"Temporal server on {config.address}, Web UI http://{ip}:{ui_port}, "
         f"data {config.db_path}. Ctrl-C stops it."
