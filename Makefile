@@ -28,8 +28,8 @@ test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration tests/replay
 
 lint: $(STAMP)
-	$(BIN)/ruff check workflows activities worker tests benchmarks
-	$(BIN)/ruff format --check workflows activities worker tests benchmarks
+	$(BIN)/ruff check cadenza workflows activities worker tests benchmarks
+	$(BIN)/ruff format --check cadenza workflows activities worker tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

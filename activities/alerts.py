@@ -25,6 +25,7 @@ from opentelemetry import trace
 from temporalio import activity
 
 from activities.contracts import ALERT_ACTIVITY, AlertInput
+from cadenza.errors import CadenzaError
 
 log = logging.getLogger("cadenza.alerts")
 
@@ -103,8 +104,11 @@ class OtelEventSink:
             span.add_event("alert", attributes=attributes)
 
 
-class AlertDeliveryFailed(Exception):
-    """A sink could not deliver an alert (the activity is retried)."""
+class AlertDeliveryFailed(CadenzaError):
+    """A sink could not deliver an alert (the activity is retried).
+
+    Check the sink's address and credentials; the message names the sink.
+    """
 
 
 class AlertManager:

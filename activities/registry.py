@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from activities.contracts import ErrorType
+from cadenza.errors import CadenzaError
 
 
-class ActionError(Exception):
+class ActionError(CadenzaError):
     """Raised by actions to fail a step with a chosen error type.
 
     Args:

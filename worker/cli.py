@@ -53,6 +53,7 @@ from worker.run import ensure_search_attributes, serve
 from worker.server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
 from worker.telemetry import install_tracing, traces_exported
+from workflows.dsl.diagnostics import Diagnostic, DiagnosticCode
 from workflows.dsl.loader import DocumentError
 from workflows.dsl.models import (
     AdvancedWorkflow,
@@ -166,9 +167,7 @@ def validate(
                 diagnostics = [d.as_dict() for d in report.diagnostics]
                 ok = report.ok
             except (DocumentError, UsageError) as exc:
-                diagnostics = [
-                    {"path": "$", "code": "unreadable", "message": str(exc), "severity": "error"}
-                ]
+                diagnostics = [Diagnostic("$", DiagnosticCode.UNREADABLE, str(exc)).as_dict()]
                 ok = False
             reports.append({"file": str(file), "valid": ok, "diagnostics": diagnostics})
         if as_json:
@@ -264,7 +263,7 @@ def server(
         embedded.start()
     except ServerError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        exit_now(EXIT_USAGE)
+        exit_now(exc.exit_code)
     out.print(
         f"Temporal server on {config.address}, Web UI http://{ip}:{ui_port}, "
         f"data {config.db_path}. Ctrl-C stops it."

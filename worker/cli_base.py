@@ -1,5 +1,6 @@
 """What every `cadenza` command shares: the Typer app, the consoles, exit codes, how a command
-runs and fails (UsageError -> exit 2 with a message, never a traceback), and input loading."""
+runs and fails (a CadenzaError -> its message and its `exit_code`, never a traceback), and input
+loading."""
 
 from __future__ import annotations
 
@@ -16,13 +17,9 @@ from rich.console import Console
 
 from activities.registry import ActionRegistry, load_action_modules
 from activities.std import default_registry
-from worker.client import ConnectionFailed, DefinitionRejected
-from worker.codec import CodecKeyError
-from worker.run import SearchAttributesMissing
-from worker.server import ServerError
+from cadenza.errors import EXIT_FAILED as EXIT_FAILED, EXIT_USAGE as EXIT_USAGE, CadenzaError
 from worker.settings import Settings
-from worker.telemetry import TelemetryConfigError
-from workflows.dsl.loader import DocumentError, parse_document
+from workflows.dsl.loader import parse_document
 
 app = typer.Typer(
     name="cadenza",
@@ -35,7 +32,7 @@ app = typer.Typer(
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0  # EXIT_FAILED (1) and EXIT_USAGE (2) come from cadenza.errors
 ActionsOpt = Annotated[
     list[str] | None,
     typer.Option("--actions", help="Extra action module to load (repeatable)."),
@@ -51,8 +48,10 @@ def print_started(execution_id: str, as_json: bool, follow: str) -> int:
     return EXIT_OK
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed on stderr, exit code 2."""
+class UsageError(CadenzaError):
+    """Bad input from the user: printed on stderr, exit code 2; the message says what to change."""
+
+    exit_code = EXIT_USAGE
 
 
 def exit_now(code: int) -> NoReturn:
@@ -65,18 +64,9 @@ def exit_now(code: int) -> NoReturn:
 def run_command(coro: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     try:
         code = asyncio.run(coro())
-    except (UsageError, DocumentError, DefinitionRejected) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-        code = EXIT_USAGE
-    except (
-        ConnectionFailed,
-        ServerError,
-        SearchAttributesMissing,
-        TelemetryConfigError,
-        CodecKeyError,
-    ) as exc:
+    except CadenzaError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
-        code = EXIT_USAGE
+        code = exc.exit_code
     except KeyboardInterrupt:
         code = 130
     exit_now(code)

@@ -28,6 +28,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.service import RPCError
 
+from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.codec import data_converter
 from worker.settings import DEFAULT_ADDRESS
 from workflows.dsl.models import (
@@ -48,16 +49,31 @@ from workflows.orchestrator import TASK_WORKFLOW, AgenticTaskRun, TaskInput, Tas
 State = TypeVar("State")
 
 
-class ConnectionFailed(Exception):
-    """Temporal could not be reached; the message says where and how to start a server."""
+class ConnectionFailed(CadenzaError):
+    """Temporal could not be reached; the message says where and how to start a server.
+
+    Start one (`cadenza server`) or point TEMPORAL_ADDRESS at the running one.
+    """
+
+    exit_code = EXIT_USAGE
 
 
-class DecisionRefused(Exception):
-    """An approval decision the run refused; the message is the run's reason."""
+class DecisionRefused(CadenzaError):
+    """An approval decision the run refused; the message is the run's reason.
+
+    Check the step id and who decides (`cadenza pending` lists waiting approvals).
+    """
+
+    exit_code = EXIT_USAGE
 
 
-class DefinitionRejected(Exception):
-    """A definition failed validation before it was started."""
+class DefinitionRejected(CadenzaError):
+    """A definition failed validation before it was started.
+
+    `report` holds the diagnostics; each names the path and the fix (docs/diagnostics.md).
+    """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, report: ValidationReport, what: str = "definition") -> None:
         super().__init__(f"invalid {what}:\n" + report.summary())

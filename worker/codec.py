@@ -34,6 +34,8 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from cadenza.errors import EXIT_USAGE, CadenzaError
+
 COMPRESS_ABOVE = 64 * 1024
 ENCODING = b"binary/zlib"
 
@@ -69,8 +71,14 @@ KEY_ID = "encryption-key-id"
 KEYS_VARIABLE = "CADENZA_CODEC_KEYS"
 
 
-class CodecKeyError(ValueError):
-    """The key configuration is unusable, or a payload needs a key this process lacks."""
+class CodecKeyError(CadenzaError, ValueError):
+    """The key configuration is unusable, or a payload needs a key this process lacks.
+
+    Fix the key list the message names (`cadenza codec-key` makes a key), or give this
+    process the key the payload was encrypted with.
+    """
+
+    exit_code = EXIT_USAGE
 
 
 def parse_keys(text: str) -> dict[str, bytes]:

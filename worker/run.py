@@ -22,6 +22,7 @@ from activities.alerts import AlertActivities, AlertManager
 from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
+from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.health import Health, health_server
 from worker.monitor import Observability, alert_sinks, observability
 from worker.server import SEARCH_ATTRIBUTES
@@ -47,6 +48,7 @@ PASSTHROUGH_MODULES = (
     "yaml",
     "workflows.dsl",
     "activities.contracts",
+    "cadenza.errors",
     "workflows",
     "opentelemetry",
 )
@@ -61,8 +63,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 WORKFLOWS: list[type] = [AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun, AgenticTaskRun]
 
 
-class SearchAttributesMissing(Exception):
-    """The namespace lacks cadenza's search attributes and they could not be added."""
+class SearchAttributesMissing(CadenzaError):
+    """The namespace lacks cadenza's search attributes and they could not be added.
+
+    Add them as the message says (an operator with rights on the namespace).
+    """
+
+    exit_code = EXIT_USAGE
 
 
 async def ensure_search_attributes(client: Client) -> None:

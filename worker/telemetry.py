@@ -38,6 +38,8 @@ from temporalio.contrib.opentelemetry import (
     create_tracer_provider,
 )
 
+from cadenza.errors import EXIT_USAGE, CadenzaError
+
 log = logging.getLogger("cadenza.telemetry")
 
 
@@ -189,5 +191,10 @@ def metric_reader(env: Mapping[str, str] | None = None) -> MetricReader | None:
     return PeriodicExportingMetricReader(OTLPMetricExporter())
 
 
-class TelemetryConfigError(ValueError):
-    """An OTEL_* variable asks for something cadenza does not support."""
+class TelemetryConfigError(CadenzaError, ValueError):
+    """An OTEL_* variable asks for something cadenza does not support.
+
+    Change or unset the variable the message names.
+    """
+
+    exit_code = EXIT_USAGE

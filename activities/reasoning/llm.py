@@ -43,6 +43,7 @@ from activities.contracts import (
     model_problem,
 )
 from activities.registry import ActionRegistry
+from cadenza.errors import CadenzaError
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -96,8 +97,11 @@ class ScriptedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-class ScriptExhausted(Exception):
-    """The scripted model was asked for more turns than its script has."""
+class ScriptExhausted(CadenzaError):
+    """The scripted model was asked for more turns than its script has.
+
+    Add the missing turns to the script, or lower the agent's max_iterations.
+    """
 
 
 def load_script(name: str, folder: Path) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import cel
 
+from cadenza.errors import EXIT_USAGE, CadenzaError
+
 MAX_EXPRESSION_LENGTH = 4096
 MAX_COMPREHENSION_DEPTH = 3
 """Comprehension macros (all, exists, exists_one, map, filter) nested deeper are refused."""
@@ -82,8 +84,13 @@ def _largest_collection(values: list[Any], budget: int = 2_000_000) -> int:
     return largest
 
 
-class ExpressionError(Exception):
-    """An expression that does not compile, reads an unknown name or fails to evaluate."""
+class ExpressionError(CadenzaError):
+    """An expression that does not compile, reads an unknown name or fails to evaluate.
+
+    `reason` says what is wrong; fix the expression (`cadenza validate` checks it statically).
+    """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, expression: str, message: str) -> None:
         super().__init__(f"{message} (in expression {expression!r})")

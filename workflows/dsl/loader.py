@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from cadenza.errors import EXIT_USAGE, CadenzaError
+
 MAX_DOCUMENT_BYTES = 2_097_152
 MAX_YAML_ALIASES = 100
 MAX_VALUES = 1_000_000
@@ -19,12 +21,22 @@ MAX_DEPTH = 64
 """How deeply mappings and lists may nest (parallel containers nest 16 at most)."""
 
 
-class DocumentError(Exception):
-    """A document that cannot be read as a definition: the message says where and why."""
+class DocumentError(CadenzaError):
+    """A document that cannot be read as a definition: the message says where and why.
+
+    Fix the file at the line and column named (UTF-8, YAML or JSON, one mapping).
+    """
+
+    exit_code = EXIT_USAGE
 
 
-class ShapeError(ValueError):
-    """A value nests too deeply or expands to too many values."""
+class ShapeError(CadenzaError, ValueError):
+    """A value nests too deeply or expands to too many values.
+
+    Flatten the value, or pass large data by reference (a URL, a storage key).
+    """
+
+    exit_code = EXIT_USAGE
 
 
 def check_shape(value: Any, max_values: int = MAX_VALUES, max_depth: int = MAX_DEPTH) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import jsonschema
 
+from workflows.dsl.diagnostics import DiagnosticCode
+
 REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
 # a group holding a quantifier, itself quantified: (a+)+, (x*)*, (\w+\s?)*, (a{1,})+ ...
 _NESTED_QUANTIFIER = re.compile(
@@ -22,20 +24,26 @@ _NESTED_QUANTIFIER = re.compile(
 SAMPLES: tuple[Any, ...] = (None, {}, [], "", 0, {"a": {"b": [1]}}, [[{}]])
 
 
-Problem = tuple[list[str | int], str, str]
+Problem = tuple[list[str | int], DiagnosticCode, str]
 
 
 def schema_problems(schema: Any) -> list[Problem]:
     """(path inside the schema, code, message) for each problem; empty when the schema is fine."""
     if not isinstance(schema, dict):
-        return [([], "invalid_json_schema", "a JSON Schema is a mapping")]
+        return [([], DiagnosticCode.INVALID_JSON_SCHEMA, "a JSON Schema is a mapping")]
     try:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        return [(list(exc.path), "invalid_json_schema", f"not a valid JSON Schema: {exc.message}")]
+        return [
+            (
+                list(exc.path),
+                DiagnosticCode.INVALID_JSON_SCHEMA,
+                f"not a valid JSON Schema: {exc.message}",
+            )
+        ]
     except RecursionError:
-        return [([], "too_deep", "the schema nests too deeply")]
+        return [([], DiagnosticCode.TOO_DEEP, "the schema nests too deeply")]
     problems = list(_walk(schema))
     if problems:
         return problems
@@ -48,12 +56,14 @@ def schema_problems(schema: Any) -> list[Problem]:
         return [
             (
                 [],
-                "recursive_schema",
+                DiagnosticCode.RECURSIVE_SCHEMA,
                 "the schema refers to itself without consuming any data (infinite recursion)",
             )
         ]
     except Exception as exc:
-        return [([], "unresolvable_ref", f"the schema cannot be used: {str(exc)[:200]}")]
+        return [
+            ([], DiagnosticCode.UNRESOLVABLE_REF, f"the schema cannot be used: {str(exc)[:200]}")
+        ]
     return []
 
 
@@ -71,7 +81,7 @@ def _walk(schema: Any) -> Iterator[Problem]:
             if key in REF_KEYWORDS and isinstance(value, str) and not value.startswith("#"):
                 yield (
                     here,
-                    "remote_ref",
+                    DiagnosticCode.REMOTE_REF,
                     f"reference {value[:80]!r}: only local references (#/...) are allowed; "
                     "a schema may not load other documents",
                 )
@@ -88,12 +98,16 @@ def _pattern(path: list[str | int], pattern: str) -> Iterator[Problem]:
     try:
         re.compile(pattern)
     except re.error as exc:
-        yield (path, "invalid_pattern", f"pattern {pattern[:60]!r} does not compile: {exc}")
+        yield (
+            path,
+            DiagnosticCode.INVALID_PATTERN,
+            f"pattern {pattern[:60]!r} does not compile: {exc}",
+        )
         return
     if _NESTED_QUANTIFIER.search(pattern):
         yield (
             path,
-            "catastrophic_pattern",
+            DiagnosticCode.CATASTROPHIC_PATTERN,
             f"pattern {pattern[:60]!r} repeats a repeated group, which can take exponential "
             "time on a crafted input: rewrite it without nested quantifiers",
         )

@@ -4,6 +4,7 @@ The same function runs at the edge (CLI, client) and again inside the workflow, 
 that slipped past the edge still fails fast with the same words instead of stalling a task.
 A diagnostic names the place, the bad value and the fix:
 `steps[2].dependencies[0]: unknown_dependency: unknown step 'chrage'; did you mean 'charge'?`
+The codes are `DiagnosticCode` members (workflows/dsl/diagnostics.py, docs/diagnostics.md).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import difflib
 import functools
 import json
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from activities.contracts import model_problem
+from workflows.dsl.diagnostics import Diagnostic, DiagnosticCode, ValidationReport
 from workflows.dsl.expressions import (
     BASE_NAMES,
     LOOP_NAMES,
@@ -38,53 +39,6 @@ MAX_NESTING = 16
 
 # Step types whose execution lands in later work; until then they are refused, never ignored.
 UNSUPPORTED_STEP_TYPES: dict[StepType, str] = {}
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """One finding of the validator."""
-
-    path: str
-    code: str
-    message: str
-    severity: Literal["error", "warning"] = "error"
-
-    def __str__(self) -> str:
-        prefix = "" if self.severity == "error" else "warning: "
-        return f"{self.path}: {prefix}{self.code}: {self.message}"
-
-    def as_dict(self) -> dict[str, str]:
-        """JSON form, as `cadenza validate --json` prints it."""
-        return {
-            "path": self.path,
-            "code": self.code,
-            "message": self.message,
-            "severity": self.severity,
-        }
-
-
-@dataclass
-class ValidationReport:
-    """The outcome of validating one definition."""
-
-    definition: AdvancedWorkflow | None
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
-    @property
-    def ok(self) -> bool:
-        return self.definition is not None and not self.errors
-
-    def summary(self, limit: int = 20) -> str:
-        """The errors as text, one per line, at most `limit` of them."""
-        errors = self.errors
-        lines = [str(d) for d in errors[:limit]]
-        if len(errors) > limit:
-            lines.append(f"... and {len(errors) - limit} more")
-        return "\n".join(lines)
 
 
 CACHED_MAX_CHARS = 256 * 1024
@@ -135,7 +89,7 @@ def validate_definition(
                 [
                     Diagnostic(
                         "$",
-                        "not_a_mapping",
+                        DiagnosticCode.NOT_A_MAPPING,
                         f"a definition is a mapping with workflow_id and steps, got "
                         f"{type(data).__name__}",
                     )
@@ -144,7 +98,7 @@ def validate_definition(
         try:
             check_shape(data)
         except ShapeError as exc:
-            return ValidationReport(None, [Diagnostic("$", "too_large", str(exc))])
+            return ValidationReport(None, [Diagnostic("$", DiagnosticCode.TOO_LARGE, str(exc))])
         count = _count_steps(data)
         if count > MAX_STEPS:
             return ValidationReport(
@@ -152,7 +106,7 @@ def validate_definition(
                 [
                     Diagnostic(
                         "steps",
-                        "too_many_steps",
+                        DiagnosticCode.TOO_MANY_STEPS,
                         f"{count} steps; the limit is {MAX_STEPS}: split the workflow",
                     )
                 ],
@@ -164,7 +118,7 @@ def validate_definition(
                 [
                     Diagnostic(
                         "$",
-                        "definition_too_large",
+                        DiagnosticCode.DEFINITION_TOO_LARGE,
                         f"definition is {size} bytes as JSON; the limit is {MAX_DEFINITION_BYTES}:"
                         " move large constants into the run input or an action",
                     )
@@ -176,7 +130,12 @@ def validate_definition(
             return ValidationReport(None, list(_pydantic_diagnostics(exc)))
         except RecursionError:
             return ValidationReport(
-                None, [Diagnostic("steps", "too_deep", f"nesting is deeper than {MAX_NESTING}")]
+                None,
+                [
+                    Diagnostic(
+                        "steps", DiagnosticCode.TOO_DEEP, f"nesting is deeper than {MAX_NESTING}"
+                    )
+                ],
             )
     checker = _Checker(definition, known_actions)
     checker.run()
@@ -186,19 +145,23 @@ def validate_definition(
 def input_diagnostics(value: Any) -> list[Diagnostic]:
     """Problems of a run input: it must be a JSON object of bounded shape and size."""
     if not isinstance(value, dict):
-        return [Diagnostic("input", "not_a_mapping", "the run input must be a JSON object")]
+        return [
+            Diagnostic("input", DiagnosticCode.NOT_A_MAPPING, "the run input must be a JSON object")
+        ]
     try:
         check_shape(value)
         size = len(json.dumps(value, allow_nan=False))
     except ShapeError as exc:
-        return [Diagnostic("input", "input_too_large", f"the run input {exc}")]
+        return [Diagnostic("input", DiagnosticCode.INPUT_TOO_LARGE, f"the run input {exc}")]
     except (TypeError, ValueError) as exc:
-        return [Diagnostic("input", "not_json", f"the run input is not plain JSON: {exc}")]
+        return [
+            Diagnostic("input", DiagnosticCode.NOT_JSON, f"the run input is not plain JSON: {exc}")
+        ]
     if size > MAX_INPUT_BYTES:
         return [
             Diagnostic(
                 "input",
-                "input_too_large",
+                DiagnosticCode.INPUT_TOO_LARGE,
                 f"the run input is {size} bytes as JSON; the limit is {MAX_INPUT_BYTES}: pass "
                 "a reference to large data (a URL, a storage key) instead",
             )
@@ -234,14 +197,14 @@ def _pydantic_diagnostics(exc: ValidationError) -> Iterator[Diagnostic]:
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         path = format_path(loc)
         kind = err["type"]
-        if kind == "extra_forbidden":
+        if kind == DiagnosticCode.EXTRA_FORBIDDEN:
             name = str(loc[-1]) if loc else "?"
             known = _fields_at(loc[:-1])
             hint = _did_you_mean(name, known)
             message = f"unknown field '{name}'" + (hint or f"; known fields: {', '.join(known)}")
-        elif kind == "missing":
+        elif kind == DiagnosticCode.MISSING:
             message = "required field is missing"
-        elif kind == "string_pattern_mismatch":
+        elif kind == DiagnosticCode.STRING_PATTERN_MISMATCH:
             pattern = (err.get("ctx") or {}).get("pattern", "")
             message = f"{err['input']!r} does not match {pattern}: use lowercase letters, digits, "
             message += "'_', '-' (and '.' in workflow ids), starting with a letter or digit"
@@ -301,16 +264,16 @@ class _Checker:
         self.diagnostics: list[Diagnostic] = []
         self.step_paths: dict[str, str] = {}
 
-    def error(self, path: str, code: str, message: str) -> None:
+    def error(self, path: str, code: DiagnosticCode, message: str) -> None:
         self.diagnostics.append(Diagnostic(path, code, message))
 
-    def warn(self, path: str, code: str, message: str) -> None:
+    def warn(self, path: str, code: DiagnosticCode, message: str) -> None:
         self.diagnostics.append(Diagnostic(path, code, message, "warning"))
 
     def run(self) -> None:
         d = self.definition
         if not d.steps:
-            self.error("steps", "no_steps", "a workflow needs at least one step")
+            self.error("steps", DiagnosticCode.NO_STEPS, "a workflow needs at least one step")
         self._collect_ids(d.steps, "steps", depth=1)
         self._check_level(d.steps, "steps")
         for step, path in self._walk(d.steps, "steps"):
@@ -320,7 +283,7 @@ class _Checker:
                 if sid not in self.step_paths:
                     self.error(
                         f"sla_targets.step_max_seconds.{sid}",
-                        "unknown_step",
+                        DiagnosticCode.UNKNOWN_STEP,
                         f"unknown step '{sid}'" + _did_you_mean(sid, self.step_paths),
                     )
 
@@ -337,12 +300,14 @@ class _Checker:
     def _collect_ids(self, steps: Sequence[WorkflowStep], base: str, depth: int) -> None:
         for step, path in self._walk(steps, base):
             if path.count("parallel_steps") + 1 > MAX_NESTING:
-                self.error(path, "too_deep", f"steps nest deeper than {MAX_NESTING} levels")
+                self.error(
+                    path, DiagnosticCode.TOO_DEEP, f"steps nest deeper than {MAX_NESTING} levels"
+                )
                 continue
             if step.step_id in self.step_paths:
                 self.error(
                     f"{path}.step_id",
-                    "duplicate_step_id",
+                    DiagnosticCode.DUPLICATE_STEP_ID,
                     f"step id '{step.step_id}' is already used at {self.step_paths[step.step_id]}: "
                     "step ids must be unique across the whole definition",
                 )
@@ -358,10 +323,12 @@ class _Checker:
                 where = f"{path}.dependencies[{j}]"
                 if dep == step.step_id:
                     self.error(
-                        where, "self_dependency", f"step '{dep}' depends on itself: remove it"
+                        where,
+                        DiagnosticCode.SELF_DEPENDENCY,
+                        f"step '{dep}' depends on itself: remove it",
                     )
                 elif dep not in level_ids:
-                    self._unknown_ref(where, "unknown_dependency", dep, level_ids)
+                    self._unknown_ref(where, DiagnosticCode.UNKNOWN_DEPENDENCY, dep, level_ids)
             targets = [(f"{path}.next_steps[{j}]", t) for j, t in enumerate(step.next_steps)]
             for k, cond in enumerate(step.conditions):
                 targets += [
@@ -370,7 +337,7 @@ class _Checker:
                 ]
             for where, target in targets:
                 if target not in level_ids:
-                    self._unknown_ref(where, "unknown_next_step", target, level_ids)
+                    self._unknown_ref(where, DiagnosticCode.UNKNOWN_NEXT_STEP, target, level_ids)
             if step.parallel_steps:
                 self._check_level(step.parallel_steps, f"{path}.parallel_steps")
         cycle = find_cycle(upstream_edges(steps))
@@ -382,13 +349,13 @@ class _Checker:
             cycle = [*loop, loop[0]]
             self.error(
                 f"{base}[{index[cycle[0]]}].dependencies",
-                "dependency_cycle",
+                DiagnosticCode.DEPENDENCY_CYCLE,
                 "steps wait for each other in a cycle: "
                 + " -> ".join(cycle)
                 + "; remove one of these dependencies",
             )
 
-    def _unknown_ref(self, where: str, code: str, ref: str, level_ids: set[str]) -> None:
+    def _unknown_ref(self, where: str, code: DiagnosticCode, ref: str, level_ids: set[str]) -> None:
         if ref in self.step_paths:
             self.error(
                 where,
@@ -407,7 +374,7 @@ class _Checker:
         if kind in UNSUPPORTED_STEP_TYPES:
             self.error(
                 f"{path}.step_type",
-                "unsupported_step_type",
+                DiagnosticCode.UNSUPPORTED_STEP_TYPE,
                 f"{UNSUPPORTED_STEP_TYPES[kind]} (step_type '{kind}') are not supported yet by "
                 "this version of cadenza",
             )
@@ -416,7 +383,7 @@ class _Checker:
             if kind != StepType.CONDITIONAL and cond.next_steps:
                 self.error(
                     f"{path}.conditions[{k}].next_steps",
-                    "next_steps_outside_conditional",
+                    DiagnosticCode.NEXT_STEPS_OUTSIDE_CONDITIONAL,
                     "a guard has no next_steps: only conditional steps branch",
                 )
             self._expression(f"{path}.conditions[{k}].when", cond.when, BASE_NAMES)
@@ -447,44 +414,48 @@ class _Checker:
         """The fields each step type needs, and the ones it must not have."""
         kind = step.step_type
         if kind == StepType.ACTION and not step.action:
-            self.error(f"{path}.action", "missing_action", "an action step needs `action: <name>`")
+            self.error(
+                f"{path}.action",
+                DiagnosticCode.MISSING_ACTION,
+                "an action step needs `action: <name>`",
+            )
         no_action = (StepType.PARALLEL, StepType.CONDITIONAL, StepType.WAIT, StepType.APPROVAL)
         if kind in no_action and step.action:
             self.error(
                 f"{path}.action",
-                "unexpected_action",
+                DiagnosticCode.UNEXPECTED_ACTION,
                 f"a {kind} step runs no action: move it into a step of its own",
             )
         if kind == StepType.PARALLEL and not step.parallel_steps:
             self.error(
                 f"{path}.parallel_steps",
-                "empty_container",
+                DiagnosticCode.EMPTY_CONTAINER,
                 "a parallel step needs parallel_steps: the children to run",
             )
         if kind not in (StepType.PARALLEL, StepType.LOOP) and step.parallel_steps:
             self.error(
                 f"{path}.parallel_steps",
-                "unexpected_children",
+                DiagnosticCode.UNEXPECTED_CHILDREN,
                 f"a {kind} step has no children: use step_type parallel (or loop)",
             )
         if kind == StepType.LOOP:
             if not step.loop_condition:
                 self.error(
                     f"{path}.loop_condition",
-                    "missing_loop_condition",
+                    DiagnosticCode.MISSING_LOOP_CONDITION,
                     "a loop needs loop_condition (CEL over result, iteration, vars): "
                     "it repeats while the condition is true",
                 )
             if bool(step.action) == bool(step.parallel_steps):
                 self.error(
                     f"{path}.action",
-                    "loop_body",
+                    DiagnosticCode.LOOP_BODY,
                     "a loop needs exactly one body: `action` or `parallel_steps`",
                 )
         elif step.loop_condition is not None:
             self.error(
                 f"{path}.loop_condition",
-                "unexpected_loop_condition",
+                DiagnosticCode.UNEXPECTED_LOOP_CONDITION,
                 "loop_condition only applies to loop steps",
             )
         if kind == StepType.WAIT:
@@ -492,31 +463,33 @@ class _Checker:
             if spec is None or (spec.seconds is None) == (spec.until is None):
                 self.error(
                     f"{path}.wait",
-                    "missing_wait",
+                    DiagnosticCode.MISSING_WAIT,
                     "a wait step needs exactly one of `wait: {seconds: N}` or "
                     "`wait: {until: <CEL timestamp>}`",
                 )
         elif step.wait is not None:
-            self.error(f"{path}.wait", "unexpected_wait", "`wait` only applies to wait steps")
+            self.error(
+                f"{path}.wait", DiagnosticCode.UNEXPECTED_WAIT, "`wait` only applies to wait steps"
+            )
         if kind == StepType.CONDITIONAL:
             if not step.conditions:
                 self.error(
                     f"{path}.conditions",
-                    "missing_conditions",
+                    DiagnosticCode.MISSING_CONDITIONS,
                     "a conditional step needs conditions: [{when, next_steps}]",
                 )
             branches = [set(c.next_steps) for c in step.conditions] + [set(step.next_steps)]
             for target in sorted(set.intersection(*branches)) if step.conditions else []:
                 self.error(
                     f"{path}.next_steps",
-                    "branch_target_unconditional",
+                    DiagnosticCode.BRANCH_TARGET_UNCONDITIONAL,
                     f"step '{target}' is a target of every branch, so it always runs: make it "
                     f"depend on '{step.step_id}' instead",
                 )
         elif step.next_steps:
             self.error(
                 f"{path}.next_steps",
-                "next_steps_outside_conditional",
+                DiagnosticCode.NEXT_STEPS_OUTSIDE_CONDITIONAL,
                 "next_steps only applies to conditional steps: use dependencies instead",
             )
         if kind == StepType.APPROVAL:
@@ -525,27 +498,33 @@ class _Checker:
             if kind not in (StepType.ACTION, StepType.LOOP) or not step.action:
                 self.error(
                     f"{path}.execution",
-                    "local_without_action",
+                    DiagnosticCode.LOCAL_WITHOUT_ACTION,
                     "execution: local applies to steps that run an action",
                 )
             if step.agent_capability:
                 self.error(
                     f"{path}.execution",
-                    "local_with_capability",
+                    DiagnosticCode.LOCAL_WITH_CAPABILITY,
                     "a local activity runs on the workflow's worker: it cannot be routed to "
                     "agent_capability's task queue",
                 )
         if kind != StepType.APPROVAL and step.approval is not None:
             self.error(
                 f"{path}.approval",
-                "unexpected_approval",
+                DiagnosticCode.UNEXPECTED_APPROVAL,
                 "`approval` only applies to approval steps",
             )
         if kind != StepType.AGENT and step.agent is not None:
-            self.error(f"{path}.agent", "unexpected_agent", "`agent` only applies to agent steps")
+            self.error(
+                f"{path}.agent",
+                DiagnosticCode.UNEXPECTED_AGENT,
+                "`agent` only applies to agent steps",
+            )
         if kind != StepType.CONDITIONAL and step.router is not None:
             self.error(
-                f"{path}.router", "unexpected_router", "`router` only applies to conditional steps"
+                f"{path}.router",
+                DiagnosticCode.UNEXPECTED_ROUTER,
+                "`router` only applies to conditional steps",
             )
         if step.router is not None:
             self._check_model(step.router.model, f"{path}.router.model")
@@ -553,7 +532,7 @@ class _Checker:
             if step.agent is None:
                 self.error(
                     f"{path}.agent",
-                    "missing_agent",
+                    DiagnosticCode.MISSING_AGENT,
                     "an agent step needs `agent: {instructions, tools, max_iterations, model}`",
                 )
             else:
@@ -562,7 +541,7 @@ class _Checker:
     def _check_model(self, model: str | None, path: str) -> None:
         problem = model_problem(model) if model is not None else None
         if problem is not None:
-            self.error(path, "invalid_model", problem)
+            self.error(path, DiagnosticCode.INVALID_MODEL, problem)
 
     def _check_approval(self, step: WorkflowStep, path: str) -> None:
         spec = step.approval
@@ -571,20 +550,20 @@ class _Checker:
         if spec.approvers and spec.required_approvals > len(spec.approvers):
             self.error(
                 f"{path}.approval.required_approvals",
-                "quorum_unreachable",
+                DiagnosticCode.QUORUM_UNREACHABLE,
                 f"{spec.required_approvals} approvals required but only "
                 f"{len(spec.approvers)} approvers listed",
             )
         if spec.on_timeout == "escalate" and not spec.escalate_to:
             self.error(
                 f"{path}.approval.escalate_to",
-                "missing_escalate_to",
+                DiagnosticCode.MISSING_ESCALATE_TO,
                 "on_timeout: escalate needs escalate_to: the approvers asked next",
             )
         if spec.escalate_to and spec.on_timeout != "escalate":
             self.warn(
                 f"{path}.approval.escalate_to",
-                "escalation_unused",
+                DiagnosticCode.ESCALATION_UNUSED,
                 f"escalate_to is ignored: on_timeout is {spec.on_timeout!r}",
             )
         self._action(f"{path}.approval.reminder_action", spec.reminder_action)
@@ -593,20 +572,20 @@ class _Checker:
         try:
             expr = compile_expression(source)
         except ExpressionError as exc:
-            self.error(path, "invalid_expression", exc.reason)
+            self.error(path, DiagnosticCode.INVALID_EXPRESSION, exc.reason)
             return
         unknown = sorted(expr.names - allowed)
         if unknown:
             self.error(
                 path,
-                "unknown_name",
+                DiagnosticCode.UNKNOWN_NAME,
                 f"expression {source!r} reads {', '.join(repr(n) for n in unknown)}; "
                 f"names in scope here: {', '.join(sorted(allowed))}",
             )
         for ref in sorted(r for r in expr.step_references if r not in self.step_paths):
             self.error(
                 path,
-                "unknown_step_reference",
+                DiagnosticCode.UNKNOWN_STEP_REFERENCE,
                 f"expression {source!r} reads steps.{ref}, which is not a step"
                 + _did_you_mean(ref, self.step_paths),
             )
@@ -617,4 +596,4 @@ class _Checker:
         hint = _did_you_mean(name, self.known_actions) or (
             "; register it with @action or load its module with `cadenza worker --actions`"
         )
-        self.error(path, "unknown_action", f"unknown action '{name}'{hint}")
+        self.error(path, DiagnosticCode.UNKNOWN_ACTION, f"unknown action '{name}'{hint}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
 
+from cadenza.errors import CadenzaError
+
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ErrorType
     from workflows.contracts import ErrorInfo
@@ -13,8 +15,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 
 
-class StepFailure(Exception):
-    """A step ended in failure; carries the error and the attempts it took."""
+class StepFailure(CadenzaError):
+    """A step ended in failure; carries the error and the attempts it took.
+
+    Internal to the workflow: the run records it as the step's error (`error.type`,
+    `error.message`), which retry policies and error handlers match on.
+    """
 
     def __init__(self, error: ErrorInfo, attempts: int = 0) -> None:
         super().__init__(error.message)
