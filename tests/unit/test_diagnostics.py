@@ -30,7 +30,7 @@ def _code_arguments() -> list[tuple[str, ast.expr]]:
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
                 is_checker = isinstance(func, ast.Attribute) and (
-                    isinstance(func.value, ast.Name) and func.value.id == "self"
+                    isinstance(func.value, ast.Name) and func.value.id in {"self", "report"}
                 )
                 wanted = name == "Diagnostic" or (
                     is_checker and name in {"error", "warn", "_unknown_ref"}

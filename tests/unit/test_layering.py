@@ -160,11 +160,13 @@ def test_long_functions_say_why() -> None:
     )
 
 
-def test_every_step_type_has_a_handler() -> None:
+def test_every_step_type_has_a_shape_rule_and_a_handler() -> None:
     from workflows.dsl.models import StepType
+    from workflows.dsl.rules import RULES
     from workflows.engine.context import StepHandler
     from workflows.engine.steps import HANDLERS
 
+    assert set(RULES) == set(StepType)
     assert set(HANDLERS) == set(StepType)
     for kind, handler in HANDLERS.items():
         assert isinstance(handler, StepHandler), kind

@@ -104,6 +104,54 @@ class _LimitedLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _text(raw: bytes | str, source: str) -> str:
+    """The document as text: UTF-8 (the failing line named), without a byte-order mark."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise DocumentError(
+                f"{source}: line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+                f"{exc.start}); save the file as UTF-8"
+            ) from None
+    else:
+        text = raw
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _parse_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(
+            f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise DocumentError(f"{source}: JSON nests too deeply") from None
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    loader = None
+    try:
+        loader = _LimitedLoader(text)  # its reader refuses control characters at once
+        return loader.get_single_data()
+    except DocumentError as exc:
+        raise DocumentError(f"{source}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise DocumentError(f"{source}: {where}invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise DocumentError(f"{source}: YAML nests too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
 def parse_document(raw: bytes | str, source: str = "<input>") -> dict[str, Any]:
     """Parse a YAML or JSON definition document into a mapping.
 
@@ -116,49 +164,10 @@ def parse_document(raw: bytes | str, source: str = "<input>") -> dict[str, Any]:
     """
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"{source}: {len(raw)} bytes; the limit is {MAX_DOCUMENT_BYTES} bytes")
-    if isinstance(raw, bytes):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise DocumentError(
-                f"{source}: line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
-                f"{exc.start}); save the file as UTF-8"
-            ) from None
-    else:
-        text = raw
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = _text(raw, source)
     if _flow_depth(text, MAX_DEPTH):
         raise DocumentError(f"{source}: brackets nest more than {MAX_DEPTH} levels deep")
-    if source.endswith(".json"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DocumentError(
-                f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
-            ) from None
-        except RecursionError:
-            raise DocumentError(f"{source}: JSON nests too deeply") from None
-    else:
-        loader = None
-        try:
-            loader = _LimitedLoader(text)  # its reader refuses control characters at once
-            data = loader.get_single_data()
-        except DocumentError as exc:
-            raise DocumentError(f"{source}: {exc}") from None
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            problem = exc.problem or exc.context or "malformed YAML"
-            raise DocumentError(f"{source}: {where}invalid YAML: {problem}") from None
-        except yaml.YAMLError as exc:
-            raise DocumentError(f"{source}: invalid YAML: {exc}") from None
-        except RecursionError:
-            raise DocumentError(f"{source}: YAML nests too deeply") from None
-        finally:
-            if loader is not None:
-                loader.dispose()
+    data = _parse_json(text, source) if source.endswith(".json") else _parse_yaml(text, source)
     if data is None:
         raise DocumentError(f"{source}: the document is empty")
     try:

@@ -29,6 +29,7 @@ from workflows.dsl.expressions import (
 from workflows.dsl.loader import ShapeError, check_shape
 from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
 from workflows.dsl.plan import find_cycle, upstream_edges
+from workflows.dsl.rules import RULES, check_step_shape
 from workflows.dsl.schemas import schema_problems
 
 # The run input (definition + input) must stay under Temporal's 2 MB payload limit.
@@ -83,63 +84,50 @@ def validate_definition(
     if isinstance(data, AdvancedWorkflow):
         definition = data
     else:
-        if not isinstance(data, dict):
-            return ValidationReport(
-                None,
-                [
-                    Diagnostic(
-                        "$",
-                        DiagnosticCode.NOT_A_MAPPING,
-                        f"a definition is a mapping with workflow_id and steps, got "
-                        f"{type(data).__name__}",
-                    )
-                ],
-            )
-        try:
-            check_shape(data)
-        except ShapeError as exc:
-            return ValidationReport(None, [Diagnostic("$", DiagnosticCode.TOO_LARGE, str(exc))])
-        count = _count_steps(data)
-        if count > MAX_STEPS:
-            return ValidationReport(
-                None,
-                [
-                    Diagnostic(
-                        "steps",
-                        DiagnosticCode.TOO_MANY_STEPS,
-                        f"{count} steps; the limit is {MAX_STEPS}: split the workflow",
-                    )
-                ],
-            )
-        size = len(json.dumps(data, default=str))
-        if size > MAX_DEFINITION_BYTES:
-            return ValidationReport(
-                None,
-                [
-                    Diagnostic(
-                        "$",
-                        DiagnosticCode.DEFINITION_TOO_LARGE,
-                        f"definition is {size} bytes as JSON; the limit is {MAX_DEFINITION_BYTES}:"
-                        " move large constants into the run input or an action",
-                    )
-                ],
-            )
+        refused = _too_large(data)
+        if refused is not None:
+            return ValidationReport(None, [refused])
         try:
             definition = AdvancedWorkflow.model_validate(data)
         except ValidationError as exc:
             return ValidationReport(None, list(_pydantic_diagnostics(exc)))
         except RecursionError:
-            return ValidationReport(
-                None,
-                [
-                    Diagnostic(
-                        "steps", DiagnosticCode.TOO_DEEP, f"nesting is deeper than {MAX_NESTING}"
-                    )
-                ],
-            )
+            too_deep = f"nesting is deeper than {MAX_NESTING}"
+            return ValidationReport(None, [Diagnostic("steps", DiagnosticCode.TOO_DEEP, too_deep)])
     checker = _Checker(definition, known_actions)
     checker.run()
     return ValidationReport(definition, checker.diagnostics)
+
+
+def _too_large(data: Any) -> Diagnostic | None:
+    """Why a document is refused before it is modelled (not a mapping, too large, too deep,
+    too many steps): checked on its shape first, so no size bomb reaches pydantic or JSON."""
+    if not isinstance(data, dict):
+        return Diagnostic(
+            "$",
+            DiagnosticCode.NOT_A_MAPPING,
+            f"a definition is a mapping with workflow_id and steps, got {type(data).__name__}",
+        )
+    try:
+        check_shape(data)
+    except ShapeError as exc:
+        return Diagnostic("$", DiagnosticCode.TOO_LARGE, str(exc))
+    count = _count_steps(data)
+    if count > MAX_STEPS:
+        return Diagnostic(
+            "steps",
+            DiagnosticCode.TOO_MANY_STEPS,
+            f"{count} steps; the limit is {MAX_STEPS}: split the workflow",
+        )
+    size = len(json.dumps(data, default=str))
+    if size > MAX_DEFINITION_BYTES:
+        return Diagnostic(
+            "$",
+            DiagnosticCode.DEFINITION_TOO_LARGE,
+            f"definition is {size} bytes as JSON; the limit is {MAX_DEFINITION_BYTES}:"
+            " move large constants into the run input or an action",
+        )
+    return None
 
 
 def input_diagnostics(value: Any) -> list[Diagnostic]:
@@ -378,7 +366,7 @@ class _Checker:
                 f"{UNSUPPORTED_STEP_TYPES[kind]} (step_type '{kind}') are not supported yet by "
                 "this version of cadenza",
             )
-        self._check_shape(step, path)
+        check_step_shape(step, path, self)
         for k, cond in enumerate(step.conditions):
             if kind != StepType.CONDITIONAL and cond.next_steps:
                 self.error(
@@ -387,10 +375,11 @@ class _Checker:
                     "a guard has no next_steps: only conditional steps branch",
                 )
             self._expression(f"{path}.conditions[{k}].when", cond.when, BASE_NAMES)
-        mapping_names = LOOP_NAMES if kind == StepType.LOOP else BASE_NAMES
+        loop = RULES[kind].loop_names
+        mapping_names = LOOP_NAMES if loop else BASE_NAMES
         for name, expr in step.input_mapping.items():
             self._expression(f"{path}.input_mapping.{name}", expr, mapping_names)
-        output_names = LOOP_NAMES if kind == StepType.LOOP else RESULT_NAMES
+        output_names = LOOP_NAMES if loop else RESULT_NAMES
         for name, expr in step.output_mapping.items():
             self._expression(f"{path}.output_mapping.{name}", expr, output_names)
         if step.loop_condition is not None:
@@ -410,140 +399,12 @@ class _Checker:
             for where, code, message in schema_problems(step.input_validation):
                 self.error(format_path([path, "input_validation", *where]), code, message)
 
-    def _check_shape(self, step: WorkflowStep, path: str) -> None:
-        """The fields each step type needs, and the ones it must not have."""
-        kind = step.step_type
-        if kind == StepType.ACTION and not step.action:
-            self.error(
-                f"{path}.action",
-                DiagnosticCode.MISSING_ACTION,
-                "an action step needs `action: <name>`",
-            )
-        no_action = (StepType.PARALLEL, StepType.CONDITIONAL, StepType.WAIT, StepType.APPROVAL)
-        if kind in no_action and step.action:
-            self.error(
-                f"{path}.action",
-                DiagnosticCode.UNEXPECTED_ACTION,
-                f"a {kind} step runs no action: move it into a step of its own",
-            )
-        if kind == StepType.PARALLEL and not step.parallel_steps:
-            self.error(
-                f"{path}.parallel_steps",
-                DiagnosticCode.EMPTY_CONTAINER,
-                "a parallel step needs parallel_steps: the children to run",
-            )
-        if kind not in (StepType.PARALLEL, StepType.LOOP) and step.parallel_steps:
-            self.error(
-                f"{path}.parallel_steps",
-                DiagnosticCode.UNEXPECTED_CHILDREN,
-                f"a {kind} step has no children: use step_type parallel (or loop)",
-            )
-        if kind == StepType.LOOP:
-            if not step.loop_condition:
-                self.error(
-                    f"{path}.loop_condition",
-                    DiagnosticCode.MISSING_LOOP_CONDITION,
-                    "a loop needs loop_condition (CEL over result, iteration, vars): "
-                    "it repeats while the condition is true",
-                )
-            if bool(step.action) == bool(step.parallel_steps):
-                self.error(
-                    f"{path}.action",
-                    DiagnosticCode.LOOP_BODY,
-                    "a loop needs exactly one body: `action` or `parallel_steps`",
-                )
-        elif step.loop_condition is not None:
-            self.error(
-                f"{path}.loop_condition",
-                DiagnosticCode.UNEXPECTED_LOOP_CONDITION,
-                "loop_condition only applies to loop steps",
-            )
-        if kind == StepType.WAIT:
-            spec = step.wait
-            if spec is None or (spec.seconds is None) == (spec.until is None):
-                self.error(
-                    f"{path}.wait",
-                    DiagnosticCode.MISSING_WAIT,
-                    "a wait step needs exactly one of `wait: {seconds: N}` or "
-                    "`wait: {until: <CEL timestamp>}`",
-                )
-        elif step.wait is not None:
-            self.error(
-                f"{path}.wait", DiagnosticCode.UNEXPECTED_WAIT, "`wait` only applies to wait steps"
-            )
-        if kind == StepType.CONDITIONAL:
-            if not step.conditions:
-                self.error(
-                    f"{path}.conditions",
-                    DiagnosticCode.MISSING_CONDITIONS,
-                    "a conditional step needs conditions: [{when, next_steps}]",
-                )
-            branches = [set(c.next_steps) for c in step.conditions] + [set(step.next_steps)]
-            for target in sorted(set.intersection(*branches)) if step.conditions else []:
-                self.error(
-                    f"{path}.next_steps",
-                    DiagnosticCode.BRANCH_TARGET_UNCONDITIONAL,
-                    f"step '{target}' is a target of every branch, so it always runs: make it "
-                    f"depend on '{step.step_id}' instead",
-                )
-        elif step.next_steps:
-            self.error(
-                f"{path}.next_steps",
-                DiagnosticCode.NEXT_STEPS_OUTSIDE_CONDITIONAL,
-                "next_steps only applies to conditional steps: use dependencies instead",
-            )
-        if kind == StepType.APPROVAL:
-            self._check_approval(step, path)
-        if step.execution == "local":
-            if kind not in (StepType.ACTION, StepType.LOOP) or not step.action:
-                self.error(
-                    f"{path}.execution",
-                    DiagnosticCode.LOCAL_WITHOUT_ACTION,
-                    "execution: local applies to steps that run an action",
-                )
-            if step.agent_capability:
-                self.error(
-                    f"{path}.execution",
-                    DiagnosticCode.LOCAL_WITH_CAPABILITY,
-                    "a local activity runs on the workflow's worker: it cannot be routed to "
-                    "agent_capability's task queue",
-                )
-        if kind != StepType.APPROVAL and step.approval is not None:
-            self.error(
-                f"{path}.approval",
-                DiagnosticCode.UNEXPECTED_APPROVAL,
-                "`approval` only applies to approval steps",
-            )
-        if kind != StepType.AGENT and step.agent is not None:
-            self.error(
-                f"{path}.agent",
-                DiagnosticCode.UNEXPECTED_AGENT,
-                "`agent` only applies to agent steps",
-            )
-        if kind != StepType.CONDITIONAL and step.router is not None:
-            self.error(
-                f"{path}.router",
-                DiagnosticCode.UNEXPECTED_ROUTER,
-                "`router` only applies to conditional steps",
-            )
-        if step.router is not None:
-            self._check_model(step.router.model, f"{path}.router.model")
-        if kind == StepType.AGENT:
-            if step.agent is None:
-                self.error(
-                    f"{path}.agent",
-                    DiagnosticCode.MISSING_AGENT,
-                    "an agent step needs `agent: {instructions, tools, max_iterations, model}`",
-                )
-            else:
-                self._check_model(step.agent.model, f"{path}.agent.model")
-
-    def _check_model(self, model: str | None, path: str) -> None:
+    def check_model(self, model: str | None, path: str) -> None:
         problem = model_problem(model) if model is not None else None
         if problem is not None:
             self.error(path, DiagnosticCode.INVALID_MODEL, problem)
 
-    def _check_approval(self, step: WorkflowStep, path: str) -> None:
+    def check_approval(self, step: WorkflowStep, path: str) -> None:
         spec = step.approval
         if spec is None:
             return  # defaults: anyone may approve, one approval

@@ -1,0 +1,201 @@
+"""The shape of each step type, as a table: which fields a step of that type needs, which it
+must not have, and its own checks. `validate._Checker` applies it; `RULES` has one entry per
+`StepType` (a unit test checks that)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from workflows.dsl.diagnostics import DiagnosticCode
+from workflows.dsl.models import StepType, WorkflowStep
+
+Need = Literal["required", "allowed", "never"]
+
+# fields only some step types may carry, in the order their misuse is reported
+OWN_FIELDS: dict[str, tuple[DiagnosticCode, str]] = {
+    "loop_condition": (
+        DiagnosticCode.UNEXPECTED_LOOP_CONDITION,
+        "loop_condition only applies to loop steps",
+    ),
+    "wait": (DiagnosticCode.UNEXPECTED_WAIT, "`wait` only applies to wait steps"),
+    "next_steps": (
+        DiagnosticCode.NEXT_STEPS_OUTSIDE_CONDITIONAL,
+        "next_steps only applies to conditional steps: use dependencies instead",
+    ),
+    "approval": (DiagnosticCode.UNEXPECTED_APPROVAL, "`approval` only applies to approval steps"),
+    "agent": (DiagnosticCode.UNEXPECTED_AGENT, "`agent` only applies to agent steps"),
+    "router": (DiagnosticCode.UNEXPECTED_ROUTER, "`router` only applies to conditional steps"),
+}
+
+
+class Report(Protocol):
+    """Where a rule reports (the validator)."""
+
+    def error(self, path: str, code: DiagnosticCode, message: str) -> None: ...
+
+    def check_approval(self, step: WorkflowStep, path: str) -> None: ...
+
+    def check_model(self, model: str | None, path: str) -> None: ...
+
+
+Check = Callable[[WorkflowStep, str, Report], None]
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """What a step type needs: an action, children, its own fields, its own checks."""
+
+    action: Need
+    children: Need
+    owns: frozenset[str] = field(default_factory=frozenset)
+    check: Check | None = None
+    loop_names: bool = False
+    """Its mappings see `iteration` and `result` (the loop names)."""
+    local: bool = False
+    """It may run its action as a local activity (`execution: local`)."""
+
+
+def _loop(step: WorkflowStep, path: str, report: Report) -> None:
+    if not step.loop_condition:
+        report.error(
+            f"{path}.loop_condition",
+            DiagnosticCode.MISSING_LOOP_CONDITION,
+            "a loop needs loop_condition (CEL over result, iteration, vars): "
+            "it repeats while the condition is true",
+        )
+    if bool(step.action) == bool(step.parallel_steps):
+        report.error(
+            f"{path}.action",
+            DiagnosticCode.LOOP_BODY,
+            "a loop needs exactly one body: `action` or `parallel_steps`",
+        )
+
+
+def _wait(step: WorkflowStep, path: str, report: Report) -> None:
+    spec = step.wait
+    if spec is None or (spec.seconds is None) == (spec.until is None):
+        report.error(
+            f"{path}.wait",
+            DiagnosticCode.MISSING_WAIT,
+            "a wait step needs exactly one of `wait: {seconds: N}` or "
+            "`wait: {until: <CEL timestamp>}`",
+        )
+
+
+def _conditional(step: WorkflowStep, path: str, report: Report) -> None:
+    if not step.conditions:
+        report.error(
+            f"{path}.conditions",
+            DiagnosticCode.MISSING_CONDITIONS,
+            "a conditional step needs conditions: [{when, next_steps}]",
+        )
+        return
+    branches = [set(c.next_steps) for c in step.conditions] + [set(step.next_steps)]
+    for target in sorted(set.intersection(*branches)):
+        report.error(
+            f"{path}.next_steps",
+            DiagnosticCode.BRANCH_TARGET_UNCONDITIONAL,
+            f"step '{target}' is a target of every branch, so it always runs: make it "
+            f"depend on '{step.step_id}' instead",
+        )
+
+
+def _approval(step: WorkflowStep, path: str, report: Report) -> None:
+    report.check_approval(step, path)
+
+
+def _agent(step: WorkflowStep, path: str, report: Report) -> None:
+    if step.agent is None:
+        report.error(
+            f"{path}.agent",
+            DiagnosticCode.MISSING_AGENT,
+            "an agent step needs `agent: {instructions, tools, max_iterations, model}`",
+        )
+    else:
+        report.check_model(step.agent.model, f"{path}.agent.model")
+
+
+RULES: dict[StepType, StepRule] = {
+    StepType.ACTION: StepRule(action="required", children="never", local=True),
+    StepType.PARALLEL: StepRule(action="never", children="required"),
+    StepType.LOOP: StepRule(
+        action="allowed",
+        children="allowed",
+        owns=frozenset({"loop_condition"}),
+        check=_loop,
+        loop_names=True,
+        local=True,
+    ),
+    StepType.CONDITIONAL: StepRule(
+        action="never",
+        children="never",
+        owns=frozenset({"next_steps", "router"}),
+        check=_conditional,
+    ),
+    StepType.APPROVAL: StepRule(
+        action="never", children="never", owns=frozenset({"approval"}), check=_approval
+    ),
+    StepType.AGENT: StepRule(
+        action="allowed", children="never", owns=frozenset({"agent"}), check=_agent
+    ),
+    StepType.WAIT: StepRule(
+        action="never", children="never", owns=frozenset({"wait"}), check=_wait
+    ),
+}
+
+
+def check_step_shape(step: WorkflowStep, path: str, report: Report) -> None:
+    """The fields each step type needs, and the ones it must not have (`RULES`)."""
+    kind = step.step_type
+    rule = RULES[kind]
+    if rule.action == "required" and not step.action:
+        report.error(
+            f"{path}.action",
+            DiagnosticCode.MISSING_ACTION,
+            f"{_a(kind)} step needs `action: <name>`",
+        )
+    if rule.action == "never" and step.action:
+        report.error(
+            f"{path}.action",
+            DiagnosticCode.UNEXPECTED_ACTION,
+            f"a {kind} step runs no action: move it into a step of its own",
+        )
+    if rule.children == "required" and not step.parallel_steps:
+        report.error(
+            f"{path}.parallel_steps",
+            DiagnosticCode.EMPTY_CONTAINER,
+            f"a {kind} step needs parallel_steps: the children to run",
+        )
+    if rule.children == "never" and step.parallel_steps:
+        report.error(
+            f"{path}.parallel_steps",
+            DiagnosticCode.UNEXPECTED_CHILDREN,
+            f"a {kind} step has no children: use step_type parallel (or loop)",
+        )
+    if rule.check is not None:
+        rule.check(step, path, report)
+    for name, (code, message) in OWN_FIELDS.items():
+        if name not in rule.owns and getattr(step, name) not in (None, []):
+            report.error(f"{path}.{name}", code, message)
+    if step.execution == "local":
+        if not rule.local or not step.action:
+            report.error(
+                f"{path}.execution",
+                DiagnosticCode.LOCAL_WITHOUT_ACTION,
+                "execution: local applies to steps that run an action",
+            )
+        if step.agent_capability:
+            report.error(
+                f"{path}.execution",
+                DiagnosticCode.LOCAL_WITH_CAPABILITY,
+                "a local activity runs on the workflow's worker: it cannot be routed to "
+                "agent_capability's task queue",
+            )
+    if step.router is not None:
+        report.check_model(step.router.model, f"{path}.router.model")
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
