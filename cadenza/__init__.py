@@ -74,7 +74,37 @@ _EXPORTS: dict[str, str] = {
     "PendingApproval": "workflows.contracts",
 }
 
-__all__ = ["CadenzaError", *sorted(_EXPORTS)]
+__all__ = [
+    "ActionContext",
+    "ActionError",
+    "ActionRegistry",
+    "AdvancedWorkflow",
+    "CadenzaClient",
+    "CadenzaError",
+    "ConnectionFailed",
+    "DecisionRefused",
+    "DecisionResult",
+    "DefinitionRejected",
+    "Diagnostic",
+    "DiagnosticCode",
+    "DocumentError",
+    "ErrorInfo",
+    "ExecutionOptions",
+    "ExecutionResult",
+    "PendingApproval",
+    "StepRecord",
+    "StepStatus",
+    "StepType",
+    "ValidationReport",
+    "WorkflowState",
+    "WorkflowStep",
+    "action",
+    "connect",
+    "default_registry",
+    "parse_document",
+    "register_std",
+    "validate_definition",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ import cadenza
 
 
 def test_every_public_name_resolves() -> None:
+    assert set(cadenza.__all__) == {"CadenzaError", *cadenza._EXPORTS}
     for name in cadenza.__all__:
         assert getattr(cadenza, name) is not None, name
     from cadenza import CadenzaClient, action
