@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.common import SearchAttributeKey
+from typing_extensions import TypedDict  # pydantic needs it for TypedDict fields before 3.12
 
 # Workflow types: names history keeps (never derived from module paths).
 RUN_WORKFLOW = "AdvancedWorkflowRun"
@@ -165,6 +166,25 @@ class PauseInput(BaseModel):
     reason: str = ""
 
 
+class SlaBreach(TypedDict):
+    """One SLA target missed: recorded and alerted, never failing the run."""
+
+    rule: str
+    """`sla.run` or `sla.step`."""
+    step_id: str | None
+    target_seconds: float
+    at: str
+    alert: str
+    """`pending`, `sent` or `failed: <why>`."""
+
+
+class SlaState(TypedDict, total=False):
+    """A run's SLA: its targets (the definition's `sla_targets`) and the breaches so far."""
+
+    targets: dict[str, Any]
+    breaches: list[SlaBreach]
+
+
 class ExecutionResult(BaseModel):
     """The execution result and live state (`cadenza run --json`, `cadenza status --json`)."""
 
@@ -181,7 +201,9 @@ class ExecutionResult(BaseModel):
     approvals: list[AuditEntry] = Field(
         default_factory=list, description="Every decision, reminder, escalation, ignored signal."
     )
-    sla: dict[str, Any] = Field(default_factory=dict)
+    sla: SlaState = Field(
+        default_factory=lambda: SlaState(), description="SLA targets and breaches; {} without."
+    )
     started_at: str | None = None
     ended_at: str | None = None
     paused: bool = False

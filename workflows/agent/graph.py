@@ -74,13 +74,30 @@ def model_call_config(
     }
 
 
+class ToolCall(TypedDict, total=False):
+    """One tool call in an agent's trace (the step output's `tool_calls`)."""
+
+    tool: str
+    args: Any
+    output: Any
+    error: str
+    attempts: int
+
+
+class ModelCall(TypedDict):
+    """One model call (the output's `model_calls`)."""
+
+    purpose: str
+    model: str | None
+    usage: dict[str, int]
+
+
 class AgentState(TypedDict, total=False):
     messages: list[dict[str, Any]]
     iterations: int
     usage: dict[str, int]
-    calls: list[dict[str, Any]]
-    """One entry per model call: {purpose, model, usage}."""
-    trace: list[dict[str, Any]]
+    calls: list[ModelCall]
+    trace: list[ToolCall]
     limit_hit: bool
     config: ModelCallConfig
 
@@ -115,7 +132,7 @@ async def model_node(state: AgentState) -> dict[str, Any]:
     }
 
 
-def model_call(purpose: str, reply: ChatResponse) -> dict[str, Any]:
+def model_call(purpose: str, reply: ChatResponse) -> ModelCall:
     """What one model call cost, for the output's `model_calls`."""
     return {"purpose": purpose, "model": reply.model, "usage": dict(reply.usage)}
 
@@ -197,12 +214,12 @@ async def tools_node(state: AgentState) -> dict[str, Any]:
 
 async def call_tool(
     config: ModelCallConfig, tool: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], ToolCall]:
     """Run one tool call `{name, args, id}` as the cadenza action of that name (an activity);
     return the `tool` message for the model and the trace entry `{tool, args, output|error,
     attempts}`. A failed call (after its retries) is reported to the model, not raised."""
     name, args = tool["name"], tool.get("args") or {}
-    entry: dict[str, Any] = {"tool": name, "args": args}
+    entry: ToolCall = {"tool": name, "args": args}
     if name not in config["tools"]:
         entry["error"] = f"no tool {name!r}; the tools are {config['tools']}"
         content = entry["error"]
@@ -220,7 +237,8 @@ async def call_tool(
                 summary=f"{config['step_id']}: tool {name}",
                 **_options(config),
             )
-            entry.update(output=result.output, attempts=result.attempt)
+            entry["output"] = result.output
+            entry["attempts"] = result.attempt
             content = json.dumps(result.output, default=str)
         except ActivityError as exc:
             cause = exc.cause or exc

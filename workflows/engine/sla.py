@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ALERT_ACTIVITY, AlertInput
-    from workflows.contracts import ExecutionResult, StepStatus, WorkflowState
+    from workflows.contracts import ExecutionResult, SlaBreach, StepStatus, WorkflowState
     from workflows.dsl.models import SlaTargets
 
 ALERT_TIMEOUT = timedelta(seconds=30)
@@ -82,7 +82,7 @@ class SlaWatch:
             return
         now = workflow.now().isoformat()
         rule = "sla.step" if step_id else "sla.run"
-        breach: dict[str, Any] = {
+        breach: SlaBreach = {
             "rule": rule,
             "step_id": step_id,
             "target_seconds": seconds,

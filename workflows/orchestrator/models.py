@@ -8,7 +8,7 @@ from typing import Any, Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from activities.contracts import model_problem
-from workflows.agent.graph import ModelCallConfig
+from workflows.agent.graph import ModelCall, ModelCallConfig, ToolCall
 from workflows.contracts import AuditEntry, ErrorInfo
 from workflows.dsl.models import EffectiveRetryPolicy
 
@@ -112,8 +112,8 @@ class TaskState(TypedDict, total=False):
     error_count: int
     failure: dict[str, Any] | None
     decisions: list[dict[str, Any]]
-    trace: list[dict[str, Any]]
+    trace: list[ToolCall]
     usage: dict[str, int]
-    calls: list[dict[str, Any]]
+    calls: list[ModelCall]
     iterations: int
     answer: str | None

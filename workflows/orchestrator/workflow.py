@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from temporalio import workflow
@@ -186,10 +186,10 @@ class AgenticTaskRun:
         result.decisions = [Decision(**d) for d in final.get("decisions", [])]
         result.route = [d.strategy for d in result.decisions]
         result.answer = final.get("answer")
-        result.tool_calls = final.get("trace", [])
+        result.tool_calls = cast(list[dict[str, Any]], final.get("trace", []))
         result.iterations = final.get("iterations", 0)
         result.usage = final.get("usage", {})
-        result.model_calls = final.get("calls", [])
+        result.model_calls = cast(list[dict[str, Any]], final.get("calls", []))
         result.ended_at = workflow.now().isoformat()
         failure = final.get("failure")
         if failure is None and not final.get("done"):
