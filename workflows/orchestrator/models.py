@@ -17,7 +17,6 @@ APPROVAL_NODE = "human_approval"
 """The `step_id` approvers name in their `approve`/`reject` update (`cadenza approve ID
 human_approval --by NAME`)."""
 
-Strategy = Literal["parallel", "conditional", "react", "approval", "error", "complete"]
 ROUTES: dict[str, str] = {
     "parallel": "parallel_executor",
     "conditional": "conditional_router",

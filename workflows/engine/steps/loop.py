@@ -13,7 +13,7 @@ from workflows.dsl.expressions import ExpressionError
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 from workflows.engine.context import Priority, StepContext, StepHandler, descendants
 from workflows.engine.failures import StepFailure, expression_failure
-from workflows.engine.outputs import container_output
+from workflows.engine.outputs import LoopOutput, container_output
 
 
 class LoopStep(StepHandler):
@@ -39,7 +39,7 @@ async def run_loop(
     policy: EffectiveRetryPolicy,
     prio: Priority,
     progress: LoopProgress | None = None,
-) -> dict[str, Any]:
+) -> LoopOutput:
     """Iterate until loop_condition is false; long loops move to a child workflow chain."""
     progress = progress or LoopProgress()
     condition = step.loop_condition or "false"
@@ -116,7 +116,7 @@ async def _iteration(
 
 async def _loop_child(
     ctx: StepContext, step: WorkflowStep, record: StepRecord, progress: LoopProgress
-) -> dict[str, Any]:
+) -> LoopOutput:
     """Hand a long loop over to a `CadenzaLoopRun` chain (it continues as new)."""
     definition = ctx.definition.model_copy(update={"steps": [step], "sla_targets": None})
     request = LoopInput(
@@ -133,7 +133,7 @@ async def _loop_child(
         record.attempts = own.attempts
     if result.error is not None:
         raise StepFailure(result.error, record.attempts)
-    output: dict[str, Any] = result.output
+    output: LoopOutput = result.output
     return output
 
 
@@ -150,7 +150,7 @@ def continue_loop(ctx: StepContext, step: WorkflowStep, progress: LoopProgress) 
     )
 
 
-def loop_output(progress: LoopProgress) -> dict[str, Any]:
+def loop_output(progress: LoopProgress) -> LoopOutput:
     """A loop step's output: iteration count, the last result and the kept results."""
     return {
         "iterations": progress.iterations,
