@@ -249,17 +249,8 @@ def private_server(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def test_server_stopped_and_restarted_under_fifty_running_workflows(
     private_server: EmbeddedServer, registry: ActionRegistry, tmp_path: Path
 ) -> None:
-    address = private_server.config.address
-    previous = os.environ.get("TEMPORAL_ADDRESS")
-    os.environ["TEMPORAL_ADDRESS"] = address
-    try:
-        client = await connect(wait=30)
-        await ensure_search_attributes(client)
-    finally:
-        if previous is None:
-            os.environ.pop("TEMPORAL_ADDRESS")
-        else:
-            os.environ["TEMPORAL_ADDRESS"] = previous
+    client = await connect(wait=30, address=private_server.config.address)
+    await ensure_search_attributes(client)
     ledger = tmp_path / "journal"
     definition = {
         "workflow_id": "server-restart",

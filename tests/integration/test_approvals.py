@@ -214,12 +214,10 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
     from worker.settings import Settings
 
     config = ServerConfig(port=free_port(), headless=True, db_path=tmp_path / "temporal.db")
-    previous = os.environ.get("TEMPORAL_ADDRESS")
-    os.environ["TEMPORAL_ADDRESS"] = config.address
     server = EmbeddedServer(config, log_path=tmp_path / "server.log")
     server.start()
     try:
-        client = await connect()
+        client = await connect(address=config.address)
         await ensure_search_attributes(client)
         queue = f"restart-{os.getpid()}"
         definition = wf({"step_id": "before", "action": "std.echo"}, approval("sign_off", "before"))
@@ -230,7 +228,7 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
         server.stop()  # the worker is gone too
         server = EmbeddedServer(config, log_path=tmp_path / "server.log")
         server.start()
-        client = await connect()
+        client = await connect(address=config.address)
         async with running_worker(client, Settings(), registry, task_queue=queue):
             cadenza = CadenzaClient(client, queue)
             state = await waiting(cadenza, handle.id, "sign_off")
@@ -241,7 +239,3 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
         assert result.steps["sign_off"].output["comment"] == "after two restarts"
     finally:
         server.stop()
-        if previous is None:
-            del os.environ["TEMPORAL_ADDRESS"]
-        else:
-            os.environ["TEMPORAL_ADDRESS"] = previous
