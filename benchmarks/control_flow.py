@@ -31,7 +31,7 @@ from benchmarks.common import (
 )
 from worker.client import CadenzaClient
 from worker.devmode import scratch_session
-from worker.server import ServerConfig
+from worker.services.dev_server import ServerConfig
 
 
 async def timed(cadenza: CadenzaClient, definition: dict[str, Any]) -> tuple[float, str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from benchmarks.common import chain, write_results
 from worker.client import CadenzaClient, connect
 from worker.run import ensure_search_attributes
-from worker.server import EmbeddedServer, ServerConfig, free_port
+from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
 from workflows.dsl.models import WorkflowState
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,7 +37,7 @@ from benchmarks.floor import FLOOR_WORKFLOWS, FloorChain, FloorDag, FloorParalle
 from worker.client import CadenzaClient
 from worker.devmode import scratch_session
 from worker.run import running_worker
-from worker.server import ServerConfig
+from worker.services.dev_server import ServerConfig
 from worker.settings import Settings
 from workflows.dsl.plan import build_plan
 from workflows.dsl.validate import validate_definition

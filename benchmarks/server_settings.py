@@ -15,7 +15,7 @@ from pathlib import Path
 
 from activities.registry import default_registry
 from worker.devmode import scratch_session
-from worker.server import ServerConfig
+from worker.services.dev_server import ServerConfig
 
 SETTINGS = {
     "default pragmas": [],

@@ -22,7 +22,7 @@ from activities.registry import ActionRegistry, default_registry
 from worker.client import CadenzaClient, connect
 from worker.codec import data_converter
 from worker.run import ensure_search_attributes, running_worker
-from worker.server import (
+from worker.services.dev_server import (
     SEARCH_ATTRIBUTES,
     EmbeddedServer,
     ServerConfig,

@@ -18,7 +18,7 @@ from activities.registry import ActionRegistry, default_registry, load_action_mo
 from worker.client import ConnectionFailed, DefinitionRejected
 from worker.codec import CodecKeyError
 from worker.run import SearchAttributesMissing
-from worker.server import ServerError
+from worker.services.dev_server import ServerError
 from worker.settings import Settings
 from worker.telemetry import TelemetryConfigError
 from workflows.dsl.loader import DocumentError, parse_document

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient, connect
 from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port, port_open
+from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port, port_open
 from worker.settings import DEFAULT_ADDRESS, Settings
 
 

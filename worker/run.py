@@ -22,9 +22,9 @@ from activities.alerts import AlertActivities, AlertManager
 from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
-from worker.health import Health, health_server
 from worker.monitor import Observability, alert_sinks, observability
-from worker.server import SEARCH_ATTRIBUTES
+from worker.services.dev_server import SEARCH_ATTRIBUTES
+from worker.services.health import Health, health_server
 from worker.settings import Settings
 from workflows.children import CadenzaBatchRun, CadenzaLoopRun
 from workflows.engine import AdvancedWorkflowRun

@@ -22,7 +22,7 @@ from activities.registry import ActionRegistry
 from tests.conftest import ROOT, spawn_worker
 from worker.client import CadenzaClient, connect
 from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port
+from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
 from worker.settings import Settings
 from workflows.dsl.models import StepStatus, WorkflowState
 

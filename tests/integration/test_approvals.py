@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 
 from worker.client import CadenzaClient, DecisionRefused
-from worker.server import temporal_binary
+from worker.services.dev_server import temporal_binary
 from workflows.dsl.models import ExecutionResult, StepStatus, WorkflowState
 
 
@@ -210,7 +210,7 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
     """File persistence: decided after a worker restart and a server restart, the run completes."""
     from worker.client import connect
     from worker.run import ensure_search_attributes, running_worker
-    from worker.server import EmbeddedServer, ServerConfig, free_port
+    from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
     from worker.settings import Settings
 
     config = ServerConfig(port=free_port(), headless=True, db_path=tmp_path / "temporal.db")
