@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.registry import ActionRegistry, default_registry
 from worker.client import CadenzaClient, connect
 from worker.codec import data_converter
+from worker.observability.tracing import install_tracing
 from worker.run import ensure_search_attributes, running_worker
 from worker.services.dev_server import (
     SEARCH_ATTRIBUTES,
@@ -30,7 +31,6 @@ from worker.services.dev_server import (
     temporal_binary,
 )
 from worker.settings import Settings
-from worker.telemetry import install_tracing
 
 ROOT = Path(__file__).resolve().parent.parent
 # hypothesis is imported here, at collection, on purpose: its pytest plugin otherwise imports it

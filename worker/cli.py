@@ -46,13 +46,13 @@ from worker.client import (
 )
 from worker.codec import KEYS_VARIABLE, new_key, parse_keys, payload_codec
 from worker.devmode import dev_session, quiet_sdk_logs
+from worker.observability.tracing import install_tracing, traces_exported
 from worker.render import mermaid, result_view
 from worker.replay import replay_files, replay_query
 from worker.run import ensure_search_attributes, serve
 from worker.services.codec_server import codec_server
 from worker.services.dev_server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
-from worker.telemetry import install_tracing, traces_exported
 from workflows.dsl.loader import DocumentError
 from workflows.dsl.models import (
     AdvancedWorkflow,

@@ -23,8 +23,8 @@ from temporalio.contrib.opentelemetry import OpenTelemetryPlugin
 from temporalio.worker import Replayer
 
 from worker.codec import data_converter
+from worker.observability.tracing import install_tracing
 from worker.run import WORKFLOWS, agent_plugin, workflow_runner
-from worker.telemetry import install_tracing
 
 
 @dataclass

@@ -22,7 +22,7 @@ from activities.alerts import AlertActivities, AlertManager
 from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
-from worker.monitor import Observability, alert_sinks, observability
+from worker.observability.setup import Observability, alert_sinks, observability
 from worker.services.dev_server import SEARCH_ATTRIBUTES
 from worker.services.health import Health, health_server
 from worker.settings import Settings
@@ -169,7 +169,7 @@ async def running_worker(
 ) -> AsyncIterator[Worker]:
     """Run a worker (with its own HTTP client, and its telemetry when `settings.telemetry`)
     for the duration of the block. A caller that wants to read the monitor passes its own
-    `observed` (see `worker.monitor.observability`)."""
+    `observed` (see `worker.observability.setup.observability`)."""
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.http_timeout))
         if observed is None and settings.telemetry:

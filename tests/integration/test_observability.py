@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.registry import ActionRegistry
 from tests.receivers import receiver
 from worker.client import CadenzaClient
-from worker.monitor import observability
+from worker.observability.setup import observability
 from worker.run import running_worker
 from worker.settings import Settings
 from workflows.dsl.models import WorkflowState

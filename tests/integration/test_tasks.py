@@ -18,7 +18,7 @@ from temporalio.client import Client
 from activities.registry import ActionRegistry
 from tests.conftest import spawn_worker
 from worker.client import CadenzaClient, DecisionRefused
-from worker.monitor import observability
+from worker.observability.setup import observability
 from worker.run import running_worker
 from worker.settings import Settings
 from workflows.dsl.models import EffectiveRetryPolicy
