@@ -20,8 +20,8 @@ from pathlib import Path
 
 from benchmarks.common import chain, write_results
 from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes
 from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
+from worker.wiring import ensure_search_attributes
 from workflows.dsl.models import WorkflowState
 
 ROOT = Path(__file__).resolve().parents[1]

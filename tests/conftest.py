@@ -22,7 +22,6 @@ from activities.registry import ActionRegistry, default_registry
 from worker.client import CadenzaClient, connect
 from worker.codec import data_converter
 from worker.observability.tracing import install_tracing
-from worker.run import ensure_search_attributes, running_worker
 from worker.services.dev_server import (
     SEARCH_ATTRIBUTES,
     EmbeddedServer,
@@ -31,6 +30,7 @@ from worker.services.dev_server import (
     temporal_binary,
 )
 from worker.settings import Settings
+from worker.wiring import ensure_search_attributes, running_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 # hypothesis is imported here, at collection, on purpose: its pytest plugin otherwise imports it

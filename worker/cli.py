@@ -49,10 +49,10 @@ from worker.devmode import dev_session, quiet_sdk_logs
 from worker.observability.tracing import install_tracing, traces_exported
 from worker.render import mermaid, result_view
 from worker.replay import replay_files, replay_query
-from worker.run import ensure_search_attributes, serve
 from worker.services.codec_server import codec_server
 from worker.services.dev_server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
+from worker.wiring import ensure_search_attributes, serve
 from workflows.dsl.loader import DocumentError
 from workflows.dsl.models import (
     AdvancedWorkflow,

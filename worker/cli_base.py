@@ -18,9 +18,9 @@ from activities.registry import ActionRegistry, default_registry, load_action_mo
 from worker.client import ConnectionFailed, DefinitionRejected
 from worker.codec import CodecKeyError
 from worker.observability.tracing import TelemetryConfigError
-from worker.run import SearchAttributesMissing
 from worker.services.dev_server import ServerError
 from worker.settings import Settings
+from worker.wiring import SearchAttributesMissing
 from workflows.dsl.loader import DocumentError, parse_document
 
 app = typer.Typer(

@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes, running_worker
 from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port, port_open
 from worker.settings import DEFAULT_ADDRESS, Settings
+from worker.wiring import ensure_search_attributes, running_worker
 
 
 def quiet_sdk_logs() -> None:

@@ -21,9 +21,9 @@ from activities.contracts import StepActivityInput
 from activities.registry import ActionRegistry
 from tests.conftest import ROOT, spawn_worker
 from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes, running_worker
 from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
 from worker.settings import Settings
+from worker.wiring import ensure_search_attributes, running_worker
 from workflows.dsl.models import StepStatus, WorkflowState
 
 RUNS = int(os.environ.get("CADENZA_FAULT_RUNS", "20"))

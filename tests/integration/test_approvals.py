@@ -209,9 +209,9 @@ async def test_two_approvals_pending_at_once_are_decided_by_step_id(
 async def test_waiting_approval_survives_worker_and_server_restarts(registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """File persistence: decided after a worker restart and a server restart, the run completes."""
     from worker.client import connect
-    from worker.run import ensure_search_attributes, running_worker
     from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
     from worker.settings import Settings
+    from worker.wiring import ensure_search_attributes, running_worker
 
     config = ServerConfig(port=free_port(), headless=True, db_path=tmp_path / "temporal.db")
     server = EmbeddedServer(config, log_path=tmp_path / "server.log")

@@ -54,7 +54,7 @@ PASSTHROUGH_MODULES = (
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def sandbox_runner() -> SandboxedWorkflowRunner:
     """The sandboxed runner with cadenza's passthrough modules (also used by the Replayer)."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     return SandboxedWorkflowRunner(restrictions=restrictions)
@@ -147,7 +147,7 @@ def build_worker(
         activities=[executor.execute, alerting.alert, llm.chat],
         plugins=plugins,
         **{
-            "workflow_runner": workflow_runner(),
+            "workflow_runner": sandbox_runner(),
             "max_cached_workflows": settings.max_cached_workflows,
             "max_concurrent_activities": settings.max_concurrent_activities,
             "graceful_shutdown_timeout": timedelta(seconds=settings.graceful_shutdown_seconds),
