@@ -30,7 +30,7 @@ from benchmarks.common import (
     write_results,
 )
 from worker.client import CadenzaClient
-from worker.devmode import scratch_session
+from worker.dev.devmode import scratch_session
 from worker.services.dev_server import ServerConfig
 
 

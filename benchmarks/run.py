@@ -35,7 +35,7 @@ from benchmarks.common import (
 )
 from benchmarks.floor import FLOOR_WORKFLOWS, FloorChain, FloorDag, FloorParallel
 from worker.client import CadenzaClient
-from worker.devmode import scratch_session
+from worker.dev.devmode import scratch_session
 from worker.services.dev_server import ServerConfig
 from worker.settings import Settings
 from worker.wiring import running_worker

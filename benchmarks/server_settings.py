@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from activities.registry import default_registry
-from worker.devmode import scratch_session
+from worker.dev.devmode import scratch_session
 from worker.services.dev_server import ServerConfig
 
 SETTINGS = {

@@ -45,7 +45,7 @@ from worker.client import (
     connect,
 )
 from worker.codec import KEYS_VARIABLE, new_key, parse_keys, payload_codec
-from worker.devmode import dev_session, quiet_sdk_logs
+from worker.dev.devmode import dev_session, quiet_sdk_logs
 from worker.observability.tracing import install_tracing, traces_exported
 from worker.render import mermaid, result_view
 from worker.replay import replay_files, replay_query
