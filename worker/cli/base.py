@@ -1,5 +1,5 @@
-"""What every `cadenza` command shares: the Typer app, the consoles, exit codes, how a command
-runs and fails (UsageError -> exit 2 with a message, never a traceback), and input loading."""
+"""What every `cadenza` command shares: the consoles, exit codes, how a command runs and fails
+(UsageError -> exit 2 with a message, never a traceback), and input loading."""
 
 from __future__ import annotations
 
@@ -23,13 +23,6 @@ from worker.settings import Settings
 from worker.wiring import SearchAttributesMissing
 from workflows.dsl.loader import DocumentError, parse_document
 
-app = typer.Typer(
-    name="cadenza",
-    help="Durable workflows on Temporal: validate, run and watch AdvancedWorkflow definitions.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 # Off a terminal (pipes, CI logs) tables get room instead of being folded at 80 columns.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)

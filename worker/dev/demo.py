@@ -10,10 +10,9 @@ from typing import Any
 from rich.console import Console
 
 from activities.registry import default_registry
-from worker.cli import ui_link
-from worker.cli_base import exit_now
+from worker.cli.base import exit_now
+from worker.cli.render import result_view, task_view, ui_link
 from worker.dev.devmode import dev_session, quiet_sdk_logs
-from worker.render import result_view, task_view
 from worker.settings import Settings
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowState
