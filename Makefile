@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m worker.demo
+	$(BIN)/python -m worker.dev.demo
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q

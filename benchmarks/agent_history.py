@@ -21,7 +21,7 @@ import yaml
 
 from activities.std import default_registry
 from benchmarks.common import write_results
-from worker.devmode import scratch_session
+from worker.dev.devmode import scratch_session
 
 WINDOWS = {"window 32 KB (default)": 32_000, "whole conversation": 1_000_000}
 

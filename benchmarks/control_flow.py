@@ -30,8 +30,8 @@ from benchmarks.common import (
     write_results,
 )
 from worker.client import CadenzaClient
-from worker.devmode import scratch_session
-from worker.server import ServerConfig
+from worker.dev.devmode import scratch_session
+from worker.services.dev_server import ServerConfig
 
 
 async def timed(cadenza: CadenzaClient, definition: dict[str, Any]) -> tuple[float, str]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from benchmarks.common import chain, write_results
 from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes
-from worker.server import EmbeddedServer, ServerConfig, free_port
+from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
+from worker.wiring import ensure_search_attributes
 from workflows.dsl.models import WorkflowState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,17 +40,21 @@ async def main(n: int) -> None:
         config = ServerConfig(port=free_port(), headless=True, db_path=Path(tmp) / "t.db")
         server = EmbeddedServer(config, log_path=Path(tmp) / "server.log")
         server.start()
-        os.environ["TEMPORAL_ADDRESS"] = config.address
         queue = f"load-{uuid.uuid4().hex[:6]}"
         worker = subprocess.Popen(
             [sys.executable, "-m", "worker.cli", "worker", "--task-queue", queue],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "CADENZA_BASELINE_SEED_RUNS": "0"},
+            env={
+                **os.environ,
+                "TEMPORAL_ADDRESS": config.address,
+                "PYTHONPATH": str(ROOT),
+                "CADENZA_BASELINE_SEED_RUNS": "0",
+            },
             stdout=(Path(tmp) / "worker.log").open("w"),
             stderr=subprocess.STDOUT,
         )
         try:
-            client = await connect(wait=30)
+            client = await connect(wait=30, address=config.address)
             await ensure_search_attributes(client)
             cadenza = CadenzaClient(client, queue)
             definition = chain(5)

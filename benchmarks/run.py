@@ -35,10 +35,10 @@ from benchmarks.common import (
 )
 from benchmarks.floor import FLOOR_WORKFLOWS, FloorChain, FloorDag, FloorParallel
 from worker.client import CadenzaClient
-from worker.devmode import scratch_session
-from worker.run import running_worker
-from worker.server import ServerConfig
+from worker.dev.devmode import scratch_session
+from worker.services.dev_server import ServerConfig
 from worker.settings import Settings
+from worker.wiring import running_worker
 from workflows.dsl.plan import build_plan
 from workflows.dsl.validate import validate_definition
 

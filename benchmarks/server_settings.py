@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from activities.std import default_registry
-from worker.devmode import scratch_session
-from worker.server import ServerConfig
+from worker.dev.devmode import scratch_session
+from worker.services.dev_server import ServerConfig
 
 SETTINGS = {
     "default pragmas": [],

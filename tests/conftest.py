@@ -22,8 +22,8 @@ from activities.registry import ActionRegistry
 from activities.std import default_registry
 from worker.client import CadenzaClient, connect
 from worker.codec import data_converter
-from worker.run import ensure_search_attributes, running_worker
-from worker.server import (
+from worker.observability.tracing import install_tracing
+from worker.services.dev_server import (
     SEARCH_ATTRIBUTES,
     EmbeddedServer,
     ServerConfig,
@@ -31,7 +31,7 @@ from worker.server import (
     temporal_binary,
 )
 from worker.settings import Settings
-from worker.telemetry import install_tracing
+from worker.wiring import ensure_search_attributes, running_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 # hypothesis is imported here, at collection, on purpose: its pytest plugin otherwise imports it

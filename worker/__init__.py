@@ -1,0 +1,1 @@
+"""cadenza's processes: client, worker wiring, CLI, side servers, observability, dev tools."""

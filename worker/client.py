@@ -87,18 +87,31 @@ def connect_config() -> dict[str, Any]:
     return config
 
 
-async def connect(wait: float = 0.0, plugins: Sequence[Plugin] = ()) -> Client:
-    """Connect to Temporal as envconfig says.
+async def connect(
+    wait: float = 0.0,
+    plugins: Sequence[Plugin] = (),
+    *,
+    address: str | None = None,
+    namespace: str | None = None,
+) -> Client:
+    """Connect to Temporal as envconfig says, or to `address` / `namespace` when given.
 
     Args:
         plugins: client plugins (the CLI's tracing plugin carries trace context into runs).
         wait: keep trying this many seconds while the server is still starting up (a server
             that just opened its port may answer "Frontend is not healthy yet").
+        address: `host:port` to connect to instead of envconfig's (TLS and API key still
+            come from envconfig).
+        namespace: the namespace to use instead of envconfig's.
 
     Raises:
         ConnectionFailed: the server is not reachable.
     """
     config = connect_config()
+    if address is not None:
+        config["target_host"] = address
+    if namespace is not None:
+        config["namespace"] = namespace
     deadline = time.monotonic() + wait
     while True:
         try:

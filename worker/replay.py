@@ -23,8 +23,8 @@ from temporalio.contrib.opentelemetry import OpenTelemetryPlugin
 from temporalio.worker import Replayer
 
 from worker.codec import data_converter
-from worker.run import WORKFLOWS, agent_plugin, workflow_runner
-from worker.telemetry import install_tracing
+from worker.observability.tracing import install_tracing
+from worker.wiring import WORKFLOWS, agent_plugin, sandbox_runner
 
 
 @dataclass
@@ -45,7 +45,7 @@ def replayer() -> Replayer:
     install_tracing("cadenza-replay")  # the plugin needs the replay-safe provider installed
     return Replayer(
         workflows=WORKFLOWS,
-        workflow_runner=workflow_runner(),
+        workflow_runner=sandbox_runner(),
         data_converter=data_converter(),
         plugins=[OpenTelemetryPlugin(add_temporal_spans=True), agent_plugin()],
     )

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     )
     health_host: str = Field("0.0.0.0", description="Interface of the health endpoint.")
 
-    # observability (worker/telemetry.py, worker/monitor.py); OTLP export uses the OTEL_* variables
+    # observability (worker/observability/); OTLP export uses the OTEL_* variables
     telemetry: bool = Field(
         True, description="Spans, metrics and the monitor; off: no spans are made at all."
     )

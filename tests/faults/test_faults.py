@@ -21,9 +21,9 @@ from activities.contracts import StepActivityInput
 from activities.registry import ActionRegistry
 from tests.conftest import ROOT, spawn_worker
 from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port
+from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
 from worker.settings import Settings
+from worker.wiring import ensure_search_attributes, running_worker
 from workflows.dsl.models import StepStatus, WorkflowState
 
 RUNS = int(os.environ.get("CADENZA_FAULT_RUNS", "20"))
@@ -249,17 +249,8 @@ def private_server(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def test_server_stopped_and_restarted_under_fifty_running_workflows(
     private_server: EmbeddedServer, registry: ActionRegistry, tmp_path: Path
 ) -> None:
-    address = private_server.config.address
-    previous = os.environ.get("TEMPORAL_ADDRESS")
-    os.environ["TEMPORAL_ADDRESS"] = address
-    try:
-        client = await connect(wait=30)
-        await ensure_search_attributes(client)
-    finally:
-        if previous is None:
-            os.environ.pop("TEMPORAL_ADDRESS")
-        else:
-            os.environ["TEMPORAL_ADDRESS"] = previous
+    client = await connect(wait=30, address=private_server.config.address)
+    await ensure_search_attributes(client)
     ledger = tmp_path / "journal"
     definition = {
         "workflow_id": "server-restart",

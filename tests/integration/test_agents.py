@@ -13,8 +13,8 @@ from temporalio.client import Client
 
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient
-from worker.run import running_worker
 from worker.settings import Settings
+from worker.wiring import running_worker
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import StepStatus, WorkflowState
 

@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient
-from worker.run import running_worker
 from worker.settings import Settings
+from worker.wiring import running_worker
 from workflows.dsl.models import WorkflowState
 
 DAY = 86_400

@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 
 from worker.client import CadenzaClient, DecisionRefused
-from worker.server import temporal_binary
+from worker.services.dev_server import temporal_binary
 from workflows.dsl.models import ExecutionResult, StepStatus, WorkflowState
 
 
@@ -209,17 +209,15 @@ async def test_two_approvals_pending_at_once_are_decided_by_step_id(
 async def test_waiting_approval_survives_worker_and_server_restarts(registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """File persistence: decided after a worker restart and a server restart, the run completes."""
     from worker.client import connect
-    from worker.run import ensure_search_attributes, running_worker
-    from worker.server import EmbeddedServer, ServerConfig, free_port
+    from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
     from worker.settings import Settings
+    from worker.wiring import ensure_search_attributes, running_worker
 
     config = ServerConfig(port=free_port(), headless=True, db_path=tmp_path / "temporal.db")
-    previous = os.environ.get("TEMPORAL_ADDRESS")
-    os.environ["TEMPORAL_ADDRESS"] = config.address
     server = EmbeddedServer(config, log_path=tmp_path / "server.log")
     server.start()
     try:
-        client = await connect()
+        client = await connect(address=config.address)
         await ensure_search_attributes(client)
         queue = f"restart-{os.getpid()}"
         definition = wf({"step_id": "before", "action": "std.echo"}, approval("sign_off", "before"))
@@ -230,7 +228,7 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
         server.stop()  # the worker is gone too
         server = EmbeddedServer(config, log_path=tmp_path / "server.log")
         server.start()
-        client = await connect()
+        client = await connect(address=config.address)
         async with running_worker(client, Settings(), registry, task_queue=queue):
             cadenza = CadenzaClient(client, queue)
             state = await waiting(cadenza, handle.id, "sign_off")
@@ -241,7 +239,3 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
         assert result.steps["sign_off"].output["comment"] == "after two restarts"
     finally:
         server.stop()
-        if previous is None:
-            del os.environ["TEMPORAL_ADDRESS"]
-        else:
-            os.environ["TEMPORAL_ADDRESS"] = previous

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, spawn_worker
 from tests.integration.test_cli import cadenza
-from worker.server import free_port, temporal_binary
+from worker.services.dev_server import free_port, temporal_binary
 
 NAMESPACE = "cadenza-ops"
 

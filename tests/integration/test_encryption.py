@@ -19,9 +19,9 @@ from temporalio.client import Client
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient
 from worker.codec import ENCRYPTED, data_converter, new_key, payload_codec
-from worker.codec_server import codec_server
-from worker.run import running_worker
+from worker.services.codec_server import codec_server
 from worker.settings import Settings
+from worker.wiring import running_worker
 from workflows.dsl.models import WorkflowState
 
 

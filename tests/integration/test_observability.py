@@ -18,9 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.registry import ActionRegistry
 from tests.receivers import receiver
 from worker.client import CadenzaClient
-from worker.monitor import observability
-from worker.run import running_worker
+from worker.observability.setup import observability
 from worker.settings import Settings
+from worker.wiring import running_worker
 from workflows.dsl.models import WorkflowState
 
 FAST_RETRY = {"initial_interval": 0.1, "backoff_coefficient": 1.0, "max_attempts": 5}

@@ -12,8 +12,8 @@ from activities.registry import ActionRegistry
 from tests.integration.test_agents import agent as agent_step
 from tests.model_servers import model_server
 from worker.client import CadenzaClient
-from worker.run import running_worker
 from worker.settings import Settings
+from worker.wiring import running_worker
 from workflows.dsl.models import StepStatus, WorkflowState
 
 SECRET = "sk-test-f00dfeed"

@@ -18,9 +18,9 @@ from temporalio.client import Client
 from activities.registry import ActionRegistry
 from tests.conftest import spawn_worker
 from worker.client import CadenzaClient, DecisionRefused
-from worker.monitor import observability
-from worker.run import running_worker
+from worker.observability.setup import observability
 from worker.settings import Settings
+from worker.wiring import running_worker
 from workflows.dsl.models import EffectiveRetryPolicy
 from workflows.orchestrator import APPROVAL_NODE, TaskInput, TaskResult
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from activities.std import default_registry
-from worker.devmode import scratch_session
+from worker.dev.devmode import scratch_session
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, ExecutionOptions
 from workflows.orchestrator import APPROVAL_NODE, TaskInput

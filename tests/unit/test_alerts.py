@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from activities.alerts import LogSink, WebhookSink
-from worker.monitor import alert_sinks
+from worker.observability.setup import alert_sinks
+from worker.observability.tracing import TelemetryConfigError
 from worker.settings import Settings
-from worker.telemetry import TelemetryConfigError
 
 
 @pytest.mark.parametrize("named", [["log"], ["log", "webhook"]])

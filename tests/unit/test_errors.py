@@ -8,12 +8,12 @@ from pathlib import Path
 
 from activities.registry import ActionError
 from cadenza.errors import CadenzaError
-from worker.cli_base import UsageError
+from worker.cli.base import UsageError
 from worker.client import ConnectionFailed, DecisionRefused, DefinitionRejected
 from worker.codec import CodecKeyError
-from worker.run import SearchAttributesMissing
-from worker.server import ServerError
-from worker.telemetry import TelemetryConfigError
+from worker.observability.tracing import TelemetryConfigError
+from worker.services.dev_server import ServerError
+from worker.wiring import SearchAttributesMissing
 from workflows.dsl.expressions import ExpressionError
 from workflows.dsl.loader import DocumentError, ShapeError
 from workflows.engine.failures import StepFailure

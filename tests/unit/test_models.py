@@ -115,7 +115,7 @@ def test_workflows_package_imports_nothing_that_touches_the_world() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in {"eval", "exec", "open", "print", "input"}, path
             if isinstance(node, ast.Attribute):
-                # workflows/ is passed through the sandbox (worker/run.py): nothing may read a
+                # workflows/ is passed through the sandbox (worker/wiring.py): nothing may read a
                 # clock, randomness or ids other than through `workflow.`
                 assert node.attr not in {
                     "utcnow",

@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 
 from activities.registry import ActionRegistry
 from worker.client import CadenzaClient, connect
-from worker.run import ensure_search_attributes, running_worker
-from worker.server import EmbeddedServer, ServerConfig, free_port, port_open
+from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port, port_open
 from worker.settings import DEFAULT_ADDRESS, Settings
+from worker.wiring import ensure_search_attributes, running_worker
 
 
 def quiet_sdk_logs() -> None:
@@ -29,9 +29,11 @@ async def _worker_session(
     prefix: str,
     wait: float,
     extra_workflows: Sequence[type] = (),
+    address: str | None = None,
 ) -> AsyncIterator[CadenzaClient]:
-    """Connect, check the search attributes, and serve a fresh task queue in this process."""
-    client = await connect(wait=wait)
+    """Connect (to `address`, else as envconfig says), check the search attributes, and serve
+    a fresh task queue in this process."""
+    client = await connect(wait=wait, address=address)
     await ensure_search_attributes(client)
     task_queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
     async with running_worker(
@@ -73,21 +75,20 @@ async def scratch_session(
     extra_workflows: Sequence[type] = (),
 ) -> AsyncIterator[CadenzaClient]:
     """A private embedded server on a free port (in memory unless `config` says otherwise) and a
-    worker on a fresh task queue; `TEMPORAL_ADDRESS` points at the server meanwhile."""
+    worker on a fresh task queue; the yielded client is connected to that server."""
     config = config or ServerConfig(headless=True, db_path=None)
     config.port = free_port()
     server = EmbeddedServer(config)
     server.start()
-    previous = os.environ.get("TEMPORAL_ADDRESS")
-    os.environ["TEMPORAL_ADDRESS"] = config.address
     try:
         async with _worker_session(
-            Settings(), registry, "scratch", wait=30, extra_workflows=extra_workflows
+            Settings(),
+            registry,
+            "scratch",
+            wait=30,
+            extra_workflows=extra_workflows,
+            address=config.address,
         ) as cadenza:
             yield cadenza
     finally:
         server.stop()
-        if previous is None:
-            os.environ.pop("TEMPORAL_ADDRESS", None)
-        else:
-            os.environ["TEMPORAL_ADDRESS"] = previous

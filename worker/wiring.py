@@ -23,9 +23,9 @@ from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from cadenza.errors import EXIT_USAGE, CadenzaError
-from worker.health import Health, health_server
-from worker.monitor import Observability, alert_sinks, observability
-from worker.server import SEARCH_ATTRIBUTES
+from worker.observability.setup import Observability, alert_sinks, observability
+from worker.services.dev_server import SEARCH_ATTRIBUTES
+from worker.services.health import Health, health_server
 from worker.settings import Settings
 from workflows.agent import AGENT_GRAPH, build_agent_graph
 from workflows.engine import AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun
@@ -54,7 +54,7 @@ PASSTHROUGH_MODULES = (
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def sandbox_runner() -> SandboxedWorkflowRunner:
     """The sandboxed runner with cadenza's passthrough modules (also used by the Replayer)."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     return SandboxedWorkflowRunner(restrictions=restrictions)
@@ -152,7 +152,7 @@ def build_worker(
         activities=[executor.execute, alerting.alert, llm.chat],
         plugins=plugins,
         **{
-            "workflow_runner": workflow_runner(),
+            "workflow_runner": sandbox_runner(),
             "max_cached_workflows": settings.max_cached_workflows,
             "max_concurrent_activities": settings.max_concurrent_activities,
             "graceful_shutdown_timeout": timedelta(seconds=settings.graceful_shutdown_seconds),
@@ -174,7 +174,7 @@ async def running_worker(
 ) -> AsyncIterator[Worker]:
     """Run a worker (with its own HTTP client, and its telemetry when `settings.telemetry`)
     for the duration of the block. A caller that wants to read the monitor passes its own
-    `observed` (see `worker.monitor.observability`)."""
+    `observed` (see `worker.observability.setup.observability`)."""
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.http_timeout))
         if observed is None and settings.telemetry:

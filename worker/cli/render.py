@@ -1,4 +1,4 @@
-"""Human-readable output of the CLI: step tables, results, Mermaid graphs."""
+"""Human-readable output of the CLI: step tables, results, Mermaid graphs, Web UI links."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from worker.client import CadenzaClient
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType, WorkflowStep
 from workflows.dsl.plan import upstream_edges
 from workflows.engine.progress import COLUMNS, progress_rows, sla_summary
@@ -147,3 +148,9 @@ def mermaid(definition: AdvancedWorkflow) -> str:
 
 def _mid(step_id: str) -> str:
     return "s_" + step_id.replace("-", "_")
+
+
+def ui_link(cadenza: CadenzaClient, execution_id: str) -> str:
+    """Where the run shows in the Web UI of the embedded server."""
+    namespace = cadenza.client.namespace
+    return f"http://localhost:8233/namespaces/{namespace}/workflows/{execution_id}"

@@ -1,7 +1,7 @@
-"""The monitor: cadenza's spans feed metrics, performance baselines and anomaly alerts.
+"""The monitor: a span processor that turns cadenza's spans into metrics and anomaly alerts.
 
 `Monitor` is an OpenTelemetry span processor attached to the worker's tracer provider. It reads
-the `cadenza.run` and `cadenza.step` spans (workflows/telemetry.py) when they end: a span ends
+the `cadenza.run` and `cadenza.step` spans (workflows/engine/telemetry.py) when they end: a span ends
 once, outside replay, and the monitor also drops a span id it has already seen (a workflow task
 that completed live but was not acknowledged is run again), so every run and step is counted
 once. It publishes:
@@ -14,12 +14,10 @@ once. It publishes:
 - `cadenza_approvals_waiting{workflow,step}` (approval steps waiting, as seen by this worker),
 - `cadenza_alerts_total{rule}`,
 
-as OpenTelemetry metrics (OTLP when configured) and on the worker's Prometheus endpoint.
-
-Baselines: per definition (and per step) the monitor keeps the durations of recent completed
-runs, seeded from Temporal visibility when the worker starts; a run or step that takes longer
-than `anomaly_factor` x its p95 (and at least `anomaly_min_excess_seconds` more) raises an
-`anomaly.run` / `anomaly.step` alert through the alert manager.
+as OpenTelemetry metrics (OTLP when configured) and on the worker's Prometheus endpoint
+(worker/observability/setup.py). Completed durations go to the baselines
+(worker/observability/baselines.py); one far over its baseline raises an `anomaly.run` /
+`anomaly.step` alert through the alert manager.
 """
 
 from __future__ import annotations
@@ -27,27 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from temporalio.client import Client
 
-from activities.alerts import AlertManager, AlertSink, LogSink, OtelEventSink, WebhookSink
+from activities.alerts import AlertManager
 from activities.contracts import AlertInput
-from worker.settings import Settings
-from worker.telemetry import TelemetryConfigError, Tracing, install_tracing, metric_reader
-from workflows.dsl.models import ExecutionResult, StepStatus
-from workflows.engine import SA_WORKFLOW_ID, WORKFLOW_NAME
+from worker.observability.baselines import Baselines, BaselineStats
 from workflows.engine.telemetry import (
     A_ATTEMPTS,
     A_COMPLEXITY,
@@ -68,52 +56,6 @@ log = logging.getLogger("cadenza.monitor")
 # Steps whose duration is a person's or a timer's, not the system's: no anomaly alerts.
 NOT_BASELINED = frozenset({"approval", "wait"})
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
-
-
-@dataclass
-class BaselineStats:
-    samples: int
-    p50: float
-    p95: float
-
-
-class Baselines:
-    """Recent durations per (workflow_id, step_id or None for the run); thread-safe."""
-
-    def __init__(
-        self, window: int = 50, min_samples: int = 5, factor: float = 3.0, min_excess: float = 1.0
-    ) -> None:
-        self.window = window
-        self.min_samples = min_samples
-        self.factor = factor
-        self.min_excess = min_excess
-        self._samples: dict[tuple[str, str | None], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def add(self, key: tuple[str, str | None], seconds: float) -> None:
-        with self._lock:
-            self._samples.setdefault(key, deque(maxlen=self.window)).append(seconds)
-
-    def stats(self, key: tuple[str, str | None]) -> BaselineStats | None:
-        with self._lock:
-            values = sorted(self._samples.get(key, ()))
-        if not values:
-            return None
-        return BaselineStats(len(values), _quantile(values, 0.5), _quantile(values, 0.95))
-
-    def observe(self, key: tuple[str, str | None], seconds: float) -> BaselineStats | None:
-        """Record a completed duration; the baseline it exceeds, if it is an anomaly."""
-        before = self.stats(key)
-        self.add(key, seconds)
-        if before is None or before.samples < self.min_samples:
-            return None
-        limit = max(before.p95 * self.factor, before.p95 + self.min_excess)
-        return before if seconds > limit else None
-
-
-def _quantile(values: list[float], q: float) -> float:
-    index = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return values[index]
 
 
 class Monitor(SpanProcessor):
@@ -307,157 +249,3 @@ class Monitor(SpanProcessor):
                         "alert %s not delivered (attempt %d): %s", alert.key, attempt + 1, exc
                     )
                     await asyncio.sleep(2**attempt)
-
-
-async def seed_baselines(
-    client: Client, baselines: Baselines, runs: int = 200, results: int = 50
-) -> int:
-    """Seed baselines from the most recent completed runs in visibility: run durations from
-    their start and close times, step durations from the results of the latest `results`.
-    Returns how many runs were read."""
-    query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Completed'"
-    found: list[tuple[str, str, str, float]] = []
-    async for execution in client.list_workflows(query, limit=runs):
-        workflow_id = execution.typed_search_attributes.get(SA_WORKFLOW_ID)
-        if not workflow_id or execution.close_time is None:
-            continue
-        seconds = (execution.close_time - execution.start_time).total_seconds()
-        found.append((execution.id, execution.run_id or "", workflow_id, seconds))
-    gate = asyncio.Semaphore(8)
-
-    async def steps_of(execution_id: str, run_id: str) -> ExecutionResult | None:
-        async with gate:
-            try:
-                handle = client.get_workflow_handle(
-                    execution_id, run_id=run_id or None, result_type=ExecutionResult
-                )
-                result: ExecutionResult = await handle.result()
-                return result
-            except Exception as exc:  # an old or foreign result shape: skip it
-                log.debug("baseline seed skips %s: %s", execution_id, exc)
-                return None
-
-    outcomes = await asyncio.gather(*(steps_of(e, r) for e, r, _, _ in found[:results]))
-    for index in reversed(range(len(found))):  # oldest first: the window keeps the newest
-        workflow_id = found[index][2]
-        baselines.add((workflow_id, None), found[index][3])
-        outcome = outcomes[index] if index < len(outcomes) else None
-        if outcome is None:
-            continue
-        for step_id, record in outcome.steps.items():
-            if record.status == StepStatus.COMPLETED and record.started_at and record.ended_at:
-                started = datetime.fromisoformat(record.started_at)
-                ended = datetime.fromisoformat(record.ended_at)
-                baselines.add((workflow_id, step_id), (ended - started).total_seconds())
-    return len(found)
-
-
-@dataclass
-class Observability:
-    """What a worker session observes with: tracing, the monitor, alerts, metric readers."""
-
-    tracing: Tracing
-    monitor: Monitor
-    alerts: AlertManager
-    meter_provider: MeterProvider
-    metrics_address: str | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-
-def alert_sinks(settings: Settings, http: httpx.AsyncClient) -> list[AlertSink]:
-    """The sinks `settings.alert_sinks` names, plus a webhook whenever `alert_webhook_url` is set
-    (a webhook needs the URL; `alert_webhook_token` is sent as a bearer token)."""
-    names = list(settings.alert_sinks)
-    if settings.alert_webhook_url and "webhook" not in names:
-        names.append("webhook")
-    sinks: list[AlertSink] = []
-    for name in names:
-        if name == "log":
-            sinks.append(LogSink())
-        elif name == "otel":
-            sinks.append(OtelEventSink())
-        elif name == "webhook":
-            if not settings.alert_webhook_url:
-                raise TelemetryConfigError(
-                    "alert sink 'webhook' needs CADENZA_ALERT_WEBHOOK_URL (the receiver's URL)"
-                )
-            headers = {}
-            if settings.alert_webhook_token:
-                headers["Authorization"] = f"Bearer {settings.alert_webhook_token}"
-            sinks.append(WebhookSink(settings.alert_webhook_url, http, headers=headers))
-        else:
-            raise TelemetryConfigError(f"unknown alert sink {name!r}: use log, webhook or otel")
-    return sinks
-
-
-@asynccontextmanager
-async def observability(
-    client: Client, settings: Settings, http: httpx.AsyncClient
-) -> AsyncIterator[Observability]:
-    """Tracing, the monitor (metrics, baselines), alerts and the Prometheus endpoint, for the
-    duration of a worker session."""
-    tracing = install_tracing("cadenza-worker")
-    alerts = AlertManager(alert_sinks(settings, http))
-    readers: list[MetricReader] = []
-    server = None
-    address = None
-    if settings.metrics_port is not None:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry, start_http_server
-
-        registry = CollectorRegistry()
-        readers.append(PrometheusMetricReader(registry=registry))
-        server, _thread = start_http_server(
-            settings.metrics_port, addr=settings.metrics_host, registry=registry
-        )
-        address = f"http://{settings.metrics_host}:{server.server_port}/metrics"
-    otlp = metric_reader()
-    if otlp is not None:
-        readers.append(otlp)
-    meter_provider = MeterProvider(
-        metric_readers=readers, resource=Resource.create({"service.name": "cadenza-worker"})
-    )
-    baselines = Baselines(
-        window=settings.baseline_window,
-        min_samples=settings.baseline_min_samples,
-        factor=settings.anomaly_factor,
-        min_excess=settings.anomaly_min_excess_seconds,
-    )
-    monitor = Monitor(meter_provider, baselines, alerts, asyncio.get_running_loop())
-    seen = Observability(tracing, monitor, alerts, meter_provider, address)
-    seen.tasks.append(asyncio.create_task(monitor.deliver_alerts()))
-    if settings.baseline_seed_runs:
-        seen.tasks.append(
-            asyncio.create_task(
-                _seed_quietly(
-                    client, baselines, settings.baseline_seed_runs, settings.baseline_seed_results
-                )
-            )
-        )
-    tracing.router.attach(monitor)
-    log.info(
-        "telemetry: traces %s; metrics %s; alerts to %s",
-        f"exported ({tracing.exporting})" if tracing.exporting else "not exported (no OTEL_*)",
-        ", ".join(filter(None, [address, "otlp" if otlp else None])) or "not published",
-        ", ".join(s.name for s in alerts.sinks) or "nowhere",
-    )
-    try:
-        yield seen
-    finally:
-        tracing.router.detach(monitor)
-        for task in seen.tasks:
-            task.cancel()
-        await asyncio.gather(*seen.tasks, return_exceptions=True)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        meter_provider.shutdown()
-        tracing.flush()
-
-
-async def _seed_quietly(client: Client, baselines: Baselines, runs: int, results: int) -> None:
-    try:
-        count = await asyncio.wait_for(seed_baselines(client, baselines, runs, results), 60)
-        log.info("baselines seeded from %d completed runs", count)
-    except Exception as exc:
-        log.warning("baselines not seeded from visibility: %s", exc)

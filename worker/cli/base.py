@@ -1,6 +1,5 @@
-"""What every `cadenza` command shares: the Typer app, the consoles, exit codes, how a command
-runs and fails (a CadenzaError -> its message and its `exit_code`, never a traceback), and input
-loading."""
+"""What every `cadenza` command shares: the consoles, exit codes, how a command runs and fails
+(a CadenzaError -> its message and its `exit_code`, never a traceback), and input loading."""
 
 from __future__ import annotations
 
@@ -21,13 +20,6 @@ from cadenza.errors import EXIT_FAILED as EXIT_FAILED, EXIT_USAGE as EXIT_USAGE,
 from worker.settings import Settings
 from workflows.dsl.loader import parse_document
 
-app = typer.Typer(
-    name="cadenza",
-    help="Durable workflows on Temporal: validate, run and watch AdvancedWorkflow definitions.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 # Off a terminal (pipes, CI logs) tables get room instead of being folded at 80 columns.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)

@@ -10,16 +10,15 @@ from typing import Any
 from rich.console import Console
 
 from activities.std import default_registry
-from worker.cli import ui_link
-from worker.cli_base import exit_now
-from worker.devmode import dev_session, quiet_sdk_logs
-from worker.render import result_view, task_view
+from worker.cli.base import exit_now
+from worker.cli.render import result_view, task_view, ui_link
+from worker.dev.devmode import dev_session, quiet_sdk_logs
 from worker.settings import Settings
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowState
 from workflows.orchestrator import TaskInput
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDER = {"order_id": "A-1001", "amount": 42.5, "address": "1 Main St", "email": "ada@example.org"}
 # (example, input, the outcome the demo expects)
 RUNS: list[tuple[str, dict[str, Any], WorkflowState]] = [

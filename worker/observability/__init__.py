@@ -1,0 +1,1 @@
+"""What a worker observes with: tracing, the monitor's metrics, performance baselines, alerts."""

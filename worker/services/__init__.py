@@ -1,0 +1,1 @@
+"""Side servers: the embedded Temporal dev server, the Web UI's codec endpoint, health probes."""
