@@ -24,7 +24,7 @@ from worker.cli.base import (
 from worker.cli.render import task_view
 from worker.client import CadenzaClient, connect
 from worker.settings import Settings
-from workflows.orchestrator import APPROVAL_NODE, TaskInput
+from workflows.orchestrator import APPROVAL_NODE, TaskInput, TaskResult
 
 
 def task(
@@ -74,24 +74,7 @@ def task(
         if not wait:
             return print_started(handle.id, as_json, "task-status")
         err.print(f"started {handle.id}", highlight=False)
-        waiter = asyncio.ensure_future(cadenza.task_result(handle.id))
-        told = False
-        while not waiter.done():
-            await asyncio.wait({waiter}, timeout=1.0)
-            if told or waiter.done():
-                continue
-            try:
-                state = await cadenza.task_status(handle.id, timeout=2)
-            except RPCError:
-                continue
-            if state.status == "waiting":
-                told = True
-                err.print(
-                    f"waiting for approval: cadenza approve {handle.id} {APPROVAL_NODE} --by NAME"
-                    f" (or cadenza reject ...)",
-                    highlight=False,
-                )
-        result = waiter.result()
+        result = await _follow_task(cadenza, handle.id)
         if as_json:
             sys.stdout.write(result.model_dump_json() + "\n")
         else:
@@ -99,6 +82,28 @@ def task(
         return EXIT_OK if result.status == "completed" else EXIT_FAILED
 
     run_command(main)
+
+
+async def _follow_task(cadenza: CadenzaClient, execution_id: str) -> TaskResult:
+    """Wait for a task's result; say once, with the command, when it waits for approval."""
+    waiter = asyncio.ensure_future(cadenza.task_result(execution_id))
+    told = False
+    while not waiter.done():
+        await asyncio.wait({waiter}, timeout=1.0)
+        if told or waiter.done():
+            continue
+        try:
+            state = await cadenza.task_status(execution_id, timeout=2)
+        except RPCError:
+            continue
+        if state.status == "waiting":
+            told = True
+            err.print(
+                f"waiting for approval: cadenza approve {execution_id} {APPROVAL_NODE} --by NAME"
+                f" (or cadenza reject ...)",
+                highlight=False,
+            )
+    return waiter.result()
 
 
 def task_status(

@@ -1,10 +1,10 @@
 """The monitor: a span processor that turns cadenza's spans into metrics and anomaly alerts.
 
-`Monitor` is an OpenTelemetry span processor attached to the worker's tracer provider. It reads
-the `cadenza.run` and `cadenza.step` spans (workflows/engine/telemetry.py) when they end: a span ends
-once, outside replay, and the monitor also drops a span id it has already seen (a workflow task
-that completed live but was not acknowledged is run again), so every run and step is counted
-once. It publishes:
+`Monitor` is an OpenTelemetry span processor attached to the worker's tracer provider. It
+reads the `cadenza.run` and `cadenza.step` spans (workflows/engine/telemetry.py) when they end:
+a span ends once, outside replay, and the monitor also drops a span id it has already seen (a
+workflow task that completed live but was not acknowledged is run again), so every run and step
+is counted once. It publishes:
 
 - `cadenza_runs_total{workflow,status}`, `cadenza_run_duration_seconds{workflow,status}`,
 - `cadenza_steps_total{workflow,step,step_type,status}`,

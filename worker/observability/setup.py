@@ -78,18 +78,7 @@ async def observability(
     tracing = install_tracing("cadenza-worker")
     alerts = AlertManager(alert_sinks(settings, http))
     readers: list[MetricReader] = []
-    server = None
-    address = None
-    if settings.metrics_port is not None:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry, start_http_server
-
-        registry = CollectorRegistry()
-        readers.append(PrometheusMetricReader(registry=registry))
-        server, _thread = start_http_server(
-            settings.metrics_port, addr=settings.metrics_host, registry=registry
-        )
-        address = f"http://{settings.metrics_host}:{server.server_port}/metrics"
+    server, address = _prometheus(settings, readers)
     otlp = metric_reader()
     if otlp is not None:
         readers.append(otlp)
@@ -132,6 +121,22 @@ async def observability(
             server.server_close()
         meter_provider.shutdown()
         tracing.flush()
+
+
+def _prometheus(settings: Settings, readers: list[MetricReader]) -> tuple[Any, str | None]:
+    """The Prometheus endpoint on `--metrics-port` (its server and URL), its reader added to
+    `readers`; (None, None) without a port."""
+    if settings.metrics_port is None:
+        return None, None
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    readers.append(PrometheusMetricReader(registry=registry))
+    server, _thread = start_http_server(
+        settings.metrics_port, addr=settings.metrics_host, registry=registry
+    )
+    return server, f"http://{settings.metrics_host}:{server.server_port}/metrics"
 
 
 async def _seed_quietly(client: Client, baselines: Baselines, runs: int, results: int) -> None:

@@ -35,6 +35,7 @@ MAX_BODY = 8 * 1024 * 1024
 def _handler(
     codec: PayloadCodec, origins: Sequence[str], token: str | None
 ) -> type[BaseHTTPRequestHandler]:
+    # long: one request-handler class, closing over this server's codec, origins and token
     class Handler(BaseHTTPRequestHandler):
         server_version = "cadenza-codec"
 
