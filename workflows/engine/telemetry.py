@@ -5,7 +5,8 @@ Deterministic code only. The worker installs a replay-safe tracer provider
 gets its original id (ids come from the workflow's seeded random) and its original start time
 (workflow time), and a span is only ended, hence exported, outside replay. So every span is
 exported once however often the run replays, and the monitor (worker/observability/monitor.py)
-counts each step once. Without a provider (a worker with telemetry off, the Replayer) these are no-op spans.
+counts each step once. Without a provider (a worker with telemetry off, the Replayer) these are
+no-op spans.
 
 A step's span is the current span while the step runs, so the activities and child workflows it
 starts (and their spans) are its children in the trace.
