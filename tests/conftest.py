@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import ActionRegistry
 from activities.std import default_registry
+from tests.support.processes import spawn_worker
 from worker.client import CadenzaClient, connect
 from worker.codec import data_converter
 from worker.observability.tracing import install_tracing
@@ -33,7 +32,6 @@ from worker.services.dev_server import (
 from worker.settings import Settings
 from worker.wiring import ensure_search_attributes, running_worker
 
-ROOT = Path(__file__).resolve().parent.parent
 # hypothesis is imported here, at collection, on purpose: its pytest plugin otherwise imports it
 # (through pytest's assertion rewriter, i.e. ast.parse) in the terminal summary, after the workers
 # stopped; a workflow coroutine finalized by the garbage collector inside that ast.parse (the
@@ -80,7 +78,7 @@ async def client(temporal_address: str) -> Client:
 
 @pytest.fixture(scope="session")
 def registry() -> ActionRegistry:
-    import tests.actions  # noqa: F401  (test actions register themselves)
+    import tests.support.actions  # noqa: F401  (test actions register themselves)
 
     return default_registry()
 
@@ -106,17 +104,6 @@ def worker_factory(client: Client, registry: ActionRegistry, task_queue: str):  
             yield
 
     return factory
-
-
-def spawn_worker(task_queue: str, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
-    """`cadenza worker [ARGS]` as a separate process on `task_queue`, output appended to `log`."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue, *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from activities.contracts import StepActivityInput
 from activities.registry import ActionRegistry
-from tests.conftest import ROOT, spawn_worker
+from tests.support.processes import ROOT, spawn_worker
 from worker.client import CadenzaClient, connect
 from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
 from worker.settings import Settings
@@ -142,7 +142,7 @@ async def test_sigkilled_worker_under_twenty_concurrent_runs(
     log = tmp_path / "worker.log"
     rng = random.Random(int(os.environ.get("CADENZA_FAULT_SEED", "7")))
     definition = twenty_steps()
-    worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
+    worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.support.actions")
     kills: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
@@ -165,7 +165,7 @@ async def test_sigkilled_worker_under_twenty_concurrent_runs(
                     "pending": unacknowledged,
                 }
             )
-            worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
+            worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.support.actions")
         results = await asyncio.wait_for(
             asyncio.gather(*(cadenza.result(h.id) for h in handles)), timeout=240
         )

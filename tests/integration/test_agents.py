@@ -12,6 +12,7 @@ import yaml
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
+from tests.support.definitions import agent
 from worker.client import CadenzaClient
 from worker.settings import Settings
 from worker.wiring import running_worker
@@ -19,26 +20,6 @@ from workflows.dsl.loader import parse_document
 from workflows.dsl.models import StepStatus, WorkflowState
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def agent(script: str, tools: list[str], max_iterations: int = 5) -> dict[str, Any]:
-    return {
-        "workflow_id": "agents",
-        "retry_policy": {"initial_interval": 0.1, "backoff_coefficient": 1, "max_attempts": 5},
-        "steps": [
-            {
-                "step_id": "think",
-                "step_type": "agent",
-                "input_mapping": {"question": "input.question"},
-                "agent": {
-                    "instructions": "Be brief.",
-                    "tools": tools,
-                    "max_iterations": max_iterations,
-                    "model": f"scripted:{script}",
-                },
-            }
-        ],
-    }
 
 
 async def run(

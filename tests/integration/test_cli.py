@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.unit.test_validate import CASES
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def cadenza(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.support.cases import CASES
+from tests.support.processes import cadenza
 
 
 def test_validate_reports_every_malformed_definition_without_a_traceback(tmp_path: Path) -> None:

@@ -13,9 +13,8 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import spawn_worker
-from tests.integration.test_cli import ROOT, cadenza
-from tests.receivers import receiver
+from tests.support.processes import ROOT, cadenza, spawn_worker
+from tests.support.receivers import receiver
 
 GATED = {
     "workflow_id": "gated",

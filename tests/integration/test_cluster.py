@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, spawn_worker
-from tests.integration.test_cli import cadenza
+from tests.support.processes import ROOT, cadenza, spawn_worker
 from worker.services.dev_server import free_port, temporal_binary
 
 NAMESPACE = "cadenza-ops"

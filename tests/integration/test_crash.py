@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import spawn_worker
+from tests.support.processes import spawn_worker
 from worker.client import CadenzaClient
 from workflows.dsl.models import StepStatus, WorkflowState
 
@@ -30,7 +30,7 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_no_completed_step(
     ]
     definition = {"workflow_id": "crash-test", "steps": steps}
     log = tmp_path / "worker.log"
-    worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
+    worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.support.actions")
     try:
         handle = await cadenza.start(definition, {"ledger": str(ledger)})
         deadline = time.monotonic() + 60
@@ -40,7 +40,7 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_no_completed_step(
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         killed_after = ledger.read_text().splitlines()
-        worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.actions")
+        worker = spawn_worker(cadenza.task_queue, log, "--actions", "tests.support.actions")
         result = await asyncio.wait_for(cadenza.result(handle.id), timeout=90)
     finally:
         worker.kill()

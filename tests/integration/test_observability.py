@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import ActionRegistry
-from tests.receivers import receiver
+from tests.support.receivers import receiver
 from worker.client import CadenzaClient
 from worker.observability.setup import observability
 from worker.settings import Settings

@@ -9,8 +9,8 @@ from typing import Any
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
-from tests.integration.test_agents import agent as agent_step
-from tests.model_servers import model_server
+from tests.support.definitions import agent as agent_step
+from tests.support.model_servers import model_server
 from worker.client import CadenzaClient
 from worker.settings import Settings
 from worker.wiring import running_worker

@@ -16,7 +16,7 @@ import yaml
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
-from tests.conftest import spawn_worker
+from tests.support.processes import spawn_worker
 from worker.client import CadenzaClient, DecisionRefused
 from worker.observability.setup import observability
 from worker.settings import Settings

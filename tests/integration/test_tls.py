@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import spawn_worker
-from tests.integration.test_cli import cadenza
+from tests.support.processes import cadenza, spawn_worker
 from worker.client import connect_config
 
 

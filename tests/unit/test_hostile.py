@@ -1,5 +1,5 @@
-"""The hostile corpus (tests/hostile.py): every case is refused with a diagnostic, within a CPU
-and memory bound, and nothing crashes or hangs."""
+"""The hostile corpus (tests/support/hostile.py): every case is refused with a diagnostic,
+within a CPU and memory bound, and nothing crashes or hangs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.hostile import Case, corpus
 from tests.support.cost import cpu_units
+from tests.support.hostile import Case, corpus
 from workflows.dsl.expressions import ExpressionError, compile_expression
 from workflows.dsl.loader import DocumentError, parse_document
 from workflows.dsl.validate import input_diagnostics, validate_definition

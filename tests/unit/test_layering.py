@@ -171,3 +171,15 @@ def test_every_step_type_has_a_shape_rule_and_a_handler() -> None:
     for kind, handler in HANDLERS.items():
         assert isinstance(handler, StepHandler), kind
         assert type(handler).run is not StepHandler.run, f"{kind}: run() not implemented"
+
+
+def test_test_modules_share_helpers_through_tests_support_only() -> None:
+    """Test modules do not import each other: shared helpers live in tests/support/."""
+    problems = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        if "support" in path.parts:
+            continue
+        for module, _ in _imports(ast.parse(path.read_text())):
+            if module.startswith("tests.") and not module.startswith("tests.support"):
+                problems.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not problems, "\n".join(problems)

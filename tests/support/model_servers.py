@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.receivers import serving
+from tests.support.receivers import serving
 
 
 class ModelServer:
