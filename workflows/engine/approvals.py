@@ -32,12 +32,18 @@ def refusal(state: ExecutionResult, request: DecisionInput, decision: Decision) 
             return f"step {request.step_id!r} is not waiting for a decision (it is {status})"
         waiting = ", ".join(sorted(state.pending_approvals)) or "none"
         return f"no step {request.step_id!r} in this run; steps waiting for approval: {waiting}"
-    if pending.approvers and request.by not in pending.approvers:
-        return f"{request.by!r} may not decide step {request.step_id!r}; approvers: " + ", ".join(
+    return approver_refusal(pending, request.by)
+
+
+def approver_refusal(pending: PendingApproval, by: str) -> str | None:
+    """Why `by` may not decide `pending` (not a listed approver, or already decided), or None.
+    Shared by approval steps and the approval of agentic tasks."""
+    if pending.approvers and by not in pending.approvers:
+        return f"{by!r} may not decide step {pending.step_id!r}; approvers: " + ", ".join(
             pending.approvers
         )
-    if any(v.by == request.by for v in pending.votes):
-        return f"{request.by!r} has already decided step {request.step_id!r}"
+    if any(v.by == by for v in pending.votes):
+        return f"{by!r} has already decided step {pending.step_id!r}"
     return None
 
 
@@ -64,23 +70,30 @@ def from_signal(
     state: ExecutionResult, payload: Any, decision: Decision, at: str
 ) -> DecisionResult | None:
     """Apply a decision that came as a signal; an invalid one is audited and ignored."""
-    try:
-        request = DecisionInput.model_validate(payload)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        reason = f"{decision} signal ignored: {problems} (expected {{step_id, by, comment?}})"
+    request, problem = parse_signal(payload, decision)
+    if request is None:
         step_id = payload.get("step_id") if isinstance(payload, dict) else None
         by = payload.get("by") if isinstance(payload, dict) else None
-        _ignored(state, at, reason, str(by or ""), step_id if isinstance(step_id, str) else None)
+        _ignored(state, at, problem, str(by or ""), step_id if isinstance(step_id, str) else None)
         return None
     why = refusal(state, request, decision)
     if why is not None:
         _ignored(state, at, f"{decision} signal ignored: {why}", request.by, request.step_id)
         return None
     return apply(state, request, decision, at)
+
+
+def parse_signal(payload: Any, decision: Decision) -> tuple[DecisionInput | None, str]:
+    """A decision sent as a signal, or (None, why it is ignored): signals cannot be refused, so
+    an invalid one is audited instead (by the approval step or the agentic task)."""
+    try:
+        return DecisionInput.model_validate(payload), ""
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        return None, f"{decision} signal ignored: {problems} (expected {{step_id, by, comment?}})"
 
 
 def _ignored(state: ExecutionResult, at: str, reason: str, by: str, step_id: str | None) -> None:

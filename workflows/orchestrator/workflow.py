@@ -26,7 +26,10 @@ from workflows.contracts import (
     DecisionInput,
     DecisionResult,
     ErrorInfo,
+    PendingApproval,
 )
+from workflows.engine import approvals
+from workflows.engine.approvals import Decision as Verdict
 from workflows.orchestrator.models import (
     APPROVAL_NODE,
     ORCHESTRATOR_GRAPH,
@@ -86,18 +89,21 @@ class AgenticTaskRun:
     def reject_signal(self, payload: Any) -> None:
         self._signalled(payload, "reject")
 
-    def _signalled(self, payload: Any, decision: str) -> None:
-        try:
-            request = DecisionInput.model_validate(payload)
-            self._refuse(request)
-        except ValueError as exc:  # pydantic's ValidationError is one too
+    def _signalled(self, payload: Any, decision: Verdict) -> None:
+        request, why = approvals.parse_signal(payload, decision)
+        if request is not None:
+            try:
+                self._refuse(request)
+            except ValueError as exc:
+                why = f"{decision} signal ignored: {exc}"
+        if request is None or why:
             who = payload.get("by", "") if isinstance(payload, dict) else ""
             self._result.approvals.append(
                 AuditEntry(
                     at=workflow.now().isoformat(),
                     kind="ignored",
                     by=str(who),
-                    detail=f"{decision} signal ignored: {str(exc)[:300]}",
+                    detail=why[:300],
                     step_id=APPROVAL_NODE,
                 )
             )
@@ -111,12 +117,14 @@ class AgenticTaskRun:
             )
         if self._result.waiting is None or self._decision is not None:
             raise ValueError(f"task {self._result.execution_id!r} is not waiting for a decision")
-        if self._approvers and request.by not in self._approvers:
-            raise ValueError(
-                f"{request.by!r} may not decide; approvers: {', '.join(self._approvers)}"
-            )
+        pending = PendingApproval(
+            step_id=APPROVAL_NODE, approvers=self._approvers, required=1, since=""
+        )
+        why = approvals.approver_refusal(pending, request.by)
+        if why is not None:
+            raise ValueError(why)
 
-    def _decide(self, request: DecisionInput, decision: str) -> DecisionResult:
+    def _decide(self, request: DecisionInput, decision: Verdict) -> DecisionResult:
         at = workflow.now().isoformat()
         self._decision = {"decision": decision, "by": request.by, "reason": request.comment}
         self._result.approvals.append(
