@@ -29,6 +29,8 @@ class ErrorType(StrEnum):
     APPROVAL_TIMEOUT = "ApprovalTimeout"
     AGENT_LIMIT_EXCEEDED = "AgentLimitExceeded"
     MODEL_ERROR = "ModelError"
+    WAIT_TIMEOUT = "WaitTimeout"
+    TERMINATED = "Terminated"
 
 
 class StepActivityInput(BaseModel):

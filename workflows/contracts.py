@@ -279,6 +279,17 @@ class BatchInput(BaseModel):
     options: ExecutionOptions = Field(default_factory=ExecutionOptions)
 
 
+class Termination(BaseModel):
+    """A `terminate` step ended the run (status completed or failed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    status: Literal["completed", "failed"]
+    message: str = ""
+    error_type: str = "Terminated"
+
+
 class ChildResult(BaseModel):
     """What a child workflow hands back: step records, completions, vars it wrote."""
 
@@ -289,6 +300,9 @@ class ChildResult(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     output: Any = None
     error: ErrorInfo | None = None
+    termination: Termination | None = Field(
+        None, description="A terminate step in the child ended the run."
+    )
 
 
 class LoopProgress(BaseModel):

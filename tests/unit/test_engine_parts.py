@@ -203,8 +203,8 @@ class Recorder:
         self.unstarted = unstarted
         self.has_failed = False
 
-    def failed(self) -> bool:
-        return self.has_failed
+    def stop(self, fail_fast: bool) -> bool:
+        return fail_fast and self.has_failed
 
     def settle_unstarted(self, sid: str) -> bool:
         return sid in self.unstarted

@@ -58,6 +58,8 @@ class DiagnosticCode(StrEnum):
     UNEXPECTED_APPROVAL = "unexpected_approval"
     UNEXPECTED_AGENT = "unexpected_agent"
     UNEXPECTED_ROUTER = "unexpected_router"
+    MISSING_TERMINATE = "missing_terminate"
+    UNEXPECTED_TERMINATE = "unexpected_terminate"
     MISSING_AGENT = "missing_agent"
     INVALID_MODEL = "invalid_model"
     # approvals
@@ -237,15 +239,28 @@ EXPLANATIONS: dict[DiagnosticCode, Explanation] = {
         "Remove it, or make the step `step_type: loop`.",
     ),
     _C.MISSING_WAIT: Explanation(
-        "A wait step has neither, or both, of `wait.seconds` and `wait.until`.",
-        "steps[0].wait: missing_wait: a wait step needs exactly one of `wait: {seconds: N}` or "
-        "`wait: {until: <CEL timestamp>}`",
-        "Give exactly one of `wait: {seconds: N}` or `wait: {until: <CEL timestamp>}`.",
+        "A wait step has none, or more than one, of `wait.seconds`, `wait.until` and "
+        "`wait.condition`.",
+        "steps[0].wait: missing_wait: a wait step needs exactly one of `wait: {seconds: N}`, "
+        "`wait: {until: <CEL timestamp>}` or `wait: {condition: <CEL>}`",
+        "Give exactly one of `wait: {seconds: N}`, `wait: {until: <CEL timestamp>}` or "
+        "`wait: {condition: <CEL>}`.",
     ),
     _C.UNEXPECTED_WAIT: Explanation(
         "A step that is not a wait step has `wait`.",
         "steps[0].wait: unexpected_wait: `wait` only applies to wait steps",
         "Remove it, or make the step `step_type: wait`.",
+    ),
+    _C.MISSING_TERMINATE: Explanation(
+        "A terminate step has no `terminate` settings.",
+        "steps[0].terminate: missing_terminate: a terminate step needs `terminate: {status: "
+        "completed | failed, message, error_type}`",
+        "Add `terminate: {status: completed}` (or `failed` with an `error_type`).",
+    ),
+    _C.UNEXPECTED_TERMINATE: Explanation(
+        "A step that is not a terminate step has `terminate`.",
+        "steps[0].terminate: unexpected_terminate: `terminate` only applies to terminate steps",
+        "Remove it, or make the step `step_type: terminate`.",
     ),
     _C.MISSING_CONDITIONS: Explanation(
         "A conditional step has no conditions to choose a branch by.",

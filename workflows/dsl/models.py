@@ -54,6 +54,7 @@ class StepType(StrEnum):
     APPROVAL = "approval"
     AGENT = "agent"
     WAIT = "wait"
+    TERMINATE = "terminate"
 
 
 class RetryPolicySpec(_Model):
@@ -171,10 +172,29 @@ class RouterSpec(_Model):
 
 
 class WaitSpec(_Model):
-    """Settings of a `wait` step: a durable timer."""
+    """Settings of a `wait` step: a durable timer, or a condition (a milestone). Exactly one."""
 
     seconds: float | None = Field(None, ge=0, description="Wait this many seconds.")
     until: str | None = Field(None, description="CEL expression giving a timestamp to wait for.")
+    condition: str | None = Field(
+        None,
+        description="CEL over input, vars and steps: wait until it is true; evaluated again "
+        "whenever the run's state changes; the step's timeout bounds it (WaitTimeout).",
+    )
+
+
+class TerminateSpec(_Model):
+    """Settings of a `terminate` step: end the run now."""
+
+    status: Literal["completed", "failed"] = Field(
+        "completed",
+        description="completed: the run completes with what it has (no compensation); failed: "
+        "it fails with error_type and compensates.",
+    )
+    message: str = Field("", max_length=10_000, description="Why the run ends here.")
+    error_type: str = Field(
+        "Terminated", min_length=1, max_length=200, description="The run's error type (failed)."
+    )
 
 
 class SlaTargets(_Model):
@@ -255,6 +275,7 @@ class WorkflowStep(_Model):
         None, description="A conditional step's model router (used with adaptive_routing)."
     )
     wait: WaitSpec | None = Field(None, description="Settings of a wait step.")
+    terminate: TerminateSpec | None = Field(None, description="Settings of a terminate step.")
 
 
 class AdvancedWorkflow(_Model):

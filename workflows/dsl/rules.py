@@ -27,6 +27,10 @@ OWN_FIELDS: dict[str, tuple[DiagnosticCode, str]] = {
     "approval": (DiagnosticCode.UNEXPECTED_APPROVAL, "`approval` only applies to approval steps"),
     "agent": (DiagnosticCode.UNEXPECTED_AGENT, "`agent` only applies to agent steps"),
     "router": (DiagnosticCode.UNEXPECTED_ROUTER, "`router` only applies to conditional steps"),
+    "terminate": (
+        DiagnosticCode.UNEXPECTED_TERMINATE,
+        "`terminate` only applies to terminate steps",
+    ),
 }
 
 
@@ -75,12 +79,17 @@ def _loop(step: WorkflowStep, path: str, report: Report) -> None:
 
 def _wait(step: WorkflowStep, path: str, report: Report) -> None:
     spec = step.wait
-    if spec is None or (spec.seconds is None) == (spec.until is None):
+    given = (
+        []
+        if spec is None
+        else [v for v in (spec.seconds, spec.until, spec.condition) if v is not None]
+    )
+    if len(given) != 1:
         report.error(
             f"{path}.wait",
             DiagnosticCode.MISSING_WAIT,
-            "a wait step needs exactly one of `wait: {seconds: N}` or "
-            "`wait: {until: <CEL timestamp>}`",
+            "a wait step needs exactly one of `wait: {seconds: N}`, "
+            "`wait: {until: <CEL timestamp>}` or `wait: {condition: <CEL>}`",
         )
 
 
@@ -117,6 +126,15 @@ def _agent(step: WorkflowStep, path: str, report: Report) -> None:
         report.check_model(step.agent.model, f"{path}.agent.model")
 
 
+def _terminate(step: WorkflowStep, path: str, report: Report) -> None:
+    if step.terminate is None:
+        report.error(
+            f"{path}.terminate",
+            DiagnosticCode.MISSING_TERMINATE,
+            "a terminate step needs `terminate: {status: completed | failed, message, error_type}`",
+        )
+
+
 RULES: dict[StepType, StepRule] = {
     StepType.ACTION: StepRule(action="required", children="never", local=True),
     StepType.PARALLEL: StepRule(action="never", children="required"),
@@ -139,6 +157,9 @@ RULES: dict[StepType, StepRule] = {
     ),
     StepType.AGENT: StepRule(
         action="allowed", children="never", owns=frozenset({"agent"}), check=_agent
+    ),
+    StepType.TERMINATE: StepRule(
+        action="never", children="never", owns=frozenset({"terminate"}), check=_terminate
     ),
     StepType.WAIT: StepRule(
         action="never", children="never", owns=frozenset({"wait"}), check=_wait

@@ -386,6 +386,8 @@ class _Checker:
             self._expression(f"{path}.loop_condition", step.loop_condition, LOOP_NAMES)
         if step.wait is not None and step.wait.until is not None:
             self._expression(f"{path}.wait.until", step.wait.until, BASE_NAMES)
+        if step.wait is not None and step.wait.condition is not None:
+            self._expression(f"{path}.wait.condition", step.wait.condition, BASE_NAMES)
         if step.action:
             self._action(f"{path}.action", step.action)
         for j, name in enumerate(step.error_handlers):

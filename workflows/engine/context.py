@@ -20,6 +20,7 @@ from workflows.contracts import (
     ExecutionResult,
     ScopeSnapshot,
     StepRecord,
+    Termination,
 )
 from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, WorkflowStep
 from workflows.dsl.plan import Plan
@@ -63,6 +64,13 @@ class StepContext(Protocol):
 
     def reset(self, step_id: str) -> None:
         """Make a settled step pending again (the next loop iteration)."""
+
+    def terminate(self, termination: Termination) -> None:
+        """End the run: every level stops, running steps are cancelled, the rest skipped."""
+
+    @property
+    def terminated(self) -> bool:
+        """A terminate step has ended the run."""
 
     # -- activities and slots
     def slot(self, priority: Priority) -> AbstractAsyncContextManager[None]:

@@ -23,13 +23,13 @@ from activities.contracts import ErrorType, StepActivityResult
 from workflows.contracts import (
     AuditEntry,
     ChildResult,
-    CompensationRecord,
     ErrorInfo,
     ExecutionOptions,
     ExecutionResult,
     ScopeSnapshot,
     StepRecord,
     StepStatus,
+    Termination,
 )
 from workflows.dsl.expressions import ExpressionError
 from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, StepType, WorkflowStep
@@ -38,6 +38,7 @@ from workflows.engine import scheduler
 from workflows.engine.activity import execute_action
 from workflows.engine.context import Priority, descendants
 from workflows.engine.failures import StepFailure, expression_failure
+from workflows.engine.saga import Saga
 from workflows.engine.scope import Scope
 from workflows.engine.sla import SlaWatch
 from workflows.engine.slots import Slots
@@ -75,7 +76,8 @@ class Interpreter:
         self.slots = Slots(definition.max_parallel_steps)
         self.failure: ErrorInfo | None = None
         """The first untolerated failure on the critical path: it fails the run."""
-        self.completion_order: list[str] = []
+        self.termination: Termination | None = None
+        """The terminate step that ended the run, if one did."""
         self.running: set[str] = set()
         """Steps running now (read by the Web UI's details)."""
         self.paused = False
@@ -83,10 +85,11 @@ class Interpreter:
         """Steps per status (read by the Web UI's details)."""
         self._branch_skips: dict[str, str] = {}
         self._tolerated: set[str] = set()
-        self._loop_members: set[str] = set()
+        loop_members: set[str] = set()
         for step in self.steps.values():
             if step.step_type == StepType.LOOP:
-                self._loop_members.update(s.step_id for s in descendants(step))
+                loop_members.update(s.step_id for s in descendants(step))
+        self.saga = Saga(loop_members)
         state.vars = dict(definition.global_variables)
         state.steps = {sid: StepRecord() for sid in self.steps}
         self.spans = spans or RunSpans(state.execution_id, definition.workflow_id)
@@ -185,8 +188,7 @@ class Interpreter:
             self.state.vars.update(updates)
             record.output = output
             self.set_status(record, StepStatus.COMPLETED)
-            if step.step_id not in self._loop_members:
-                self.completion_order.append(step.step_id)
+            self.saga.completed([step.step_id])
         except StepFailure as failure:
             self._failed(step, record, failure, policy)
         except asyncio.CancelledError:
@@ -219,6 +221,8 @@ class Interpreter:
         except StepFailure as failure:
             record.attempts = max(record.attempts, failure.attempts)
             record.error = failure.error
+            if self.termination is not None:  # cut short by a terminate step: no recovery
+                raise
             record.recovered_by, output = await self._recover(step, record, failure, policy)
         record.retry_count = max(record.attempts - 1, 0)
         return output
@@ -236,8 +240,11 @@ class Interpreter:
         record.retry_count = max(record.attempts - 1, 0)
         if policy.continue_on_failure:
             self._tolerated.add(step.step_id)
-        elif self.failure is None and step.step_id in self._plans[None].critical_path:
+        elif self.failure is None and self.termination is None and self._critical(step):
             self.failure = failure.error
+
+    def _critical(self, step: WorkflowStep) -> bool:
+        return step.step_id in self._plans[None].critical_path
 
     def _ended(self, step: WorkflowStep, record: StepRecord) -> None:
         record.ended_at = workflow.now().isoformat()
@@ -295,6 +302,32 @@ class Interpreter:
 
     def skip_later(self, step_id: str, reason: str) -> None:
         self._branch_skips[step_id] = reason
+
+    def terminate(self, termination: Termination) -> None:
+        if self.termination is not None:  # the first terminate step wins
+            return
+        self.termination = termination
+        if termination.status == "failed" and self.failure is None:
+            self.failure = ErrorInfo(
+                type=termination.error_type,
+                message=termination.message or f"terminated by '{termination.step_id}'",
+                step_id=termination.step_id,
+                non_retryable=True,
+            )
+        self.on_change()
+
+    @property
+    def terminated(self) -> bool:
+        return self.termination is not None
+
+    def skip_unstarted(self) -> None:
+        """After a termination: every step that never started is skipped, naming why."""
+        if self.termination is None:
+            return
+        reason = f"the run was terminated by '{self.termination.step_id}'"
+        for sid, record in self.state.steps.items():
+            if record.status == StepStatus.PENDING:
+                self._skip(sid, reason)
 
     def reset(self, step_id: str) -> None:
         record = self.state.steps[step_id]
@@ -382,9 +415,9 @@ class Interpreter:
                 self.scope.settled(sid, record.status.value, record.output)
             if record.status == StepStatus.FAILED and record.error is None:
                 self._tolerated.add(sid)
-        self.completion_order.extend(
-            s for s in result.completion_order if s not in self._loop_members
-        )
+        self.saga.completed(result.completion_order)
+        if result.termination is not None:
+            self.terminate(result.termination)
         self.state.vars.update(result.vars)
         self.on_change()
 
@@ -394,40 +427,17 @@ class Interpreter:
             records={
                 sid: r for sid, r in self.state.steps.items() if r.status != StepStatus.PENDING
             },
-            completion_order=self.completion_order,
+            completion_order=self.saga.order,
             vars=self.state.vars,
             output=output,
             error=error,
+            termination=self.termination,
         )
 
     async def compensate(self, only: Sequence[WorkflowStep] | None = None) -> None:
-        """Run rollback_actions of completed steps in reverse completion order.
-
-        Args:
-            only: restrict to these steps (a failed container's children); they are then taken
-                out of the saga so that they are not compensated twice.
-        """
-        subset = None if only is None else {s.step_id for s in only}
-        for sid in reversed(self.completion_order):
-            if subset is not None and sid not in subset:
-                continue
-            step = self.steps[sid]
-            record = self.state.steps[sid]
-            for action in step.rollback_actions:
-                payload = {"step_id": sid, "input": record.input, "output": record.output}
-                try:
-                    await self.run_action(
-                        step, action, payload, self.policy(step), "rollback", (0, 0)
-                    )
-                    entry = CompensationRecord(step_id=sid, action=action, status="completed")
-                except StepFailure as failure:
-                    entry = CompensationRecord(
-                        step_id=sid, action=action, status="failed", error=failure.error
-                    )
-                self.state.compensations.append(entry)
-                self.on_change()
-        if subset is not None:
-            self.completion_order = [s for s in self.completion_order if s not in subset]
+        await self.saga.compensate(
+            self.state, self.steps, self.policy, self.run_action, self.on_change, only
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -464,8 +474,11 @@ class _Decisions:
         self._interpreter = interpreter
         self._key = key
 
-    def failed(self) -> bool:
-        return self._interpreter.failure is not None
+    def stop(self, fail_fast: bool) -> bool:
+        interpreter = self._interpreter
+        if interpreter.termination is not None:
+            return True
+        return fail_fast and interpreter.failure is not None
 
     def settle_unstarted(self, sid: str) -> bool:
         return self._interpreter._settle_unstarted(self._key, sid)

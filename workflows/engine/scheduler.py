@@ -21,8 +21,9 @@ from workflows.engine.context import Priority
 
 
 class Decisions(Protocol):
-    def failed(self) -> bool:
-        """The run has failed: a fail-fast level starts nothing more."""
+    def stop(self, fail_fast: bool) -> bool:
+        """Start nothing more and cancel what runs: the run was terminated, or (a fail-fast
+        level) it has failed."""
 
     def settle_unstarted(self, sid: str) -> bool:
         """Settle a ready step that must not start (blocked, skipped); True if it was."""
@@ -98,7 +99,7 @@ async def run_level(plan: Plan, decide: Decisions, fail_fast: bool, optimize: bo
 
     try:
         while ready or running:
-            if fail_fast and decide.failed():
+            if decide.stop(fail_fast):
                 break
             start_ready()
             if not running:

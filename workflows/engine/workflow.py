@@ -154,6 +154,7 @@ class AdvancedWorkflowRun:
             )
             return await self._fail(WorkflowState.TIMEOUT, ErrorType.WORKFLOW_TIMEOUT)
         scheduler.result()
+        interpreter.skip_unstarted()
         if interpreter.failure is not None:
             self._state.error = interpreter.failure
             return await self._fail(WorkflowState.FAILED, ErrorType.WORKFLOW_FAILED)

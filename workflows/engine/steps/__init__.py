@@ -11,6 +11,7 @@ from workflows.engine.steps.approval import ApprovalStep
 from workflows.engine.steps.conditional import ConditionalStep
 from workflows.engine.steps.loop import LoopStep
 from workflows.engine.steps.parallel import ParallelStep
+from workflows.engine.steps.terminate import TerminateStep
 from workflows.engine.steps.wait import WaitStep
 
 HANDLERS: dict[StepType, StepHandler] = {
@@ -21,4 +22,5 @@ HANDLERS: dict[StepType, StepHandler] = {
     StepType.APPROVAL: ApprovalStep(),
     StepType.AGENT: AgentStep(),
     StepType.WAIT: WaitStep(),
+    StepType.TERMINATE: TerminateStep(),
 }

@@ -30,6 +30,8 @@ class ParallelStep(StepHandler):
             else:
                 await ctx.run_level(step.step_id, fail_fast=False)
             output = container_output(ctx.state, step.parallel_steps)
+            if ctx.terminated:  # cut short: its children were cancelled or skipped
+                return output
             if output["success_rate"] < policy.parallel_failure_threshold:
                 raise StepFailure.of(
                     step,

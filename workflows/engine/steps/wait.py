@@ -1,4 +1,5 @@
-"""`wait` steps: a durable timer for a number of seconds or until a timestamp."""
+"""`wait` steps: a durable timer for a number of seconds or until a timestamp, or a milestone:
+until a CEL condition over the run's state holds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from workflows.contracts import StepRecord
 from workflows.dsl.expressions import ExpressionError
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 from workflows.engine.context import Priority, StepContext, StepHandler
-from workflows.engine.failures import StepFailure
+from workflows.engine.failures import StepFailure, expression_failure
 
 
 class WaitStep(StepHandler):
@@ -26,6 +27,8 @@ class WaitStep(StepHandler):
     ) -> Any:
         spec = step.wait
         assert spec is not None  # validated
+        if spec.condition is not None:
+            return await _until_condition(ctx, step, record, spec.condition)
         now = workflow.now()
         if spec.until is not None:
             try:
@@ -44,3 +47,38 @@ class WaitStep(StepHandler):
             "waited_seconds": max(seconds, 0.0),
             "until": (now + timedelta(seconds=max(seconds, 0.0))).isoformat(),
         }
+
+
+async def _until_condition(
+    ctx: StepContext, step: WorkflowStep, record: StepRecord, condition: str
+) -> dict[str, Any]:
+    """Wait until `condition` is true. Temporal evaluates it again after every activation of
+    the run, i.e. whenever its state may have changed (a step ended, a decision, an event)."""
+    started = workflow.now()
+    failure: list[ExpressionError] = []
+
+    def holds() -> bool:
+        try:
+            return ctx.evaluate(condition) is True
+        except ExpressionError as exc:  # ends the wait: reported as the step's failure
+            failure.append(exc)
+            return True
+
+    if not holds():
+        ctx.mark_waiting(step, record)
+        try:
+            await workflow.wait_condition(
+                holds, timeout=step.timeout, timeout_summary=f"{step.step_id}: condition"
+            )
+        except TimeoutError:
+            raise StepFailure.of(
+                step,
+                ErrorType.WAIT_TIMEOUT,
+                f"wait.condition ({condition}) was still not true after {step.timeout:g} s",
+            ) from None
+        finally:
+            ctx.done_waiting(step, record)
+    if failure:
+        raise StepFailure(expression_failure(failure[0], step.step_id))
+    waited = (workflow.now() - started).total_seconds()
+    return {"condition": condition, "waited_seconds": waited, "until": workflow.now().isoformat()}
