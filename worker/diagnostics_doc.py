@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from workflows.dsl.diagnostics import render_markdown
+from workflows.dsl.explanations import render_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "diagnostics.md"
 

@@ -277,6 +277,10 @@ class BatchInput(BaseModel):
     definition: dict[str, Any] = Field(description="The parent's settings; steps: the batch.")
     scope: ScopeSnapshot
     options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+    map_items: list[Any] | None = Field(
+        None, description="A map's batch: these items (steps: the map step) from map_offset on."
+    )
+    map_offset: int = Field(0, ge=0, description="The index of the first of map_items.")
 
 
 class Termination(BaseModel):

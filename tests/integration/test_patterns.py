@@ -1,9 +1,10 @@
 """The language, second edition, on the real server: milestones (`wait: {condition}`), explicit
-termination (`terminate`)."""
+termination (`terminate`), dynamic multiple instances (`map`)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,126 @@ async def test_a_terminate_step_whose_guard_is_false_is_skipped(
     assert result.status == WorkflowState.COMPLETED
     assert result.steps["stop"].status == StepStatus.SKIPPED
     assert result.steps["go"].status == StepStatus.COMPLETED
+
+
+def charge_each(**map_fields: Any) -> dict[str, Any]:
+    body = {
+        "step_id": "charge",
+        "action": "std.echo",
+        "input_mapping": {"order_id": "order.id", "position": "index"},
+        "output_mapping": {"last_charged": "result.order_id"},
+    }
+    return {
+        "step_id": "charge_each",
+        "step_type": "map",
+        "map": {"items": "input.orders", "as": "order", "step": body, **map_fields},
+    }
+
+
+async def test_map_runs_one_instance_per_item_in_item_order(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    orders = [{"id": f"o{i}"} for i in range(7)]
+    definition = wf(
+        charge_each(max_concurrency=3),
+        {
+            "step_id": "count",
+            "action": "std.echo",
+            "dependencies": ["charge_each"],
+            "input_mapping": {"n": "steps.charge_each.output.completed"},
+        },
+    )
+    async with worker_factory():
+        result = await run(cadenza, definition, {"orders": orders})
+    assert result.status == WorkflowState.COMPLETED, result.error
+    output = result.steps["charge_each"].output
+    assert output["total"] == 7 and output["completed"] == 7 and output["failed"] == []
+    assert output["results"] == [{"order_id": f"o{i}", "position": i} for i in range(7)]
+    assert [result.steps[f"charge[{i}]"].status for i in range(7)] == [StepStatus.COMPLETED] * 7
+    assert result.steps["count"].output == {"n": 7}
+    assert result.vars["last_charged"] in {f"o{i}" for i in range(7)}
+
+
+async def test_map_failures_count_against_the_threshold_and_an_empty_list_completes(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    body = {
+        "step_id": "try",
+        "action": "std.fail",
+        "retry_policy": {"max_attempts": 1},
+        "input_mapping": {"until_attempt": "item.bad ? 9 : 1"},
+    }
+    items = [{"bad": False}, {"bad": True}, {"bad": False}, {"bad": False}]
+
+    def mapped(threshold: float) -> dict[str, Any]:
+        return wf(
+            {
+                "step_id": "each",
+                "step_type": "map",
+                "retry_policy": {"parallel_failure_threshold": threshold},
+                "map": {"items": "input.items", "step": body},
+            }
+        )
+
+    async with worker_factory():
+        tolerant = await run(cadenza, mapped(0.75), {"items": items})
+        strict = await run(cadenza, mapped(0.8), {"items": items})
+        empty = await run(cadenza, mapped(1.0), {"items": []})
+        not_a_list = await run(cadenza, mapped(1.0), {"items": {"a": 1}})
+    assert tolerant.status == WorkflowState.COMPLETED
+    output = tolerant.steps["each"].output
+    assert output["completed"] == 3 and output["results"][1] is None
+    assert [f["index"] for f in output["failed"]] == [1]
+    assert output["failed"][0]["error"]["type"] == "StepFailed"
+    assert strict.status == WorkflowState.FAILED
+    assert strict.steps["each"].error is not None
+    assert strict.steps["each"].error.type == "ParallelThresholdNotMet"
+    assert empty.status == WorkflowState.COMPLETED
+    assert empty.steps["each"].output == {"results": [], "failed": [], "completed": 0, "total": 0}
+    assert not_a_list.status == WorkflowState.FAILED
+    error = not_a_list.steps["each"].error
+    assert error is not None and error.type == "ExpressionError" and "list" in error.message
+
+
+async def test_map_with_max_concurrency_one_runs_instances_one_after_another(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    body = {"step_id": "nap", "action": "std.sleep", "input_mapping": {"seconds": "0.3"}}
+    definition = wf(
+        {
+            "step_id": "naps",
+            "step_type": "map",
+            "map": {"items": "[1, 2, 3]", "max_concurrency": 1, "step": body},
+        }
+    )
+    async with worker_factory():
+        result = await run(cadenza, definition)
+    assert result.status == WorkflowState.COMPLETED
+    spans = [
+        (result.steps[f"nap[{i}]"].started_at, result.steps[f"nap[{i}]"].ended_at) for i in range(3)
+    ]
+    for (_, ended), (started, _) in itertools.pairwise(spans):
+        assert ended is not None and started is not None and started >= ended
+
+
+async def test_a_long_map_runs_in_batch_child_workflows(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    from workflows.contracts import ExecutionOptions
+
+    orders = [{"id": f"o{i}"} for i in range(60)]
+    options = ExecutionOptions(batch_threshold=20, batch_size=25)
+    async with worker_factory():
+        handle = await cadenza.start(wf(charge_each()), {"orders": orders}, options=options)
+        result = await cadenza.result(handle.id)
+        children = [
+            w.id
+            async for w in cadenza.client.list_workflows(
+                f"WorkflowType = 'CadenzaBatchRun' AND WorkflowId STARTS_WITH '{handle.id}.'"
+            )
+        ]
+    assert result.status == WorkflowState.COMPLETED, result.error
+    output = result.steps["charge_each"].output
+    assert output["completed"] == 60
+    assert output["results"] == [{"order_id": f"o{i}", "position": i} for i in range(60)]
+    assert len(children) == 3  # 25 + 25 + 10 items

@@ -8,7 +8,8 @@ from typing import Any, get_args
 
 from pydantic_core.core_schema import ErrorType
 
-from workflows.dsl.diagnostics import EXPLANATIONS, DiagnosticCode, render_markdown
+from workflows.dsl.diagnostics import DiagnosticCode
+from workflows.dsl.explanations import EXPLANATIONS, render_markdown
 from workflows.dsl.validate import input_diagnostics, validate_definition
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -206,7 +206,7 @@ class Recorder:
     def stop(self, fail_fast: bool) -> bool:
         return fail_fast and self.has_failed
 
-    def settle_unstarted(self, sid: str) -> bool:
+    def settle_unstarted(self, plan: Any, sid: str) -> bool:
         return sid in self.unstarted
 
     async def start(self, sid: str, priority: Any) -> None:

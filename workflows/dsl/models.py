@@ -55,6 +55,7 @@ class StepType(StrEnum):
     AGENT = "agent"
     WAIT = "wait"
     TERMINATE = "terminate"
+    MAP = "map"
 
 
 class RetryPolicySpec(_Model):
@@ -197,6 +198,36 @@ class TerminateSpec(_Model):
     )
 
 
+class MapSpec(_Model):
+    """Settings of a `map` step: one instance of `step` per item of a list known at run time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    items: str = Field(description="CEL giving the list, evaluated when the step starts.")
+    as_: str = Field(
+        "item",
+        alias="as",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        max_length=64,
+        description="The item's name in the body's expressions (`index` is its position).",
+    )
+    max_concurrency: int | None = Field(
+        None, ge=1, le=10_000, description="Instances at once; default max_parallel_steps."
+    )
+    step: WorkflowStep = Field(
+        description="The body: one step (not a container); instance ids are `<id>[<index>]`."
+    )
+
+
+class CompletionSpec(_Model):
+    """When a `parallel` or `map` step completes before all its children have."""
+
+    min_successes: int = Field(ge=1, le=100_000, description="Children that must complete.")
+    cancel_remaining: bool = Field(
+        True, description="Cancel the others once enough completed (else they go on)."
+    )
+
+
 class SlaTargets(_Model):
     """Service-level targets: breaches are recorded and alerted, never fail the run."""
 
@@ -276,6 +307,13 @@ class WorkflowStep(_Model):
     )
     wait: WaitSpec | None = Field(None, description="Settings of a wait step.")
     terminate: TerminateSpec | None = Field(None, description="Settings of a terminate step.")
+    map: MapSpec | None = Field(None, description="Settings of a map step.")
+
+    def children(self) -> list[WorkflowStep]:
+        """The steps nested in this one: a container's children, a map's body."""
+        if self.map is None:
+            return self.parallel_steps
+        return [*self.parallel_steps, self.map.step]
 
 
 class AdvancedWorkflow(_Model):
@@ -312,8 +350,10 @@ class AdvancedWorkflow(_Model):
         while stack:
             step = stack.pop()
             out.append(step)
-            stack.extend(reversed(step.parallel_steps))
+            stack.extend(reversed(step.children()))
         return out
 
 
 # --------------------------------------------------------------------------- execution state
+
+MapSpec.model_rebuild()

@@ -27,6 +27,7 @@ OWN_FIELDS: dict[str, tuple[DiagnosticCode, str]] = {
     "approval": (DiagnosticCode.UNEXPECTED_APPROVAL, "`approval` only applies to approval steps"),
     "agent": (DiagnosticCode.UNEXPECTED_AGENT, "`agent` only applies to agent steps"),
     "router": (DiagnosticCode.UNEXPECTED_ROUTER, "`router` only applies to conditional steps"),
+    "map": (DiagnosticCode.UNEXPECTED_MAP, "`map` only applies to map steps"),
     "terminate": (
         DiagnosticCode.UNEXPECTED_TERMINATE,
         "`terminate` only applies to terminate steps",
@@ -126,6 +127,42 @@ def _agent(step: WorkflowStep, path: str, report: Report) -> None:
         report.check_model(step.agent.model, f"{path}.agent.model")
 
 
+RESERVED_NAMES = frozenset({"input", "vars", "steps", "now", "result", "iteration", "index"})
+
+
+def _map(step: WorkflowStep, path: str, report: Report) -> None:
+    spec = step.map
+    if spec is None:
+        report.error(
+            f"{path}.map",
+            DiagnosticCode.MISSING_MAP,
+            "a map step needs `map: {items: <CEL list>, as: NAME, step: {...}}`",
+        )
+        return
+    body = spec.step
+    if body.dependencies:
+        report.error(
+            f"{path}.map.step.dependencies",
+            DiagnosticCode.MAP_BODY,
+            "the body of a map runs once per item on its own: it has no dependencies (give "
+            "them to the map step)",
+        )
+    if body.parallel_steps or body.map is not None or body.step_type == StepType.CONDITIONAL:
+        report.error(
+            f"{path}.map.step.step_type",
+            DiagnosticCode.MAP_BODY,
+            f"a map's body is one step run per item: a {body.step_type} step with children or "
+            "branches cannot be (map over a sub-workflow or an action instead)",
+        )
+    if spec.as_ in RESERVED_NAMES:
+        report.error(
+            f"{path}.map.as",
+            DiagnosticCode.MAP_BODY,
+            f"the item name {spec.as_!r} hides a name expressions use: choose another "
+            "(e.g. `item`, `order`)",
+        )
+
+
 def _terminate(step: WorkflowStep, path: str, report: Report) -> None:
     if step.terminate is None:
         report.error(
@@ -158,6 +195,7 @@ RULES: dict[StepType, StepRule] = {
     StepType.AGENT: StepRule(
         action="allowed", children="never", owns=frozenset({"agent"}), check=_agent
     ),
+    StepType.MAP: StepRule(action="never", children="never", owns=frozenset({"map"}), check=_map),
     StepType.TERMINATE: StepRule(
         action="never", children="never", owns=frozenset({"terminate"}), check=_terminate
     ),

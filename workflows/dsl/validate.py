@@ -263,6 +263,7 @@ class _Checker:
         if not d.steps:
             self.error("steps", DiagnosticCode.NO_STEPS, "a workflow needs at least one step")
         self._collect_ids(d.steps, "steps", depth=1)
+        self._bound = _bound_names(d.steps)
         self._check_level(d.steps, "steps")
         for step, path in self._walk(d.steps, "steps"):
             self._check_step(step, path)
@@ -280,14 +281,11 @@ class _Checker:
         while stack:
             step, path = stack.pop()
             yield step, path
-            stack.extend(
-                (c, f"{path}.parallel_steps[{i}]")
-                for i, c in reversed(list(enumerate(step.parallel_steps)))
-            )
+            stack.extend(reversed(_children(step, path)))
 
     def _collect_ids(self, steps: Sequence[WorkflowStep], base: str, depth: int) -> None:
         for step, path in self._walk(steps, base):
-            if path.count("parallel_steps") + 1 > MAX_NESTING:
+            if path.count("parallel_steps") + path.count(".map.step") + 1 > MAX_NESTING:
                 self.error(
                     path, DiagnosticCode.TOO_DEEP, f"steps nest deeper than {MAX_NESTING} levels"
                 )
@@ -374,20 +372,25 @@ class _Checker:
                     DiagnosticCode.NEXT_STEPS_OUTSIDE_CONDITIONAL,
                     "a guard has no next_steps: only conditional steps branch",
                 )
-            self._expression(f"{path}.conditions[{k}].when", cond.when, BASE_NAMES)
+        bound = self._bound.get(step.step_id, frozenset())  # a map body's item and index
+        base = BASE_NAMES | bound
+        for k, cond in enumerate(step.conditions):
+            self._expression(f"{path}.conditions[{k}].when", cond.when, base)
         loop = RULES[kind].loop_names
-        mapping_names = LOOP_NAMES if loop else BASE_NAMES
+        mapping_names = (LOOP_NAMES if loop else BASE_NAMES) | bound
         for name, expr in step.input_mapping.items():
             self._expression(f"{path}.input_mapping.{name}", expr, mapping_names)
-        output_names = LOOP_NAMES if loop else RESULT_NAMES
+        output_names = (LOOP_NAMES if loop else RESULT_NAMES) | bound
         for name, expr in step.output_mapping.items():
             self._expression(f"{path}.output_mapping.{name}", expr, output_names)
         if step.loop_condition is not None:
-            self._expression(f"{path}.loop_condition", step.loop_condition, LOOP_NAMES)
+            self._expression(f"{path}.loop_condition", step.loop_condition, LOOP_NAMES | bound)
         if step.wait is not None and step.wait.until is not None:
-            self._expression(f"{path}.wait.until", step.wait.until, BASE_NAMES)
+            self._expression(f"{path}.wait.until", step.wait.until, base)
         if step.wait is not None and step.wait.condition is not None:
-            self._expression(f"{path}.wait.condition", step.wait.condition, BASE_NAMES)
+            self._expression(f"{path}.wait.condition", step.wait.condition, base)
+        if step.map is not None:
+            self._expression(f"{path}.map.items", step.map.items, base)
         if step.action:
             self._action(f"{path}.action", step.action)
         for j, name in enumerate(step.error_handlers):
@@ -460,3 +463,27 @@ class _Checker:
             "; register it with @action or load its module with `cadenza worker --actions`"
         )
         self.error(path, DiagnosticCode.UNKNOWN_ACTION, f"unknown action '{name}'{hint}")
+
+
+def _children(step: WorkflowStep, path: str) -> list[tuple[WorkflowStep, str]]:
+    """The steps nested in `step`, with their paths: a container's children, a map's body."""
+    out = [(c, f"{path}.parallel_steps[{i}]") for i, c in enumerate(step.parallel_steps)]
+    if step.map is not None:
+        out.append((step.map.step, f"{path}.map.step"))
+    return out
+
+
+def _bound_names(steps: Sequence[WorkflowStep]) -> dict[str, frozenset[str]]:
+    """Step id -> the names a map binds for it (its item name and `index`), for every step in a
+    map's body."""
+    bound: dict[str, frozenset[str]] = {}
+    stack = [(s, frozenset[str]()) for s in steps]
+    while stack:
+        step, names = stack.pop()
+        if names:
+            bound[step.step_id] = names
+        if step.map is not None:
+            inner = names | {step.map.as_, "index"}
+            stack.append((step.map.step, inner))
+        stack.extend((c, names) for c in step.parallel_steps)
+    return bound

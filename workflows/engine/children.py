@@ -1,4 +1,5 @@
-"""Child workflows that keep histories bounded: batches of a large container, long loops.
+"""Child workflows that keep histories bounded: batches of a large container or a long map,
+long loops.
 
 Both interpret steps with the same `Interpreter` as `AdvancedWorkflowRun` and hand back a
 `ChildResult` (step records, completions, vars) that the parent merges into its state. The
@@ -24,6 +25,7 @@ from workflows.dsl.models import AdvancedWorkflow
 from workflows.engine.failures import StepFailure
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.steps.loop import run_loop
+from workflows.engine.steps.map import run_instances
 
 
 def _definition(data: dict[str, object]) -> AdvancedWorkflow:
@@ -62,7 +64,16 @@ class CadenzaBatchRun:
     @workflow.run
     async def run(self, request: BatchInput) -> ChildResult:
         interpreter = _interpreter(request)
-        await interpreter.run_level(None, fail_fast=False)
+        if request.map_items is None:
+            await interpreter.run_level(None, fail_fast=False)
+            return interpreter.child_result()
+        # a map's batch: instances map_offset... of the map step's body
+        spec = interpreter.definition.steps[0].map
+        assert spec is not None
+        first, items = request.map_offset, request.map_items
+        instances = interpreter.add_instances(spec.step, range(first, first + len(items)))
+        limit = interpreter.definition.max_parallel_steps
+        await run_instances(interpreter, spec, instances, items, first, limit, (0, 0))
         return interpreter.child_result()
 
 

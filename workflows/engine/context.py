@@ -65,6 +65,14 @@ class StepContext(Protocol):
     def reset(self, step_id: str) -> None:
         """Make a settled step pending again (the next loop iteration)."""
 
+    def add_instances(self, body: WorkflowStep, indexes: range) -> list[WorkflowStep]:
+        """The instances `<id>[i]` of a map's body for `indexes`, each with a pending record."""
+
+    async def run_instance(
+        self, instance: WorkflowStep, bindings: dict[str, Any], priority: Priority
+    ) -> None:
+        """Run one instance of a map's body (never raises but on cancellation)."""
+
     def terminate(self, termination: Termination) -> None:
         """End the run: every level stops, running steps are cancelled, the rest skipped."""
 
@@ -148,9 +156,9 @@ class StepHandler:
 def descendants(step: WorkflowStep) -> list[WorkflowStep]:
     """Every step nested in a container, at any depth."""
     out: list[WorkflowStep] = []
-    stack = list(step.parallel_steps)
+    stack = list(step.children())
     while stack:
         child = stack.pop()
         out.append(child)
-        stack.extend(child.parallel_steps)
+        stack.extend(child.children())
     return out

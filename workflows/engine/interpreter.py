@@ -13,8 +13,8 @@ step type does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from temporalio import workflow
@@ -107,12 +107,19 @@ class Interpreter:
         """Run the steps of one level (None: the top level) until all are settled
         (`workflows.engine.scheduler.run_level`)."""
         optimize = self.definition.optimization_enabled
-        await scheduler.run_level(self._plans[key], _Decisions(self, key), fail_fast, optimize)
+        await scheduler.run_level(self._plans[key], self, fail_fast, optimize)
 
-    def _settle_unstarted(self, key: str | None, sid: str) -> bool:
+    # -- the scheduler's Decisions
+
+    def stop(self, fail_fast: bool) -> bool:
+        return self.termination is not None or (fail_fast and self.failure is not None)
+
+    def start(self, sid: str, priority: Priority) -> Awaitable[None]:
+        return self.run_step(self.steps[sid], priority)
+
+    def settle_unstarted(self, plan: Plan, sid: str) -> bool:
         """Settle a ready step that must not start: blocked by a failed dependency, or skipped
         (a branch not taken, all dependencies skipped, a guard condition not true)."""
-        plan = self._plans[key]
         blocked = scheduler.blocked_by(plan, sid, self.state.steps, self._tolerated)
         if blocked is not None:
             self._fail_unstarted(sid, blocked)
@@ -128,12 +135,16 @@ class Interpreter:
             return self._branch_skips[sid]
         if scheduler.all_dependencies_skipped(plan, sid, self.state.steps):
             return "all of its dependencies were skipped"
-        step = self.steps[sid]
+        return self._guard_reason(self.steps[sid])
+
+    def _guard_reason(self, step: WorkflowStep) -> str | None:
+        """Why the step's guard conditions skip it, or None (an error is kept for run_step)."""
+        sid = step.step_id
         if not HANDLERS[step.step_type].conditions_are_guards:
             return None
         for k, cond in enumerate(step.conditions):
             try:
-                value = self.evaluate(cond.when)
+                value = self.evaluate(cond.when, **self.scope.bound.get(sid, {}))
             except ExpressionError as exc:
                 self._guard_errors[sid] = exc  # reported as the step's failure when it runs
                 return None
@@ -182,6 +193,7 @@ class Interpreter:
                 scope = {"result": output}
                 if not record.recovered_by:
                     scope = handler.output_scope(output)
+                scope = {**self.scope.bound.get(step.step_id, {}), **scope}
                 updates = {k: self.evaluate(e, **scope) for k, e in step.output_mapping.items()}
             except ExpressionError as exc:
                 raise StepFailure(expression_failure(exc, step.step_id), record.attempts) from None
@@ -303,6 +315,31 @@ class Interpreter:
     def skip_later(self, step_id: str, reason: str) -> None:
         self._branch_skips[step_id] = reason
 
+    def add_instances(self, body: WorkflowStep, indexes: range) -> list[WorkflowStep]:
+        """The instances `<id>[i]` of a map's body, each with a pending record."""
+        out = []
+        for i in indexes:
+            iid = f"{body.step_id}[{i}]"
+            instance = self.steps.get(iid)
+            if instance is None:
+                instance = self.steps[iid] = body.model_copy(update={"step_id": iid})
+                self.state.steps[iid] = StepRecord()
+                self.counts[StepStatus.PENDING.value] += 1
+            out.append(instance)
+        return out
+
+    async def run_instance(
+        self, instance: WorkflowStep, bindings: dict[str, Any], priority: Priority
+    ) -> None:
+        """Run one instance of a map's body with its item and index bound (or skip it when its
+        guard conditions do not hold)."""
+        self.scope.bind(instance.step_id, bindings)
+        reason = self._guard_reason(instance)
+        if reason is not None:
+            self._skip(instance.step_id, reason)
+            return
+        await self.run_step(instance, priority)
+
     def terminate(self, termination: Termination) -> None:
         if self.termination is not None:  # the first terminate step wins
             return
@@ -336,20 +373,8 @@ class Interpreter:
         self._branch_skips.pop(step_id, None)
         self._tolerated.discard(step_id)
 
-    @asynccontextmanager
-    async def slot(self, priority: Priority) -> AsyncIterator[None]:
-        """A slot to start a step's work; while the run is paused, none is taken."""
-        while True:
-            if self.paused:
-                await workflow.wait_condition(lambda: not self.paused)
-            await self.slots.acquire(priority)
-            if not self.paused:
-                break
-            self.slots.release()  # paused while waiting for the slot
-        try:
-            yield
-        finally:
-            self.slots.release()
+    def slot(self, priority: Priority) -> AbstractAsyncContextManager[None]:
+        return self.slots.for_step(priority, lambda: self.paused)
 
     async def call_activity(
         self,
@@ -379,15 +404,10 @@ class Interpreter:
         priority: Priority,
     ) -> StepActivityResult:
         """Run one action as an activity whose type is the action name, holding a slot."""
-        if role == "step":  # a loop iteration: a paused run starts none
-            async with self.slot(priority):
-                return await self.call_activity(step, action, params, policy, role)
-        # handlers, rollbacks, reminders finish what was started, paused or not
-        await self.slots.acquire(priority)
-        try:
+        # a loop iteration waits while the run is paused; handlers, rollbacks and reminders not
+        slot = self.slot(priority) if role == "step" else self.slots.held(priority)
+        async with slot:
             return await self.call_activity(step, action, params, policy, role)
-        finally:
-            self.slots.release()
 
     def snapshot(self) -> ScopeSnapshot:
         return self.scope.snapshot()
@@ -465,23 +485,3 @@ class Interpreter:
 
     def evaluate(self, source: str, **extra: Any) -> Any:
         return self.scope.evaluate(source, **extra)
-
-
-class _Decisions:
-    """The interpreter's answers to the scheduler of one level."""
-
-    def __init__(self, interpreter: Interpreter, key: str | None) -> None:
-        self._interpreter = interpreter
-        self._key = key
-
-    def stop(self, fail_fast: bool) -> bool:
-        interpreter = self._interpreter
-        if interpreter.termination is not None:
-            return True
-        return fail_fast and interpreter.failure is not None
-
-    def settle_unstarted(self, sid: str) -> bool:
-        return self._interpreter._settle_unstarted(self._key, sid)
-
-    def start(self, sid: str, priority: Priority) -> Awaitable[None]:
-        return self._interpreter.run_step(self._interpreter.steps[sid], priority)

@@ -57,3 +57,35 @@ def container_output(state: ExecutionResult, children: Sequence[WorkflowStep]) -
         "results": results,
         "failures": failures,
     }
+
+
+class MapFailure(TypedDict):
+    index: int
+    error: dict[str, Any] | None
+
+
+class MapOutput(TypedDict):
+    """A map step's output: each instance's output in item order (null where it did not
+    complete), the failures, and the counts."""
+
+    results: list[Any]
+    failed: list[MapFailure]
+    completed: int
+    total: int
+
+
+def map_output(state: ExecutionResult, instances: Sequence[WorkflowStep]) -> MapOutput:
+    results: list[Any] = []
+    failed: list[MapFailure] = []
+    completed = 0
+    for index, instance in enumerate(instances):
+        record = state.steps[instance.step_id]
+        if record.status == StepStatus.COMPLETED:
+            completed += 1
+            results.append(record.output)
+            continue
+        results.append(None)
+        if record.status == StepStatus.FAILED:
+            error = record.error.model_dump(mode="json") if record.error else None
+            failed.append({"index": index, "error": error})
+    return {"results": results, "failed": failed, "completed": completed, "total": len(instances)}

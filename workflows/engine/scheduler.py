@@ -25,7 +25,7 @@ class Decisions(Protocol):
         """Start nothing more and cancel what runs: the run was terminated, or (a fail-fast
         level) it has failed."""
 
-    def settle_unstarted(self, sid: str) -> bool:
+    def settle_unstarted(self, plan: Plan, sid: str) -> bool:
         """Settle a ready step that must not start (blocked, skipped); True if it was."""
 
     def start(self, sid: str, priority: Priority) -> Awaitable[None]:
@@ -90,7 +90,7 @@ async def run_level(plan: Plan, decide: Decisions, fail_fast: bool, optimize: bo
     def start_ready() -> None:
         while ready:
             prio, sid = heapq.heappop(ready)
-            if decide.settle_unstarted(sid):
+            if decide.settle_unstarted(plan, sid):
                 settle(sid)
                 continue
             task = asyncio.ensure_future(decide.start(sid, prio))

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 from workflows.contracts import ExecutionResult, ScopeSnapshot
-from workflows.dsl.expressions import LOOP_NAMES, ExpressionError, compile_expression
+from workflows.dsl.expressions import ExpressionError, compile_expression
 from workflows.dsl.models import WorkflowStep
 from workflows.engine.failures import StepFailure, expression_failure
 
@@ -23,9 +23,14 @@ class Scope:
         self.state = state
         self.steps: dict[str, dict[str, Any]] = dict(seed.steps) if seed is not None else {}
         """`steps.<id>` as expressions see it: settled steps' status and output."""
+        self.bound: dict[str, dict[str, Any]] = {}
 
     def settled(self, step_id: str, status: str, output: Any) -> None:
         self.steps[step_id] = {"status": status, "output": output}
+
+    def bind(self, step_id: str, names: dict[str, Any]) -> None:
+        """Names one step's expressions see besides the run's (a map instance's item, index)."""
+        self.bound[step_id] = names
 
     def snapshot(self) -> ScopeSnapshot:
         """What a child workflow's expressions may read."""
@@ -47,12 +52,13 @@ class Scope:
                     scope[name] = {s: view[s] for s in expression.step_references if s in view}
             elif name == "now":
                 scope[name] = workflow.now()
-            elif name in extra and name in LOOP_NAMES:
+            elif name in extra:  # loop names, a map's item and index (validated per step)
                 scope[name] = extra[name]
         return expression.evaluate(scope)
 
     def step_params(self, step: WorkflowStep, **extra: Any) -> dict[str, Any]:
         """The step's input_mapping evaluated; an expression error fails the step."""
+        extra = {**self.bound.get(step.step_id, {}), **extra}
         try:
             return {k: self.evaluate(e, **extra) for k, e in step.input_mapping.items()}
         except ExpressionError as exc:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from temporalio import workflow
 
 from workflows.engine.context import Priority
 
@@ -39,3 +43,28 @@ class Slots:
                 future.set_result(None)
                 return
         self.free += 1
+
+    @asynccontextmanager
+    async def for_step(self, priority: Priority, paused: Callable[[], bool]) -> AsyncIterator[None]:
+        """A slot to start a step's work; none is taken while `paused()` (the run's pause)."""
+        while True:
+            if paused():
+                await workflow.wait_condition(lambda: not paused())
+            await self.acquire(priority)
+            if not paused():
+                break
+            self.release()  # paused while waiting for the slot
+        try:
+            yield
+        finally:
+            self.release()
+
+    @asynccontextmanager
+    async def held(self, priority: Priority) -> AsyncIterator[None]:
+        """A slot whatever the pause: error handlers, rollbacks and reminders finish what was
+        started."""
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()

@@ -10,6 +10,7 @@ from workflows.engine.steps.agent import AgentStep
 from workflows.engine.steps.approval import ApprovalStep
 from workflows.engine.steps.conditional import ConditionalStep
 from workflows.engine.steps.loop import LoopStep
+from workflows.engine.steps.map import MapStep
 from workflows.engine.steps.parallel import ParallelStep
 from workflows.engine.steps.terminate import TerminateStep
 from workflows.engine.steps.wait import WaitStep
@@ -23,4 +24,5 @@ HANDLERS: dict[StepType, StepHandler] = {
     StepType.AGENT: AgentStep(),
     StepType.WAIT: WaitStep(),
     StepType.TERMINATE: TerminateStep(),
+    StepType.MAP: MapStep(),
 }

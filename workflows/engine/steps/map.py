@@ -1,0 +1,139 @@
+"""`map` steps: one instance of a body step per item of a list computed at run time, at most
+`max_concurrency` at once; long lists run in batch child workflows (`CadenzaBatchRun`) so that
+every history stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from activities.contracts import ErrorType
+from workflows.contracts import BATCH_WORKFLOW, BatchInput, ScopeSnapshot, StepRecord
+from workflows.dsl.expressions import ExpressionError
+from workflows.dsl.models import EffectiveRetryPolicy, MapSpec, WorkflowStep
+from workflows.engine.context import Priority, StepContext, StepHandler
+from workflows.engine.failures import StepFailure, expression_failure
+from workflows.engine.outputs import MapOutput, map_output
+
+
+class MapStep(StepHandler):
+    async def run(
+        self,
+        ctx: StepContext,
+        step: WorkflowStep,
+        record: StepRecord,
+        policy: EffectiveRetryPolicy,
+        priority: Priority,
+    ) -> Any:
+        spec = step.map
+        assert spec is not None  # validated
+        items = _items(ctx, step, spec)
+        record.input = {"items": len(items)}
+        instances = ctx.add_instances(spec.step, range(len(items)))
+        limit = spec.max_concurrency or ctx.definition.max_parallel_steps
+        try:
+            if len(items) > ctx.options.batch_threshold:
+                await _run_batches(ctx, step, spec, items, limit)
+            else:
+                await run_instances(ctx, spec, instances, items, 0, limit, priority)
+            output = map_output(ctx.state, instances)
+            if ctx.terminated:
+                return output
+            _check_threshold(step, output, policy)
+        except StepFailure:
+            await ctx.compensate(instances)  # undo the instances that completed
+            raise
+        return output
+
+
+def _items(ctx: StepContext, step: WorkflowStep, spec: MapSpec) -> list[Any]:
+    try:
+        items = ctx.evaluate(spec.items)
+    except ExpressionError as exc:
+        raise StepFailure(expression_failure(exc, step.step_id)) from None
+    if not isinstance(items, list):
+        raise StepFailure.of(
+            step,
+            ErrorType.EXPRESSION_ERROR,
+            f"map.items ({spec.items}) must give a list, not {type(items).__name__}",
+        )
+    return items
+
+
+def _check_threshold(step: WorkflowStep, output: MapOutput, policy: EffectiveRetryPolicy) -> None:
+    total = output["total"]
+    rate = output["completed"] / total if total else 1.0
+    if rate < policy.parallel_failure_threshold:
+        raise StepFailure.of(
+            step,
+            ErrorType.PARALLEL_THRESHOLD,
+            f"{output['completed']} of {total} instances completed ({rate:.0%}); the threshold "
+            f"is {policy.parallel_failure_threshold:.0%}",
+        )
+
+
+async def run_instances(
+    ctx: StepContext,
+    spec: MapSpec,
+    instances: list[WorkflowStep],
+    items: list[Any],
+    offset: int,
+    limit: int,
+    priority: Priority,
+) -> None:
+    """Run `instances[i]` for each of `items[i]` (its index: `offset + i`), `limit` at once,
+    started in item order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(index: int, item: Any) -> None:
+        async with gate:
+            if ctx.terminated:
+                return
+            bindings = {spec.as_: item, "index": offset + index}
+            await ctx.run_instance(instances[index], bindings, priority)
+
+    await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+
+
+async def _run_batches(
+    ctx: StepContext, step: WorkflowStep, spec: MapSpec, items: list[Any], limit: int
+) -> None:
+    """A long list in child workflows of `batch_size` items each; at most `limit` instances run
+    at once across them (K batches at a time, `limit // K` each)."""
+    size = ctx.options.batch_size
+    starts = list(range(0, len(items), size))
+    concurrent = min(len(starts), limit)
+    share = max(1, limit // concurrent)
+    gate = asyncio.Semaphore(concurrent)
+    definition = ctx.definition.model_copy(
+        update={"steps": [step], "max_parallel_steps": share, "sla_targets": None}
+    ).model_dump(mode="json", exclude_defaults=True)
+    prefix = f"{spec.step.step_id}["
+    snapshot = ctx.snapshot()
+    # instances' outputs stay out of the children's scope: they could outgrow a payload
+    scope = ScopeSnapshot(
+        input=snapshot.input,
+        vars=snapshot.vars,
+        steps={k: v for k, v in snapshot.steps.items() if not k.startswith(prefix)},
+    )
+
+    async def run_batch(number: int, start: int) -> None:
+        async with gate:
+            chunk = items[start : start + size]
+            request = BatchInput(
+                definition=definition,
+                scope=scope,
+                options=ctx.options,
+                map_items=chunk,
+                map_offset=start,
+            )
+            summary = (
+                f"{step.step_id}: items {start}-{start + len(chunk) - 1} "
+                f"(batch {number + 1}/{len(starts)})"
+            )
+            result = await ctx.run_child(
+                BATCH_WORKFLOW, request, f"{step.step_id}.batch-{number}", summary
+            )
+            ctx.absorb(result)
+
+    await asyncio.gather(*(run_batch(n, s) for n, s in enumerate(starts)))
