@@ -37,6 +37,7 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
     WAITING = "waiting"
     RETRYING = "retrying"
+    CANCELLED = "cancelled"
 
 
 class WorkflowState(StrEnum):

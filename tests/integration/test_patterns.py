@@ -294,3 +294,113 @@ async def test_a_long_map_runs_in_batch_child_workflows(
     assert output["completed"] == 60
     assert output["results"] == [{"order_id": f"o{i}", "position": i} for i in range(60)]
     assert len(children) == 3  # 25 + 25 + 10 items
+
+
+def race(*children: dict[str, Any], **completion: Any) -> dict[str, Any]:
+    return {
+        "step_id": "race",
+        "step_type": "parallel",
+        "completion": completion,
+        "parallel_steps": list(children),
+    }
+
+
+async def test_a_race_takes_the_first_answer_and_cancels_the_slow_child(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        race(sleep("fast", 0.2), sleep("slow", 60), min_successes=1),
+        {
+            "step_id": "after",
+            "action": "std.echo",
+            "dependencies": ["race"],
+            "input_mapping": {"winner": "steps.race.output.results"},
+        },
+    )
+    async with worker_factory():
+        started = asyncio.get_running_loop().time()
+        result = await run(cadenza, definition)
+        elapsed = asyncio.get_running_loop().time() - started
+    assert result.status == WorkflowState.COMPLETED, result.error
+    assert elapsed < 30  # the 60 s child did not hold the run
+    slow = result.steps["slow"]
+    assert slow.status == StepStatus.CANCELLED
+    assert slow.error is not None and slow.error.type == "Cancelled"
+    assert result.steps["fast"].status == StepStatus.COMPLETED
+    output = result.steps["race"].output
+    assert list(output["results"]) == ["fast"] and output["cancelled_steps"] == 1
+    assert result.steps["after"].output == {"winner": {"fast": {"slept": 0.2}}}
+    assert result.compensations == []
+
+
+async def test_a_two_of_three_join_succeeds_and_one_that_becomes_unreachable_fails_at_once(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    def failing(sid: str) -> dict[str, Any]:
+        return {"step_id": sid, "action": "std.fail", "retry_policy": {"max_attempts": 1}}
+
+    joined = wf(
+        race(sleep("a", 0.1), sleep("b", 0.3), sleep("c", 60), min_successes=2),
+    )
+    unreachable = wf(
+        race(failing("x"), failing("y"), sleep("z", 60), min_successes=2),
+    )
+    async with worker_factory():
+        ok = await run(cadenza, joined)
+        started = asyncio.get_running_loop().time()
+        failed = await run(cadenza, unreachable)
+        elapsed = asyncio.get_running_loop().time() - started
+    assert ok.status == WorkflowState.COMPLETED, ok.error
+    assert [ok.steps[s].status for s in "abc"] == [
+        StepStatus.COMPLETED,
+        StepStatus.COMPLETED,
+        StepStatus.CANCELLED,
+    ]
+    assert failed.status == WorkflowState.FAILED
+    assert elapsed < 30  # failed at once, not after the 60 s child
+    error = failed.steps["race"].error
+    assert error is not None and error.type == "ParallelThresholdNotMet"
+    assert "min_successes is 2" in error.message
+    assert failed.steps["z"].status == StepStatus.CANCELLED
+
+
+async def test_cancel_remaining_false_lets_the_rest_finish_while_downstream_starts(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        race(sleep("quick", 0.1), sleep("later", 2), min_successes=1, cancel_remaining=False),
+        {"step_id": "next", "action": "std.echo", "dependencies": ["race"]},
+    )
+    async with worker_factory():
+        result = await run(cadenza, definition)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    later, after = result.steps["later"], result.steps["next"]
+    assert later.status == StepStatus.COMPLETED
+    assert after.ended_at is not None and later.ended_at is not None
+    assert after.ended_at < later.ended_at  # downstream did not wait for the slow child
+
+
+async def test_a_map_race_cancels_the_instances_it_no_longer_needs(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    body = {"step_id": "nap", "action": "std.sleep", "input_mapping": {"seconds": "item"}}
+    definition = wf(
+        {
+            "step_id": "naps",
+            "step_type": "map",
+            "completion": {"min_successes": 2},
+            "map": {"items": "[0.1, 60, 0.2, 60]", "step": body},
+        }
+    )
+    async with worker_factory():
+        result = await run(cadenza, definition)
+    assert result.status == WorkflowState.COMPLETED, result.error
+    statuses = [result.steps[f"nap[{i}]"].status for i in range(4)]
+    assert statuses == [
+        StepStatus.COMPLETED,
+        StepStatus.CANCELLED,
+        StepStatus.COMPLETED,
+        StepStatus.CANCELLED,
+    ]
+    output = result.steps["naps"].output
+    assert output["completed"] == 2 and output["results"][1] is None and output["failed"] == []

@@ -288,6 +288,29 @@ CASES: list[tuple[str, Any, str, str, str]] = [
         "already used",
     ),
     (
+        "completion on an action step",
+        with_step(1, completion={"min_successes": 1}),
+        "steps[1].completion",
+        "unexpected_completion",
+        "parallel and map",
+    ),
+    (
+        "completion asking for more children than there are",
+        with_step(
+            1,
+            step_type="parallel",
+            action=None,
+            completion={"min_successes": 3},
+            parallel_steps=[
+                {"step_id": "left", "action": "std.echo"},
+                {"step_id": "right", "action": "std.echo"},
+            ],
+        ),
+        "steps[1].completion.min_successes",
+        "completion_unreachable",
+        "2 children",
+    ),
+    (
         "terminate without settings",
         with_step(1, step_type="terminate", action=None),
         "steps[1].terminate",

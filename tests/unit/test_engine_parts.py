@@ -202,6 +202,10 @@ class Recorder:
         self.fail = fail
         self.unstarted = unstarted
         self.has_failed = False
+        self.cancelled: list[str] = []
+
+    def cancelling(self, sid: str) -> None:
+        self.cancelled.append(sid)
 
     def stop(self, fail_fast: bool) -> bool:
         return fail_fast and self.has_failed

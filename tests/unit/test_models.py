@@ -34,6 +34,7 @@ def test_defaults_follow_the_design() -> None:
         "skipped",
         "waiting",
         "retrying",
+        "cancelled",
     }
     assert {s.value for s in WorkflowState} == {
         "running",

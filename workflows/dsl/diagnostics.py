@@ -61,6 +61,8 @@ class DiagnosticCode(StrEnum):
     MISSING_MAP = "missing_map"
     UNEXPECTED_MAP = "unexpected_map"
     MAP_BODY = "map_body"
+    UNEXPECTED_COMPLETION = "unexpected_completion"
+    COMPLETION_UNREACHABLE = "completion_unreachable"
     MISSING_TERMINATE = "missing_terminate"
     UNEXPECTED_TERMINATE = "unexpected_terminate"
     MISSING_AGENT = "missing_agent"

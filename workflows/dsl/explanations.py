@@ -200,6 +200,18 @@ EXPLANATIONS: dict[DiagnosticCode, Explanation] = {
         "(not parallel, not a loop over children, not conditional), and name the item something "
         "other than input, vars, steps, now, result, iteration or index.",
     ),
+    _C.UNEXPECTED_COMPLETION: Explanation(
+        "A step that is neither parallel nor map has `completion`.",
+        "steps[0].completion: unexpected_completion: `completion` only applies to parallel and "
+        "map steps",
+        "Remove it, or put it on the container whose children it counts.",
+    ),
+    _C.COMPLETION_UNREACHABLE: Explanation(
+        "`completion.min_successes` asks for more children than the container has.",
+        "steps[0].completion.min_successes: completion_unreachable: 3 successes required but the "
+        "container has 2 children",
+        "Lower min_successes to at most the number of parallel_steps.",
+    ),
     _C.MISSING_TERMINATE: Explanation(
         "A terminate step has no `terminate` settings.",
         "steps[0].terminate: missing_terminate: a terminate step needs `terminate: {status: "

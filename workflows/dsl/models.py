@@ -308,6 +308,11 @@ class WorkflowStep(_Model):
     wait: WaitSpec | None = Field(None, description="Settings of a wait step.")
     terminate: TerminateSpec | None = Field(None, description="Settings of a terminate step.")
     map: MapSpec | None = Field(None, description="Settings of a map step.")
+    completion: CompletionSpec | None = Field(
+        None,
+        description="parallel and map: complete once min_successes children completed "
+        "(partial joins, races); without it the step waits for every child.",
+    )
 
     def children(self) -> list[WorkflowStep]:
         """The steps nested in this one: a container's children, a map's body."""

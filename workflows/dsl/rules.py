@@ -28,6 +28,10 @@ OWN_FIELDS: dict[str, tuple[DiagnosticCode, str]] = {
     "agent": (DiagnosticCode.UNEXPECTED_AGENT, "`agent` only applies to agent steps"),
     "router": (DiagnosticCode.UNEXPECTED_ROUTER, "`router` only applies to conditional steps"),
     "map": (DiagnosticCode.UNEXPECTED_MAP, "`map` only applies to map steps"),
+    "completion": (
+        DiagnosticCode.UNEXPECTED_COMPLETION,
+        "`completion` only applies to parallel and map steps",
+    ),
     "terminate": (
         DiagnosticCode.UNEXPECTED_TERMINATE,
         "`terminate` only applies to terminate steps",
@@ -127,6 +131,17 @@ def _agent(step: WorkflowStep, path: str, report: Report) -> None:
         report.check_model(step.agent.model, f"{path}.agent.model")
 
 
+def _parallel(step: WorkflowStep, path: str, report: Report) -> None:
+    spec = step.completion
+    if spec is not None and step.parallel_steps and spec.min_successes > len(step.parallel_steps):
+        report.error(
+            f"{path}.completion.min_successes",
+            DiagnosticCode.COMPLETION_UNREACHABLE,
+            f"{spec.min_successes} successes required but the container has "
+            f"{len(step.parallel_steps)} children",
+        )
+
+
 RESERVED_NAMES = frozenset({"input", "vars", "steps", "now", "result", "iteration", "index"})
 
 
@@ -174,7 +189,9 @@ def _terminate(step: WorkflowStep, path: str, report: Report) -> None:
 
 RULES: dict[StepType, StepRule] = {
     StepType.ACTION: StepRule(action="required", children="never", local=True),
-    StepType.PARALLEL: StepRule(action="never", children="required"),
+    StepType.PARALLEL: StepRule(
+        action="never", children="required", owns=frozenset({"completion"}), check=_parallel
+    ),
     StepType.LOOP: StepRule(
         action="allowed",
         children="allowed",
@@ -195,7 +212,9 @@ RULES: dict[StepType, StepRule] = {
     StepType.AGENT: StepRule(
         action="allowed", children="never", owns=frozenset({"agent"}), check=_agent
     ),
-    StepType.MAP: StepRule(action="never", children="never", owns=frozenset({"map"}), check=_map),
+    StepType.MAP: StepRule(
+        action="never", children="never", owns=frozenset({"map", "completion"}), check=_map
+    ),
     StepType.TERMINATE: StepRule(
         action="never", children="never", owns=frozenset({"terminate"}), check=_terminate
     ),

@@ -65,7 +65,7 @@ class CadenzaBatchRun:
     async def run(self, request: BatchInput) -> ChildResult:
         interpreter = _interpreter(request)
         if request.map_items is None:
-            await interpreter.run_level(None, fail_fast=False)
+            await interpreter.run_to_end(fail_fast=False)
             return interpreter.child_result()
         # a map's batch: instances map_offset... of the map step's body
         spec = interpreter.definition.steps[0].map

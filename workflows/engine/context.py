@@ -9,7 +9,8 @@ state: what it may do is listed here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -109,8 +110,20 @@ class StepContext(Protocol):
     def plan(self, key: str | None) -> Plan:
         """The dependency plan of container `key` (None: the top level)."""
 
-    async def run_level(self, key: str | None, fail_fast: bool) -> None:
-        """Run the children of container `key` (None: the top level) until all are settled."""
+    async def run_level(
+        self, key: str | None, fail_fast: bool, until: Callable[[], bool] | None = None
+    ) -> None:
+        """Run the children of container `key` (None: the top level) until all are settled, or
+        until `until()` holds (what runs then is cancelled, with status `cancelled`)."""
+
+    def cancelling(self, step_id: str) -> None:
+        """`step_id` is about to be cancelled because its container completed without it."""
+
+    def cancel_unstarted(self, steps: Sequence[WorkflowStep], reason: str) -> None:
+        """Mark the steps that never started `cancelled` (their container completed)."""
+
+    def keep_running(self, work: asyncio.Future[Any]) -> None:
+        """Work the run waits for before it ends, though its step has completed."""
 
     def snapshot(self) -> ScopeSnapshot:
         """What a child workflow's expressions may read."""

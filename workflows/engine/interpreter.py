@@ -38,6 +38,7 @@ from workflows.engine import scheduler
 from workflows.engine.activity import execute_action
 from workflows.engine.context import Priority, descendants
 from workflows.engine.failures import StepFailure, expression_failure
+from workflows.engine.records import Records
 from workflows.engine.saga import Saga
 from workflows.engine.scope import Scope
 from workflows.engine.sla import SlaWatch
@@ -78,11 +79,9 @@ class Interpreter:
         """The first untolerated failure on the critical path: it fails the run."""
         self.termination: Termination | None = None
         """The terminate step that ended the run, if one did."""
-        self.running: set[str] = set()
-        """Steps running now (read by the Web UI's details)."""
+        self._cancelling: set[str] = set()
+        self._background: list[asyncio.Future[Any]] = []
         self.paused = False
-        self.counts: dict[str, int] = {StepStatus.PENDING.value: len(self.steps)}
-        """Steps per status (read by the Web UI's details)."""
         self._branch_skips: dict[str, str] = {}
         self._tolerated: set[str] = set()
         loop_members: set[str] = set()
@@ -91,23 +90,49 @@ class Interpreter:
                 loop_members.update(s.step_id for s in descendants(step))
         self.saga = Saga(loop_members)
         state.vars = dict(definition.global_variables)
-        state.steps = {sid: StepRecord() for sid in self.steps}
         self.spans = spans or RunSpans(state.execution_id, definition.workflow_id)
         self.sla = SlaWatch(definition.sla_targets, state, on_change)
         if scope is not None:
             state.vars = dict(scope.vars)
         self.scope = Scope(run_input, state, scope)
+        self.records = Records(state, self.steps, self.spans, self.sla, self.scope, on_change)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Steps per status (read by the Web UI's details)."""
+        return self.records.counts
+
+    @property
+    def running(self) -> set[str]:
+        """Steps running now (read by the Web UI's details)."""
+        return self.records.running
 
     # ------------------------------------------------------------------ levels
 
     def plan(self, key: str | None) -> Plan:
         return self._plans[key]
 
-    async def run_level(self, key: str | None, fail_fast: bool) -> None:
-        """Run the steps of one level (None: the top level) until all are settled
-        (`workflows.engine.scheduler.run_level`)."""
+    async def run_level(
+        self, key: str | None, fail_fast: bool, until: Callable[[], bool] | None = None
+    ) -> None:
+        """Run the steps of one level (None: the top level) until all are settled or `until()`
+        holds (`workflows.engine.scheduler.run_level`)."""
         optimize = self.definition.optimization_enabled
-        await scheduler.run_level(self._plans[key], self, fail_fast, optimize)
+        await scheduler.run_level(self._plans[key], self, fail_fast, optimize, until)
+
+    async def run_to_end(self, fail_fast: bool) -> None:
+        """The top level, then what containers left running (`cancel_remaining: false`); those
+        are cancelled if the top level stops first."""
+        try:
+            await self.run_level(None, fail_fast)
+            while self._background:
+                await self._background[0]
+                self._background.pop(0)
+        finally:
+            for task in self._background:
+                task.cancel()
+            if self._background:
+                await workflow.wait(list(self._background))
 
     # -- the scheduler's Decisions
 
@@ -117,16 +142,19 @@ class Interpreter:
     def start(self, sid: str, priority: Priority) -> Awaitable[None]:
         return self.run_step(self.steps[sid], priority)
 
+    def cancelling(self, sid: str) -> None:
+        self._cancelling.add(sid)
+
     def settle_unstarted(self, plan: Plan, sid: str) -> bool:
         """Settle a ready step that must not start: blocked by a failed dependency, or skipped
         (a branch not taken, all dependencies skipped, a guard condition not true)."""
         blocked = scheduler.blocked_by(plan, sid, self.state.steps, self._tolerated)
         if blocked is not None:
-            self._fail_unstarted(sid, blocked)
+            self.records.fail_unstarted(sid, blocked)
             return True
         reason = self._skip_reason(plan, sid)
         if reason is not None:
-            self._skip(sid, reason)
+            self.records.skip(sid, reason)
             return True
         return False
 
@@ -151,29 +179,6 @@ class Interpreter:
             if value is not True:
                 return f"guard conditions[{k}] ({cond.when}) was {value!r}"
         return None
-
-    def _skip(self, sid: str, reason: str) -> None:
-        record = self.state.steps[sid]
-        self.set_status(record, StepStatus.SKIPPED)
-        record.skip_reason = reason
-        self._settled_unstarted(sid, record, "skipped")
-
-    def _fail_unstarted(self, sid: str, dep: str) -> None:
-        record = self.state.steps[sid]
-        self.set_status(record, StepStatus.FAILED)
-        record.error = ErrorInfo(
-            type=ErrorType.DEPENDENCY_FAILED,
-            message=f"not started: its dependency '{dep}' failed",
-            step_id=sid,
-            non_retryable=True,
-        )
-        self._settled_unstarted(sid, record, "failed")
-
-    def _settled_unstarted(self, sid: str, record: StepRecord, status: str) -> None:
-        record.started_at = record.ended_at = workflow.now().isoformat()
-        self.scope.settled(sid, status, None)
-        self.spans.settled_unstarted(self.steps[sid], record)
-        self.on_change()
 
     # ------------------------------------------------------------------ one step
 
@@ -206,6 +211,10 @@ class Interpreter:
         except asyncio.CancelledError:
             if record.status == StepStatus.PENDING:  # cancelled while waiting for a slot
                 raise
+            if step.step_id in self._cancelling:  # its container completed without it
+                self.set_status(record, StepStatus.CANCELLED)
+                record.error = _cancelled(step)
+                raise
             self.set_status(record, StepStatus.FAILED)
             record.error = ErrorInfo(
                 type=ErrorType.CANCELLED,
@@ -219,7 +228,7 @@ class Interpreter:
             raise
         finally:
             if not evicted:
-                self._ended(step, record)
+                self.records.ended(step, record)
 
     async def _outcome(
         self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
@@ -233,8 +242,8 @@ class Interpreter:
         except StepFailure as failure:
             record.attempts = max(record.attempts, failure.attempts)
             record.error = failure.error
-            if self.termination is not None:  # cut short by a terminate step: no recovery
-                raise
+            if self.termination is not None or step.step_id in self._cancelling:
+                raise  # cut short by a terminate step or its container's completion: no recovery
             record.recovered_by, output = await self._recover(step, record, failure, policy)
         record.retry_count = max(record.attempts - 1, 0)
         return output
@@ -246,10 +255,14 @@ class Interpreter:
         failure: StepFailure,
         policy: EffectiveRetryPolicy,
     ) -> None:
-        self.set_status(record, StepStatus.FAILED)
-        record.error = failure.error
         record.attempts = max(record.attempts, failure.attempts)
         record.retry_count = max(record.attempts - 1, 0)
+        if step.step_id in self._cancelling:  # its activity saw the cancellation and ended
+            self.set_status(record, StepStatus.CANCELLED)
+            record.error = _cancelled(step)
+            return
+        self.set_status(record, StepStatus.FAILED)
+        record.error = failure.error
         if policy.continue_on_failure:
             self._tolerated.add(step.step_id)
         elif self.failure is None and self.termination is None and self._critical(step):
@@ -257,14 +270,6 @@ class Interpreter:
 
     def _critical(self, step: WorkflowStep) -> bool:
         return step.step_id in self._plans[None].critical_path
-
-    def _ended(self, step: WorkflowStep, record: StepRecord) -> None:
-        record.ended_at = workflow.now().isoformat()
-        self.running.discard(step.step_id)
-        self.sla.disarm_step(step.step_id)
-        self.spans.end_step(step, record)
-        self.scope.settled(step.step_id, str(record.status), record.output)
-        self.on_change()
 
     async def _recover(
         self,
@@ -292,22 +297,13 @@ class Interpreter:
     # ------------------------------------------------------------------ the StepContext
 
     def mark_running(self, step: WorkflowStep, record: StepRecord) -> None:
-        self.set_status(record, StepStatus.RUNNING)
-        record.started_at = workflow.now().isoformat()
-        record.ended_at = None
-        self.running.add(step.step_id)
-        self.spans.start_step(step)
-        self.sla.arm_step(step.step_id)
-        self.on_change()
+        self.records.running_now(step, record)
 
     def mark_waiting(self, step: WorkflowStep, record: StepRecord) -> None:
-        self.set_status(record, StepStatus.WAITING)
-        self.running.discard(step.step_id)
-        self.on_change()
+        self.records.waiting(step, record)
 
     def done_waiting(self, step: WorkflowStep, record: StepRecord) -> None:
-        self.set_status(record, StepStatus.RUNNING)
-        self.on_change()
+        self.records.done_waiting(step, record)
 
     def changed(self) -> None:
         self.on_change()
@@ -316,16 +312,12 @@ class Interpreter:
         self._branch_skips[step_id] = reason
 
     def add_instances(self, body: WorkflowStep, indexes: range) -> list[WorkflowStep]:
-        """The instances `<id>[i]` of a map's body, each with a pending record."""
         out = []
         for i in indexes:
             iid = f"{body.step_id}[{i}]"
-            instance = self.steps.get(iid)
-            if instance is None:
-                instance = self.steps[iid] = body.model_copy(update={"step_id": iid})
-                self.state.steps[iid] = StepRecord()
-                self.counts[StepStatus.PENDING.value] += 1
-            out.append(instance)
+            if iid not in self.steps:
+                self.records.add(body.model_copy(update={"step_id": iid}))
+            out.append(self.steps[iid])
         return out
 
     async def run_instance(
@@ -336,7 +328,7 @@ class Interpreter:
         self.scope.bind(instance.step_id, bindings)
         reason = self._guard_reason(instance)
         if reason is not None:
-            self._skip(instance.step_id, reason)
+            self.records.skip(instance.step_id, reason)
             return
         await self.run_step(instance, priority)
 
@@ -357,6 +349,12 @@ class Interpreter:
     def terminated(self) -> bool:
         return self.termination is not None
 
+    def cancel_unstarted(self, steps: Sequence[WorkflowStep], reason: str) -> None:
+        self.records.cancel_unstarted(steps, reason)
+
+    def keep_running(self, work: asyncio.Future[Any]) -> None:
+        self._background.append(work)
+
     def skip_unstarted(self) -> None:
         """After a termination: every step that never started is skipped, naming why."""
         if self.termination is None:
@@ -364,7 +362,7 @@ class Interpreter:
         reason = f"the run was terminated by '{self.termination.step_id}'"
         for sid, record in self.state.steps.items():
             if record.status == StepStatus.PENDING:
-                self._skip(sid, reason)
+                self.records.skip(sid, reason)
 
     def reset(self, step_id: str) -> None:
         record = self.state.steps[step_id]
@@ -426,15 +424,7 @@ class Interpreter:
         return result
 
     def absorb(self, result: ChildResult) -> None:
-        for sid, record in result.records.items():
-            current = self.state.steps[sid]
-            self.counts[current.status.value] -= 1
-            self.counts[record.status.value] = self.counts.get(record.status.value, 0) + 1
-            self.state.steps[sid] = record
-            if record.status != StepStatus.PENDING:
-                self.scope.settled(sid, record.status.value, record.output)
-            if record.status == StepStatus.FAILED and record.error is None:
-                self._tolerated.add(sid)
+        self._tolerated.update(self.records.absorbed(result))
         self.saga.completed(result.completion_order)
         if result.termination is not None:
             self.terminate(result.termination)
@@ -444,9 +434,7 @@ class Interpreter:
     def child_result(self, output: Any = None, error: ErrorInfo | None = None) -> ChildResult:
         """This run's state as a child workflow's result."""
         return ChildResult(
-            records={
-                sid: r for sid, r in self.state.steps.items() if r.status != StepStatus.PENDING
-            },
+            records=self.records.non_pending(),
             completion_order=self.saga.order,
             vars=self.state.vars,
             output=output,
@@ -470,9 +458,7 @@ class Interpreter:
         return policy
 
     def set_status(self, record: StepRecord, status: StepStatus) -> None:
-        self.counts[record.status.value] -= 1
-        self.counts[status.value] = self.counts.get(status.value, 0) + 1
-        record.status = status
+        self.records.set_status(record, status)
 
     def set_paused(self, paused: bool, entry: AuditEntry) -> None:
         self.paused = paused
@@ -485,3 +471,12 @@ class Interpreter:
 
     def evaluate(self, source: str, **extra: Any) -> Any:
         return self.scope.evaluate(source, **extra)
+
+
+def _cancelled(step: WorkflowStep) -> ErrorInfo:
+    return ErrorInfo(
+        type=ErrorType.CANCELLED,
+        message="cancelled: its container completed without it",
+        step_id=step.step_id,
+        non_retryable=True,
+    )

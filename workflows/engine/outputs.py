@@ -14,7 +14,7 @@ class ChildFailure(TypedDict):
     error: dict[str, Any] | None
 
 
-class ContainerOutput(TypedDict):
+class ContainerOutput(TypedDict, total=False):
     """A parallel step's output (and a loop body's per iteration): the seed's parallel result."""
 
     total_steps: int
@@ -23,6 +23,8 @@ class ContainerOutput(TypedDict):
     success_rate: float
     results: dict[str, Any]
     failures: list[ChildFailure]
+    cancelled_steps: int
+    """Children cancelled because the container completed without them (`completion`)."""
 
 
 class LoopOutput(TypedDict):
@@ -36,9 +38,12 @@ def container_output(state: ExecutionResult, children: Sequence[WorkflowStep]) -
     """The seed's parallel result shape over a container's children."""
     results: dict[str, Any] = {}
     failures: list[ChildFailure] = []
+    cancelled = 0
     for child in children:
         record = state.steps[child.step_id]
-        if record.status == StepStatus.FAILED:
+        if record.status == StepStatus.CANCELLED:  # its container completed without it
+            cancelled += 1
+        elif record.status == StepStatus.FAILED:
             error = record.error
             failures.append(
                 {
@@ -49,14 +54,36 @@ def container_output(state: ExecutionResult, children: Sequence[WorkflowStep]) -
         else:
             results[child.step_id] = record.output
     total = len(children)
-    return {
+    successful = total - len(failures) - cancelled
+    output: ContainerOutput = {
         "total_steps": total,
-        "successful_steps": total - len(failures),
+        "successful_steps": successful,
         "failed_steps": len(failures),
-        "success_rate": (total - len(failures)) / total if total else 1.0,
+        "success_rate": successful / total if total else 1.0,
         "results": results,
         "failures": failures,
     }
+    if cancelled:
+        output["cancelled_steps"] = cancelled
+    return output
+
+
+def completion_reached(
+    state: ExecutionResult, children: Sequence[WorkflowStep], min_successes: int
+) -> bool:
+    """A `completion` is decided: enough children completed, or too few can still."""
+    completed = lost = 0
+    for child in children:
+        status = state.steps[child.step_id].status
+        if status == StepStatus.COMPLETED:
+            completed += 1
+        elif status in (StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
+            lost += 1
+    return completed >= min_successes or len(children) - lost < min_successes
+
+
+def completed_count(state: ExecutionResult, children: Sequence[WorkflowStep]) -> int:
+    return sum(state.steps[c.step_id].status == StepStatus.COMPLETED for c in children)
 
 
 class MapFailure(TypedDict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from temporalio import workflow
@@ -30,6 +30,9 @@ class Decisions(Protocol):
 
     def start(self, sid: str, priority: Priority) -> Awaitable[None]:
         """Run a ready step to its end (never raises but on cancellation)."""
+
+    def cancelling(self, sid: str) -> None:
+        """`sid` is about to be cancelled because its level completed without it."""
 
 
 def priority(plan: Plan, position: Mapping[str, int], sid: str, optimize: bool) -> Priority:
@@ -53,8 +56,15 @@ def all_dependencies_skipped(plan: Plan, sid: str, records: Mapping[str, StepRec
     return bool(deps) and all(records[d].status == StepStatus.SKIPPED for d in deps)
 
 
-async def run_level(plan: Plan, decide: Decisions, fail_fast: bool, optimize: bool) -> None:
-    """Run the steps of one level until all are settled.
+async def run_level(
+    plan: Plan,
+    decide: Decisions,
+    fail_fast: bool,
+    optimize: bool,
+    until: Callable[[], bool] | None = None,
+) -> None:
+    """Run the steps of one level until all are settled, or `until()` holds (a container's
+    `completion`: what still runs is then cancelled, and what did not start stays pending).
 
     With `fail_fast` (the top level), the first untolerated failure stops the level: running
     steps are cancelled and no new step starts. Otherwise (containers) siblings go on.
@@ -100,6 +110,10 @@ async def run_level(plan: Plan, decide: Decisions, fail_fast: bool, optimize: bo
     try:
         while ready or running:
             if decide.stop(fail_fast):
+                break
+            if until is not None and until():
+                for sid in running:
+                    decide.cancelling(sid)
                 break
             start_ready()
             if not running:

@@ -129,7 +129,7 @@ class AdvancedWorkflowRun:
         interpreter.sla.arm_run()
         self._refresh_details()
 
-        scheduler = asyncio.ensure_future(interpreter.run_level(None, fail_fast=True))
+        scheduler = asyncio.ensure_future(interpreter.run_to_end(fail_fast=True))
         # The timeout timer is left pending when the run ends first: cancelling it would add
         # history events to every run for nothing.
         deadline = asyncio.ensure_future(

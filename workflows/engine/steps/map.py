@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from temporalio import workflow
+
 from activities.contracts import ErrorType
-from workflows.contracts import BATCH_WORKFLOW, BatchInput, ScopeSnapshot, StepRecord
+from workflows.contracts import BATCH_WORKFLOW, BatchInput, ScopeSnapshot, StepRecord, StepStatus
 from workflows.dsl.expressions import ExpressionError
-from workflows.dsl.models import EffectiveRetryPolicy, MapSpec, WorkflowStep
+from workflows.dsl.models import CompletionSpec, EffectiveRetryPolicy, MapSpec, WorkflowStep
 from workflows.engine.context import Priority, StepContext, StepHandler
 from workflows.engine.failures import StepFailure, expression_failure
-from workflows.engine.outputs import MapOutput, map_output
+from workflows.engine.outputs import MapOutput, completion_reached, map_output
+from workflows.engine.steps.parallel import check_completion
 
 
 class MapStep(StepHandler):
@@ -31,15 +34,28 @@ class MapStep(StepHandler):
         record.input = {"items": len(items)}
         instances = ctx.add_instances(spec.step, range(len(items)))
         limit = spec.max_concurrency or ctx.definition.max_parallel_steps
+        completion = step.completion
         try:
             if len(items) > ctx.options.batch_threshold:
+                if completion is not None:
+                    raise StepFailure.of(
+                        step,
+                        ErrorType.STEP_FAILED,
+                        f"completion on a map over more than {ctx.options.batch_threshold} items "
+                        "is not supported: its instances run in batch child workflows",
+                    )
                 await _run_batches(ctx, step, spec, items, limit)
             else:
-                await run_instances(ctx, spec, instances, items, 0, limit, priority)
+                await run_instances(
+                    ctx, spec, instances, items, 0, limit, priority, step, completion
+                )
             output = map_output(ctx.state, instances)
             if ctx.terminated:
                 return output
-            _check_threshold(step, output, policy)
+            if completion is not None:
+                check_completion(ctx, step, instances, completion)
+            else:
+                _check_threshold(step, output, policy)
         except StepFailure:
             await ctx.compensate(instances)  # undo the instances that completed
             raise
@@ -80,9 +96,11 @@ async def run_instances(
     offset: int,
     limit: int,
     priority: Priority,
+    step: WorkflowStep | None = None,
+    completion: CompletionSpec | None = None,
 ) -> None:
     """Run `instances[i]` for each of `items[i]` (its index: `offset + i`), `limit` at once,
-    started in item order."""
+    started in item order; with `completion`, until it is decided."""
     gate = asyncio.Semaphore(limit)
 
     async def one(index: int, item: Any) -> None:
@@ -92,7 +110,27 @@ async def run_instances(
             bindings = {spec.as_: item, "index": offset + index}
             await ctx.run_instance(instances[index], bindings, priority)
 
-    await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+    tasks = [asyncio.ensure_future(one(i, item)) for i, item in enumerate(items)]
+    if completion is None or step is None:
+        await asyncio.gather(*tasks)
+        return
+    need = completion.min_successes
+    await workflow.wait_condition(
+        lambda: all(t.done() for t in tasks) or completion_reached(ctx.state, instances, need)
+    )
+    left = [t for t in tasks if not t.done()]
+    if not left:
+        return
+    if not completion.cancel_remaining:
+        ctx.keep_running(asyncio.gather(*left))
+        return
+    for instance in instances:
+        if ctx.state.steps[instance.step_id].status != StepStatus.PENDING:
+            ctx.cancelling(instance.step_id)
+    for task in left:
+        task.cancel()
+    await workflow.wait(left)
+    ctx.cancel_unstarted(instances, f"not started: '{step.step_id}' completed without it")
 
 
 async def _run_batches(

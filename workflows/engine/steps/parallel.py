@@ -4,15 +4,18 @@ run in batch child workflows (`CadenzaBatchRun`) so that no history grows too lo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
+
+from temporalio import workflow
 
 from activities.contracts import ErrorType
 from workflows.contracts import BATCH_WORKFLOW, BatchInput, StepRecord
-from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
+from workflows.dsl.models import CompletionSpec, EffectiveRetryPolicy, WorkflowStep
 from workflows.dsl.plan import Plan
 from workflows.engine.context import Priority, StepContext, StepHandler, descendants
 from workflows.engine.failures import StepFailure
-from workflows.engine.outputs import container_output
+from workflows.engine.outputs import completed_count, completion_reached, container_output
 
 
 class ParallelStep(StepHandler):
@@ -25,14 +28,18 @@ class ParallelStep(StepHandler):
         priority: Priority,
     ) -> Any:
         try:
-            if len(step.parallel_steps) > ctx.options.batch_threshold:
+            if step.completion is not None:
+                await _until_complete(ctx, step, step.completion)
+            elif len(step.parallel_steps) > ctx.options.batch_threshold:
                 await _run_batches(ctx, step)
             else:
                 await ctx.run_level(step.step_id, fail_fast=False)
             output = container_output(ctx.state, step.parallel_steps)
             if ctx.terminated:  # cut short: its children were cancelled or skipped
                 return output
-            if output["success_rate"] < policy.parallel_failure_threshold:
+            if step.completion is not None:
+                check_completion(ctx, step, step.parallel_steps, step.completion)
+            elif output["success_rate"] < policy.parallel_failure_threshold:
                 raise StepFailure.of(
                     step,
                     ErrorType.PARALLEL_THRESHOLD,
@@ -45,6 +52,47 @@ class ParallelStep(StepHandler):
             await ctx.compensate(descendants(step))
             raise
         return output
+
+
+async def _until_complete(ctx: StepContext, step: WorkflowStep, spec: CompletionSpec) -> None:
+    """Run the children until `min_successes` completed (or can no longer): then cancel the
+    others, or (cancel_remaining: false) leave them running for the run to wait for."""
+    if len(step.parallel_steps) > ctx.options.batch_threshold:
+        raise StepFailure.of(
+            step,
+            ErrorType.STEP_FAILED,
+            f"completion on a container of more than {ctx.options.batch_threshold} children is "
+            "not supported: its children run in batch child workflows",
+        )
+    children = step.parallel_steps
+
+    def reached() -> bool:
+        return completion_reached(ctx.state, children, spec.min_successes)
+
+    if spec.cancel_remaining:
+        await ctx.run_level(step.step_id, fail_fast=False, until=reached)
+        ctx.cancel_unstarted(
+            descendants(step), f"not started: '{step.step_id}' completed without it"
+        )
+        return
+    level = asyncio.ensure_future(ctx.run_level(step.step_id, fail_fast=False))
+    await workflow.wait_condition(lambda: level.done() or reached())
+    if not level.done():
+        ctx.keep_running(level)
+
+
+def check_completion(
+    ctx: StepContext, step: WorkflowStep, children: Sequence[WorkflowStep], spec: CompletionSpec
+) -> None:
+    """A container with `completion` fails when fewer than min_successes children completed."""
+    completed = completed_count(ctx.state, children)
+    if completed < spec.min_successes:
+        raise StepFailure.of(
+            step,
+            ErrorType.PARALLEL_THRESHOLD,
+            f"{completed} of {len(children)} completed and no more can: completion.min_successes "
+            f"is {spec.min_successes}",
+        )
 
 
 async def _run_batches(ctx: StepContext, step: WorkflowStep) -> None:
