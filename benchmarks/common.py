@@ -70,6 +70,18 @@ def parallel(n: int, width: int) -> dict[str, Any]:
     }
 
 
+def mapped(width: int) -> dict[str, Any]:
+    """A map step running `std.echo` once per item of `input.items`, `width` at once."""
+    body = {"step_id": "echo", "action": "std.echo", "input_mapping": {"n": "item", "i": "index"}}
+    return {
+        "workflow_id": "bench-map",
+        "max_parallel_steps": width,
+        "steps": [
+            {"step_id": "each", "step_type": "map", "map": {"items": "input.items", "step": body}}
+        ],
+    }
+
+
 def counting_loop(iterations: int) -> dict[str, Any]:
     """A loop of exactly `iterations` `std.echo` iterations."""
     return {

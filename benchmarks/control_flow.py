@@ -4,8 +4,9 @@ On the embedded server as `cadenza server` configures it (SQLite file, WAL, sync
 tuned poll rate) with one in-process worker:
 - history events per step of a 100-step chain and a 100-child parallel container;
 - critical-path-first vs definition-order makespan (max_parallel_steps 2, long chain last);
-- scale: a 10,000-child parallel container and a 2,000-iteration loop (time, the longest
-  history of any execution involved, peak RSS of this process, which hosts the worker).
+- scale: a 10,000-child parallel container, a map over 10,000 items and a 2,000-iteration
+  loop (time, the longest history of any execution involved, peak RSS of this process, which
+  hosts the worker).
 Results are printed and written to benchmarks/results/control_flow.json.
 """
 
@@ -25,6 +26,7 @@ from benchmarks.common import (
     counting_loop,
     critical_path_dag,
     history_lengths,
+    mapped,
     parallel,
     run_cadenza,
     write_results,
@@ -91,6 +93,24 @@ async def main(full: bool) -> None:
             )
             report(
                 f"{children}-child container: longest history",
+                max(counts.values()),
+                "events",
+                f"parent {counts[run_id]} events",
+            )
+
+            items = 10_000 if full else 2_000
+            started = time.perf_counter()
+            run_id = await run_cadenza(cadenza, mapped(50), {"items": list(range(items))})
+            seconds = time.perf_counter() - started
+            counts = await history_lengths(client, run_id)
+            report(
+                f"map over {items} items: time",
+                seconds,
+                "s",
+                f"{len(counts) - 1} batch workflows, max_parallel_steps 50",
+            )
+            report(
+                f"map over {items} items: longest history",
                 max(counts.values()),
                 "events",
                 f"parent {counts[run_id]} events",

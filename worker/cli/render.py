@@ -121,6 +121,8 @@ def mermaid(definition: AdvancedWorkflow) -> str:
         StepType.PARALLEL: ("[[", "]]"),
         StepType.APPROVAL: ("[/", "/]"),
         StepType.WAIT: ("([", "])"),
+        StepType.MAP: ("[[", "]]"),
+        StepType.TERMINATE: ("(((", ")))"),
     }
 
     def node(step_id: str, label: str, kind: StepType) -> str:
@@ -136,9 +138,14 @@ def mermaid(definition: AdvancedWorkflow) -> str:
             for dep in deps:
                 lines.append(f"    {_mid(dep)} --> {_mid(sid)}")
         for step in steps:
-            if step.parallel_steps:
-                lines.append(f"    subgraph {_mid(step.step_id)}_children [{step.step_id}]")
-                level(step.parallel_steps)
+            if step.parallel_steps or step.map is not None:
+                title = (
+                    step.step_id
+                    if step.map is None
+                    else f"{step.step_id}: each of {step.map.items}"
+                )
+                lines.append(f'    subgraph {_mid(step.step_id)}_children ["{title}"]')
+                level(step.children())
                 lines.append("    end")
                 lines.append(f"    {_mid(step.step_id)} -.-> {_mid(step.step_id)}_children")
 
