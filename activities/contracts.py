@@ -31,6 +31,7 @@ class ErrorType(StrEnum):
     MODEL_ERROR = "ModelError"
     WAIT_TIMEOUT = "WaitTimeout"
     TERMINATED = "Terminated"
+    STEP_CANCELLED = "StepCancelled"
 
 
 class StepActivityInput(BaseModel):

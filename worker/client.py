@@ -31,6 +31,7 @@ from temporalio.service import RPCError
 from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.codec import data_converter
 from worker.settings import DEFAULT_ADDRESS
+from workflows.contracts import CancelStepInput, CancelStepResult
 from workflows.dsl.models import (
     AdvancedWorkflow,
     DecisionInput,
@@ -59,9 +60,11 @@ class ConnectionFailed(CadenzaError):
 
 
 class DecisionRefused(CadenzaError):
-    """An approval decision the run refused; the message is the run's reason.
+    """An approval decision or a step cancellation the run refused; the message is the run's
+    reason.
 
-    Check the step id and who decides (`cadenza pending` lists waiting approvals).
+    Check the step id and who decides (`cadenza pending` lists waiting approvals; `cadenza
+    status ID` shows which steps still run).
     """
 
     exit_code = EXIT_USAGE
@@ -289,25 +292,29 @@ class CadenzaClient:
         """Reject a waiting approval step (one rejection rejects); see `approve`."""
         return await self._decide("reject", execution_id, step_id, by, reason)
 
+    async def cancel_step(
+        self, execution_id: str, step_id: str, by: str, reason: str = ""
+    ) -> CancelStepResult:
+        """Cancel one step of a running run (a container with everything in it) through the
+        validated `cancel_step` update: it ends `cancelled` (StepCancelled) and its failure
+        handling applies; a step that has not started is skipped.
+
+        Raises:
+            DecisionRefused: the run refused it (no such step, it has ended), with the reason.
+        """
+        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
+        request = CancelStepInput(step_id=step_id, by=by, reason=reason)
+        return await _refusable(
+            handle.execute_update(AdvancedWorkflowRun.cancel_step, request), execution_id
+        )
+
     async def _decide(
         self, name: str, execution_id: str, step_id: str, by: str, comment: str
     ) -> DecisionResult:
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
         update = AdvancedWorkflowRun.approve if name == "approve" else AdvancedWorkflowRun.reject
-        try:
-            return await handle.execute_update(
-                update, DecisionInput(step_id=step_id, by=by, comment=comment)
-            )
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-            raise DecisionRefused(reason) from None
-        except RPCError as exc:
-            if "already completed" in exc.message:
-                raise DecisionRefused(
-                    f"run {execution_id!r} has already ended: nothing waits for a decision"
-                ) from None
-            raise
+        request = DecisionInput(step_id=step_id, by=by, comment=comment)
+        return await _refusable(handle.execute_update(update, request), execution_id)
 
     async def pending(
         self, unanswered: list[str] | None = None, timeout: float = 3.0
@@ -429,3 +436,19 @@ def _static_details(model: AdvancedWorkflow) -> str:
         lines += ["", model.description]
     lines += ["", f"{len(model.all_steps())} steps, timeout {model.timeout:g} s"]
     return "\n".join(lines)
+
+
+async def _refusable(update: Awaitable[State], execution_id: str) -> State:
+    """An update's result; its refusal (a validator's reason) as DecisionRefused."""
+    try:
+        return await update
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+        raise DecisionRefused(reason) from None
+    except RPCError as exc:
+        if "already completed" in exc.message:
+            raise DecisionRefused(
+                f"run {execution_id!r} has already ended: nothing waits for a decision"
+            ) from None
+        raise

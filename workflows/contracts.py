@@ -158,6 +158,24 @@ class DecisionResult(BaseModel):
     required: int
 
 
+class CancelStepInput(BaseModel):
+    """Input of the `cancel_step` update and signal: cancel one step (or a container with
+    everything in it) of a running run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str = Field(min_length=1, max_length=300)
+    by: str = Field(min_length=1, max_length=200, description="Who cancels.")
+    reason: str = Field("", max_length=2000)
+
+
+class CancelStepResult(BaseModel):
+    """What a `cancel_step` update did."""
+
+    step_id: str
+    was: str = Field(description="The step's status when it was cancelled.")
+
+
 class PauseInput(BaseModel):
     """Payload of the `pause` and `resume` signals (both fields optional)."""
 

@@ -1,5 +1,6 @@
 """The language, second edition, on the real server: milestones (`wait: {condition}`), explicit
-termination (`terminate`), dynamic multiple instances (`map`)."""
+termination (`terminate`), dynamic multiple instances (`map`), partial joins and races
+(`completion`), cancelling one step or a region (`cancel_step`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from worker.client import CadenzaClient
+import pytest
+
+from worker.client import CadenzaClient, DecisionRefused
 from workflows.contracts import ExecutionResult, StepStatus, WorkflowState
 
 FAST = {"initial_interval": 0.1, "maximum_interval": 0.2}
@@ -404,3 +407,93 @@ async def test_a_map_race_cancels_the_instances_it_no_longer_needs(
     ]
     output = result.steps["naps"].output
     assert output["completed"] == 2 and output["results"][1] is None and output["failed"] == []
+
+
+async def test_cancel_step_fails_a_running_step_with_step_cancelled_and_the_run_compensates(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        {"step_id": "charge", "action": "std.echo", "rollback_actions": ["std.log"]},
+        sleep("stuck", 60, "charge"),
+        {"step_id": "ship", "action": "std.echo", "dependencies": ["stuck"]},
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await status_when(
+            cadenza,
+            handle.id,
+            lambda s: s.steps["stuck"].status == StepStatus.RUNNING,
+            "the stuck step running",
+        )
+        done = await cadenza.cancel_step(handle.id, "stuck", by="ops", reason="hung")
+        result = await cadenza.result(handle.id)
+        with pytest.raises(DecisionRefused, match="has already ended"):
+            await cadenza.cancel_step(handle.id, "charge", by="ops")
+    assert done.was == "running"
+    stuck = result.steps["stuck"]
+    assert stuck.status == StepStatus.CANCELLED
+    assert stuck.error is not None and stuck.error.type == "StepCancelled"
+    assert stuck.error.message == "cancelled by ops: hung"
+    assert result.status == WorkflowState.FAILED
+    assert [c.step_id for c in result.compensations] == ["charge"]
+    assert result.steps["ship"].status == StepStatus.PENDING  # the run failed before it started
+    assert any(a.kind == "cancel_step" and a.by == "ops" for a in result.audit)
+
+
+async def test_a_cancelled_step_is_recovered_by_its_error_handler_and_one_not_started_skipped(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        sleep("stuck", 60, error_handlers=["std.echo"]),
+        sleep("later", 0.1, "stuck"),
+        {"step_id": "tail", "action": "std.echo", "dependencies": ["later"]},
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await status_when(
+            cadenza,
+            handle.id,
+            lambda s: s.steps["stuck"].status == StepStatus.RUNNING,
+            "the stuck step running",
+        )
+        skipped = await cadenza.cancel_step(handle.id, "later", by="ops")
+        await cadenza.cancel_step(handle.id, "stuck", by="ops")
+        with pytest.raises(DecisionRefused, match="no step 'nope'"):
+            await cadenza.cancel_step(handle.id, "nope", by="ops")
+        result = await cadenza.result(handle.id)
+    assert skipped.was == "pending"
+    assert result.status == WorkflowState.COMPLETED, result.error
+    stuck = result.steps["stuck"]
+    assert stuck.status == StepStatus.COMPLETED and stuck.recovered_by == "std.echo"
+    later = result.steps["later"]
+    assert later.status == StepStatus.SKIPPED
+    assert later.skip_reason is not None and "cancelled by ops" in later.skip_reason
+    assert result.steps["tail"].status == StepStatus.SKIPPED  # all its dependencies skipped
+
+
+async def test_cancelling_a_container_cancels_everything_in_it(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(
+        {
+            "step_id": "box",
+            "step_type": "parallel",
+            "parallel_steps": [sleep("one", 60), sleep("two", 60), sleep("three", 0.1, "one")],
+            "retry_policy": {"continue_on_failure": True},
+        },
+        {"step_id": "after", "action": "std.echo", "dependencies": ["box"]},
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await status_when(
+            cadenza,
+            handle.id,
+            lambda s: s.steps["one"].status == StepStatus.RUNNING,
+            "the container's children running",
+        )
+        await cadenza.cancel_step(handle.id, "box", by="ops", reason="region")
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED, result.error  # continue_on_failure
+    assert result.steps["box"].status == StepStatus.CANCELLED
+    assert [result.steps[s].status for s in ("one", "two", "three")] == [StepStatus.CANCELLED] * 3
+    assert result.steps["after"].status == StepStatus.COMPLETED

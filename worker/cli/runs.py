@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from datetime import UTC, datetime
@@ -312,11 +313,25 @@ def _top_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def cancel(execution_id: str) -> None:
-    """Cancel a run: running steps are cancelled, completed steps compensated."""
+def cancel(
+    execution_id: str,
+    step: Annotated[
+        str | None,
+        typer.Option(help="Cancel only this step (a container: with everything in it)."),
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Who cancels (with --step).")] = None,
+    reason: Annotated[str, typer.Option(help="Why (with --step; kept in the audit).")] = "",
+) -> None:
+    """Cancel a run (running steps are cancelled, completed steps compensated), or with --step
+    one step: it ends cancelled (StepCancelled) and its failure handling applies."""
 
     async def main() -> int:
         cadenza = CadenzaClient(await connect())
+        if step is not None:
+            who = by or getpass.getuser()
+            done = await cadenza.cancel_step(execution_id, step, who, reason)
+            out.print(f"step {step!r} of {execution_id} cancelled (it was {done.was})")
+            return EXIT_OK
         try:
             await cadenza.cancel(execution_id)
         except Exception as exc:

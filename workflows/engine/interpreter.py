@@ -22,6 +22,7 @@ from temporalio import workflow
 from activities.contracts import ErrorType, StepActivityResult
 from workflows.contracts import (
     AuditEntry,
+    CancelStepInput,
     ChildResult,
     ErrorInfo,
     ExecutionOptions,
@@ -36,6 +37,7 @@ from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, StepTyp
 from workflows.dsl.plan import Plan, build_plan
 from workflows.engine import scheduler
 from workflows.engine.activity import execute_action
+from workflows.engine.cancellation import Cancellation, unneeded_error
 from workflows.engine.context import Priority, descendants
 from workflows.engine.failures import StepFailure, expression_failure
 from workflows.engine.records import Records
@@ -79,7 +81,7 @@ class Interpreter:
         """The first untolerated failure on the critical path: it fails the run."""
         self.termination: Termination | None = None
         """The terminate step that ended the run, if one did."""
-        self._cancelling: set[str] = set()
+        self.cancellation = Cancellation()
         self._background: list[asyncio.Future[Any]] = []
         self.paused = False
         self._branch_skips: dict[str, str] = {}
@@ -97,16 +99,6 @@ class Interpreter:
         self.scope = Scope(run_input, state, scope)
         self.records = Records(state, self.steps, self.spans, self.sla, self.scope, on_change)
 
-    @property
-    def counts(self) -> dict[str, int]:
-        """Steps per status (read by the Web UI's details)."""
-        return self.records.counts
-
-    @property
-    def running(self) -> set[str]:
-        """Steps running now (read by the Web UI's details)."""
-        return self.records.running
-
     # ------------------------------------------------------------------ levels
 
     def plan(self, key: str | None) -> Plan:
@@ -123,16 +115,7 @@ class Interpreter:
     async def run_to_end(self, fail_fast: bool) -> None:
         """The top level, then what containers left running (`cancel_remaining: false`); those
         are cancelled if the top level stops first."""
-        try:
-            await self.run_level(None, fail_fast)
-            while self._background:
-                await self._background[0]
-                self._background.pop(0)
-        finally:
-            for task in self._background:
-                task.cancel()
-            if self._background:
-                await workflow.wait(list(self._background))
+        await scheduler.then_drain(self.run_level(None, fail_fast), self._background)
 
     # -- the scheduler's Decisions
 
@@ -140,10 +123,12 @@ class Interpreter:
         return self.termination is not None or (fail_fast and self.failure is not None)
 
     def start(self, sid: str, priority: Priority) -> Awaitable[None]:
-        return self.run_step(self.steps[sid], priority)
+        task = asyncio.ensure_future(self.run_step(self.steps[sid], priority))
+        self.cancellation.tasks[sid] = task  # cancel_step cancels it
+        return task
 
     def cancelling(self, sid: str) -> None:
-        self._cancelling.add(sid)
+        self.cancellation.unneeded.add(sid)
 
     def settle_unstarted(self, plan: Plan, sid: str) -> bool:
         """Settle a ready step that must not start: blocked by a failed dependency, or skipped
@@ -211,9 +196,9 @@ class Interpreter:
         except asyncio.CancelledError:
             if record.status == StepStatus.PENDING:  # cancelled while waiting for a slot
                 raise
-            if step.step_id in self._cancelling:  # its container completed without it
+            if step.step_id in self.cancellation.unneeded:  # its container completed
                 self.set_status(record, StepStatus.CANCELLED)
-                record.error = _cancelled(step)
+                record.error = unneeded_error(step)
                 raise
             self.set_status(record, StepStatus.FAILED)
             record.error = ErrorInfo(
@@ -228,6 +213,7 @@ class Interpreter:
             raise
         finally:
             if not evicted:
+                self.cancellation.tasks.pop(step.step_id, None)
                 self.records.ended(step, record)
 
     async def _outcome(
@@ -238,15 +224,30 @@ class Interpreter:
             guard_error = self._guard_errors.pop(step.step_id, None)
             if guard_error is not None:
                 raise StepFailure(expression_failure(guard_error, step.step_id))
-            output = await HANDLERS[step.step_type].run(self, step, record, policy, prio)
+            output = await self._handled(step, record, policy, prio)
         except StepFailure as failure:
             record.attempts = max(record.attempts, failure.attempts)
             record.error = failure.error
-            if self.termination is not None or step.step_id in self._cancelling:
+            if self.termination is not None or step.step_id in self.cancellation.unneeded:
                 raise  # cut short by a terminate step or its container's completion: no recovery
             record.recovered_by, output = await self._recover(step, record, failure, policy)
         record.retry_count = max(record.attempts - 1, 0)
         return output
+
+    async def _handled(
+        self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
+    ) -> Any:
+        """The handler's output; a `cancel_step` of this step is its failure (StepCancelled)."""
+        try:
+            return await HANDLERS[step.step_type].run(self, step, record, policy, prio)
+        except (asyncio.CancelledError, StepFailure):
+            # the cancellation reaches the step as CancelledError, or through its activity
+            # (which saw it) as a failure of type Cancelled
+            reason = self.cancellation.operator_failure(step)
+            if reason is None:
+                raise
+        self.records.cancel_unstarted(descendants(step), f"not started: {reason}")
+        raise StepFailure.of(step, ErrorType.STEP_CANCELLED, reason)
 
     def _failed(
         self,
@@ -257,11 +258,12 @@ class Interpreter:
     ) -> None:
         record.attempts = max(record.attempts, failure.attempts)
         record.retry_count = max(record.attempts - 1, 0)
-        if step.step_id in self._cancelling:  # its activity saw the cancellation and ended
+        if step.step_id in self.cancellation.unneeded:  # its activity saw it and ended
             self.set_status(record, StepStatus.CANCELLED)
-            record.error = _cancelled(step)
+            record.error = unneeded_error(step)
             return
-        self.set_status(record, StepStatus.FAILED)
+        cancelled = failure.error.type == ErrorType.STEP_CANCELLED
+        self.set_status(record, StepStatus.CANCELLED if cancelled else StepStatus.FAILED)
         record.error = failure.error
         if policy.continue_on_failure:
             self._tolerated.add(step.step_id)
@@ -311,6 +313,23 @@ class Interpreter:
     def skip_later(self, step_id: str, reason: str) -> None:
         self._branch_skips[step_id] = reason
 
+    def cancel_refusal(self, request: CancelStepInput) -> str | None:
+        """Why `request` may not cancel its step now, or None (the update's validator)."""
+        skipping = request.step_id in self._branch_skips
+        return self.cancellation.refusal(self.state, request, skipping)
+
+    def cancel_step(self, request: CancelStepInput) -> str:
+        """Cancel a step (checked by `cancel_refusal`): one that has not started is skipped,
+        a running or waiting one (a container with everything in it) is cancelled and its
+        failure handling applies. Returns the status it had."""
+        step = self.steps[request.step_id]
+        was = self.state.steps[step.step_id].status.value
+        inside = [s.step_id for s in descendants(step)]
+        if not self.cancellation.request(step, request, inside):
+            why = request.reason or "no reason given"
+            self._branch_skips[step.step_id] = f"cancelled by {request.by} before it started: {why}"
+        return was
+
     def add_instances(self, body: WorkflowStep, indexes: range) -> list[WorkflowStep]:
         out = []
         for i in indexes:
@@ -326,6 +345,9 @@ class Interpreter:
         """Run one instance of a map's body with its item and index bound (or skip it when its
         guard conditions do not hold)."""
         self.scope.bind(instance.step_id, bindings)
+        current = asyncio.current_task()
+        if current is not None:
+            self.cancellation.tasks[instance.step_id] = current
         reason = self._guard_reason(instance)
         if reason is not None:
             self.records.skip(instance.step_id, reason)
@@ -471,12 +493,3 @@ class Interpreter:
 
     def evaluate(self, source: str, **extra: Any) -> Any:
         return self.scope.evaluate(source, **extra)
-
-
-def _cancelled(step: WorkflowStep) -> ErrorInfo:
-    return ErrorInfo(
-        type=ErrorType.CANCELLED,
-        message="cancelled: its container completed without it",
-        step_id=step.step_id,
-        non_retryable=True,
-    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from temporalio import workflow
 
@@ -46,7 +46,8 @@ def blocked_by(
 ) -> str | None:
     """The failed dependency that keeps `sid` from starting (not one with continue_on_failure)."""
     for dep in plan.upstream[sid]:
-        if records[dep].status == StepStatus.FAILED and dep not in tolerated:
+        ended_badly = records[dep].status in (StepStatus.FAILED, StepStatus.CANCELLED)
+        if ended_badly and dep not in tolerated:
             return dep
     return None
 
@@ -133,3 +134,18 @@ async def run_level(
             task.cancel()
         if running:
             await workflow.wait(list(running.values()))
+
+
+async def then_drain(level: Awaitable[None], background: list[asyncio.Future[Any]]) -> None:
+    """Run `level`, then wait for the work it left running (`background` may grow meanwhile);
+    if `level` stops first (a failure, a cancellation), that work is cancelled."""
+    try:
+        await level
+        while background:
+            await background[0]
+            background.pop(0)
+    finally:
+        for task in background:
+            task.cancel()
+        if background:
+            await workflow.wait(list(background))

@@ -22,6 +22,8 @@ from workflows.contracts import (
     SA_VERSION,
     SA_WORKFLOW_ID,
     AuditEntry,
+    CancelStepInput,
+    CancelStepResult,
     DecisionInput,
     DecisionResult,
     ErrorInfo,
@@ -99,6 +101,43 @@ class AdvancedWorkflowRun:
     def reject_signal(self, payload: Any) -> None:
         """`reject` as a signal; an invalid one is audited and ignored."""
         approvals.from_signal(self._state, payload, "reject", workflow.now().isoformat())
+        self._refresh_details()
+
+    @workflow.update(name="cancel_step")
+    def cancel_step(self, request: CancelStepInput) -> CancelStepResult:
+        """Cancel one step, or a container with everything in it: it ends `cancelled`
+        (StepCancelled) and its failure handling applies; one not started is skipped."""
+        return self._cancel(request)
+
+    @cancel_step.validator
+    def _check_cancel_step(self, request: CancelStepInput) -> None:
+        if self._interpreter is None:
+            raise ValueError("the run has not started its steps yet: try again in a moment")
+        why = self._interpreter.cancel_refusal(request)
+        if why is not None:
+            raise ValueError(why)
+
+    @workflow.signal(name="cancel_step")
+    def cancel_step_signal(self, payload: Any) -> None:
+        """`cancel_step` as a signal (the Web UI): an invalid one is audited and ignored."""
+        try:
+            request = CancelStepInput.model_validate(payload)
+            self._check_cancel_step(request)
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            who = payload.get("by", "") if isinstance(payload, dict) else ""
+            self._audit("ignored", str(who), f"cancel_step signal ignored: {str(exc)[:300]}")
+            return
+        self._cancel(request)
+
+    def _cancel(self, request: CancelStepInput) -> CancelStepResult:
+        assert self._interpreter is not None  # the validator refuses before the steps exist
+        self._audit("cancel_step", request.by, f"{request.step_id}: {request.reason}")
+        was = self._interpreter.cancel_step(request)
+        return CancelStepResult(step_id=request.step_id, was=was)
+
+    def _audit(self, kind: str, by: str, detail: str) -> None:
+        entry = AuditEntry(at=workflow.now().isoformat(), kind=kind, by=by, detail=detail)
+        self._state.audit.append(entry)
         self._refresh_details()
 
     @workflow.signal(name="pause")
@@ -260,7 +299,7 @@ class AdvancedWorkflowRun:
         if state.paused:
             lines[0] += " (PAUSED: no new steps start; send the `resume` signal)"
         if interpreter is not None:
-            counts = interpreter.counts
+            counts = interpreter.records.counts
             lines += [
                 "",
                 f"steps: {counts.get('completed', 0)}/{len(state.steps)} completed"
@@ -268,12 +307,14 @@ class AdvancedWorkflowRun:
                     f", {n} {s}" for s, n in sorted(counts.items()) if n and s != "completed"
                 ),
             ]
-            shown = sorted(interpreter.running)[:DETAIL_ROWS]
+            shown = sorted(interpreter.records.running)[:DETAIL_ROWS]
             if shown:
                 # the same rows as `cadenza status --watch`: running and waiting steps
                 lines += ["", *markdown_table(progress_rows(state, workflow.now(), shown))]
-                if len(interpreter.running) > len(shown):
-                    lines.append(f"... and {len(interpreter.running) - len(shown)} more running")
+                if len(interpreter.records.running) > len(shown):
+                    lines.append(
+                        f"... and {len(interpreter.records.running) - len(shown)} more running"
+                    )
         if state.sla:
             lines += ["", sla_summary(state)]
         for pending in state.pending_approvals.values():
