@@ -48,6 +48,20 @@ async def status_when(
         await asyncio.sleep(0.05)
 
 
+async def start_until_running(
+    cadenza: CadenzaClient, definition: dict[str, Any], step_id: str
+) -> Any:
+    """Start a run and wait until `step_id` runs; its handle."""
+    handle = await cadenza.start(definition)
+    await status_when(
+        cadenza,
+        handle.id,
+        lambda s: s.steps[step_id].status == StepStatus.RUNNING,
+        f"{step_id} running",
+    )
+    return handle
+
+
 async def test_a_milestone_waits_until_its_condition_holds(
     cadenza: CadenzaClient, worker_factory
 ) -> None:
@@ -418,13 +432,7 @@ async def test_cancel_step_fails_a_running_step_with_step_cancelled_and_the_run_
         {"step_id": "ship", "action": "std.echo", "dependencies": ["stuck"]},
     )
     async with worker_factory():
-        handle = await cadenza.start(definition)
-        await status_when(
-            cadenza,
-            handle.id,
-            lambda s: s.steps["stuck"].status == StepStatus.RUNNING,
-            "the stuck step running",
-        )
+        handle = await start_until_running(cadenza, definition, "stuck")
         done = await cadenza.cancel_step(handle.id, "stuck", by="ops", reason="hung")
         result = await cadenza.result(handle.id)
         with pytest.raises(DecisionRefused, match="has already ended"):
@@ -449,13 +457,7 @@ async def test_a_cancelled_step_is_recovered_by_its_error_handler_and_one_not_st
         {"step_id": "tail", "action": "std.echo", "dependencies": ["later"]},
     )
     async with worker_factory():
-        handle = await cadenza.start(definition)
-        await status_when(
-            cadenza,
-            handle.id,
-            lambda s: s.steps["stuck"].status == StepStatus.RUNNING,
-            "the stuck step running",
-        )
+        handle = await start_until_running(cadenza, definition, "stuck")
         skipped = await cadenza.cancel_step(handle.id, "later", by="ops")
         await cadenza.cancel_step(handle.id, "stuck", by="ops")
         with pytest.raises(DecisionRefused, match="no step 'nope'"):
@@ -484,13 +486,7 @@ async def test_cancelling_a_container_cancels_everything_in_it(
         {"step_id": "after", "action": "std.echo", "dependencies": ["box"]},
     )
     async with worker_factory():
-        handle = await cadenza.start(definition)
-        await status_when(
-            cadenza,
-            handle.id,
-            lambda s: s.steps["one"].status == StepStatus.RUNNING,
-            "the container's children running",
-        )
+        handle = await start_until_running(cadenza, definition, "one")
         await cadenza.cancel_step(handle.id, "box", by="ops", reason="region")
         result = await cadenza.result(handle.id)
     assert result.status == WorkflowState.COMPLETED, result.error  # continue_on_failure
