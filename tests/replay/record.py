@@ -150,7 +150,82 @@ CASES["agent-research"] = (
     parse_document((ROOT / "examples/research_agent.yaml").read_bytes(), "agent.yaml"),
     {"question": "What is durable execution?"},
 )
-OPTIONS = {"children-batches-and-loop": SMALL}
+# the language, second edition: map, completion (a race), a milestone, terminate
+CASES["map-race-milestone-terminate"] = (
+    {
+        "workflow_id": "replay-language",
+        "retry_policy": FAST,
+        "steps": [
+            {
+                "step_id": "each",
+                "step_type": "map",
+                "map": {
+                    "items": "input.items",
+                    "as": "order",
+                    "max_concurrency": 2,
+                    "step": {
+                        "step_id": "charge",
+                        "action": "std.echo",
+                        "input_mapping": {"n": "order", "i": "index"},
+                        "output_mapping": {"seen": "result.n"},
+                    },
+                },
+            },
+            {
+                "step_id": "race",
+                "step_type": "parallel",
+                "completion": {"min_successes": 1},
+                "parallel_steps": [
+                    {"step_id": "fast", "action": "std.sleep", "input_mapping": {"seconds": "0.1"}},
+                    {"step_id": "slow", "action": "std.sleep", "input_mapping": {"seconds": "30"}},
+                ],
+            },
+            {"step_id": "milestone", "step_type": "wait", "wait": {"condition": "has(vars.seen)"}},
+            {
+                "step_id": "stop",
+                "step_type": "terminate",
+                "dependencies": ["each", "race", "milestone"],
+                "conditions": [{"when": "input.stop"}],
+                "terminate": {"status": "completed", "message": "recorded"},
+            },
+            {"step_id": "never", "action": "std.echo", "dependencies": ["stop"]},
+        ],
+    },
+    {"items": [5, 6, 7, 8, 9], "stop": True},
+)
+CASES["map-batched"] = (
+    {
+        "workflow_id": "replay-map-batched",
+        "max_parallel_steps": 4,
+        "steps": [
+            {
+                "step_id": "each",
+                "step_type": "map",
+                "map": {"items": "input.items", "step": {"step_id": "one", "action": "std.echo"}},
+            }
+        ],
+    },
+    {"items": list(range(7))},
+)
+CASES["cancel-step"] = (
+    {
+        "workflow_id": "replay-cancel-step",
+        "retry_policy": FAST,
+        "steps": [
+            {
+                "step_id": "stuck",
+                "action": "std.sleep",
+                "input_mapping": {"seconds": "30"},
+                "error_handlers": ["std.echo"],
+            },
+            {"step_id": "after", "action": "std.echo", "dependencies": ["stuck"]},
+        ],
+    },
+    {},
+)
+OPTIONS = {"children-batches-and-loop": SMALL, "map-batched": SMALL}
+# cancel_step cases: (step, by, seconds to wait before cancelling)
+CANCELS = {"cancel-step": ("stuck", "ops", 1.0)}
 # agentic tasks (AgenticTaskRun): the task, and who approves it (None: no approval)
 TASKS: dict[str, tuple[TaskInput, str | None]] = {
     "task-recovery": (
@@ -201,6 +276,10 @@ async def main() -> None:
                 step, by, delay = DECISIONS[name]
                 await asyncio.sleep(delay)
                 await cadenza.approve(handle.id, step, by, "recorded")
+            if name in CANCELS:
+                step, by, delay = CANCELS[name]
+                await asyncio.sleep(delay)
+                await cadenza.cancel_step(handle.id, step, by, "recorded")
             result = await cadenza.result(handle.id)
             history = await save(name, handle, index)
             print(f"{name}: {result.status.value}, {len(history.events)} events")
