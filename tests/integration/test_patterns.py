@@ -493,3 +493,27 @@ async def test_cancelling_a_container_cancels_everything_in_it(
     assert result.steps["box"].status == StepStatus.CANCELLED
     assert [result.steps[s].status for s in ("one", "two", "three")] == [StepStatus.CANCELLED] * 3
     assert result.steps["after"].status == StepStatus.COMPLETED
+
+
+async def test_a_step_in_a_batch_child_workflow_is_refused_with_the_container_to_cancel(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    from workflows.contracts import ExecutionOptions
+
+    body = {"step_id": "nap", "action": "std.sleep", "input_mapping": {"seconds": "1"}}
+    definition = wf(
+        {"step_id": "naps", "step_type": "map", "map": {"items": "[1, 2, 3]", "step": body}}
+    )
+    options = ExecutionOptions(batch_threshold=2, batch_size=2)
+    async with worker_factory():
+        handle = await cadenza.start(definition, options=options)
+        await status_when(
+            cadenza,
+            handle.id,
+            lambda s: s.steps["naps"].status == StepStatus.RUNNING and "nap[1]" in s.steps,
+            "the map running its batches",
+        )
+        with pytest.raises(DecisionRefused, match="batch child workflow of 'naps'"):
+            await cadenza.cancel_step(handle.id, "nap[1]", by="ops")
+        result = await cadenza.result(handle.id)
+    assert result.status == WorkflowState.COMPLETED

@@ -9,6 +9,7 @@ import difflib
 from activities.contracts import ErrorType
 from workflows.contracts import CancelStepInput, ErrorInfo, ExecutionResult, StepStatus
 from workflows.dsl.models import WorkflowStep
+from workflows.engine.context import descendants
 
 ENDED = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED)
 
@@ -23,9 +24,26 @@ class Cancellation:
         """Steps cancelled because their container no longer needs them (status cancelled)."""
         self.requests: dict[str, CancelStepInput] = {}
         """Operator cancellations on their way to the step (StepCancelled)."""
+        self.batched: list[str] = []
+        """Containers and maps whose children run in batch child workflows (in order)."""
+
+    def _elsewhere(self, step_id: str, steps: dict[str, WorkflowStep]) -> str | None:
+        """Why `step_id` cannot be cancelled from this run: it runs in a batch child workflow."""
+        for container in self.batched:
+            inside = {c.step_id for c in descendants(steps[container])}
+            if step_id in inside or step_id.startswith(_instance_prefix(steps[container])):
+                return (
+                    f"step {step_id!r} runs in a batch child workflow of {container!r}: cancel "
+                    f"{container!r} instead"
+                )
+        return None
 
     def refusal(
-        self, state: ExecutionResult, request: CancelStepInput, skipping: bool
+        self,
+        state: ExecutionResult,
+        steps: dict[str, WorkflowStep],
+        request: CancelStepInput,
+        skipping: bool,
     ) -> str | None:
         """Why `request` may not cancel its step now, or None (the update's validator)."""
         record = state.steps.get(request.step_id)
@@ -40,7 +58,7 @@ class Cancellation:
             )
         if request.step_id in self.requests or skipping:
             return f"step {request.step_id!r} is already being cancelled or skipped"
-        return None
+        return self._elsewhere(request.step_id, steps)
 
     def request(self, step: WorkflowStep, request: CancelStepInput, inside: list[str]) -> bool:
         """Cancel the running `step` (its `inside` steps end cancelled too); False when it has
@@ -68,3 +86,7 @@ def unneeded_error(step: WorkflowStep) -> ErrorInfo:
         step_id=step.step_id,
         non_retryable=True,
     )
+
+
+def _instance_prefix(step: WorkflowStep) -> str:
+    return f"{step.map.step.step_id}[" if step.map is not None else "\0"

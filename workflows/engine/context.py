@@ -122,6 +122,9 @@ class StepContext(Protocol):
     def cancel_unstarted(self, steps: Sequence[WorkflowStep], reason: str) -> None:
         """Mark the steps that never started `cancelled` (their container completed)."""
 
+    def runs_in_batches(self, step: WorkflowStep) -> None:
+        """`step`'s children run in batch child workflows (so they cannot be cancelled alone)."""
+
     def keep_running(self, work: asyncio.Future[Any]) -> None:
         """Work the run waits for before it ends, though its step has completed."""
 

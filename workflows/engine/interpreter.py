@@ -316,7 +316,7 @@ class Interpreter:
     def cancel_refusal(self, request: CancelStepInput) -> str | None:
         """Why `request` may not cancel its step now, or None (the update's validator)."""
         skipping = request.step_id in self._branch_skips
-        return self.cancellation.refusal(self.state, request, skipping)
+        return self.cancellation.refusal(self.state, self.steps, request, skipping)
 
     def cancel_step(self, request: CancelStepInput) -> str:
         """Cancel a step (checked by `cancel_refusal`): one that has not started is skipped,
@@ -373,6 +373,10 @@ class Interpreter:
 
     def cancel_unstarted(self, steps: Sequence[WorkflowStep], reason: str) -> None:
         self.records.cancel_unstarted(steps, reason)
+
+    def runs_in_batches(self, step: WorkflowStep) -> None:
+        if step.step_id not in self.cancellation.batched:
+            self.cancellation.batched.append(step.step_id)
 
     def keep_running(self, work: asyncio.Future[Any]) -> None:
         self._background.append(work)

@@ -44,6 +44,7 @@ class MapStep(StepHandler):
                         f"completion on a map over more than {ctx.options.batch_threshold} items "
                         "is not supported: its instances run in batch child workflows",
                     )
+                ctx.runs_in_batches(step)
                 await _run_batches(ctx, step, spec, items, limit)
             else:
                 await run_instances(

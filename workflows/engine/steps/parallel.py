@@ -31,6 +31,7 @@ class ParallelStep(StepHandler):
             if step.completion is not None:
                 await _until_complete(ctx, step, step.completion)
             elif len(step.parallel_steps) > ctx.options.batch_threshold:
+                ctx.runs_in_batches(step)
                 await _run_batches(ctx, step)
             else:
                 await ctx.run_level(step.step_id, fail_fast=False)
