@@ -10,9 +10,10 @@ from typing import Any
 from temporalio import workflow
 
 from activities.contracts import ErrorType
-from workflows.contracts import BATCH_WORKFLOW, BatchInput, ScopeSnapshot, StepRecord, StepStatus
+from workflows.contracts import BatchInput, ScopeSnapshot, StepRecord, StepStatus
 from workflows.dsl.expressions import ExpressionError
 from workflows.dsl.models import CompletionSpec, EffectiveRetryPolicy, MapSpec, WorkflowStep
+from workflows.engine.batches import run_batches
 from workflows.engine.context import Priority, StepContext, StepHandler
 from workflows.engine.failures import StepFailure, expression_failure
 from workflows.engine.outputs import MapOutput, completion_reached, map_output
@@ -137,16 +138,10 @@ async def run_instances(
 async def _run_batches(
     ctx: StepContext, step: WorkflowStep, spec: MapSpec, items: list[Any], limit: int
 ) -> None:
-    """A long list in child workflows of `batch_size` items each; at most `limit` instances run
-    at once across them (K batches at a time, `limit // K` each)."""
+    """A long list in batch child workflows of `batch_size` items each; at most `limit`
+    instances at once across them."""
     size = ctx.options.batch_size
-    starts = list(range(0, len(items), size))
-    concurrent = min(len(starts), limit)
-    share = max(1, limit // concurrent)
-    gate = asyncio.Semaphore(concurrent)
-    definition = ctx.definition.model_copy(
-        update={"steps": [step], "max_parallel_steps": share, "sla_targets": None}
-    ).model_dump(mode="json", exclude_defaults=True)
+    count = (len(items) + size - 1) // size
     prefix = f"{spec.step.step_id}["
     snapshot = ctx.snapshot()
     # instances' outputs stay out of the children's scope: they could outgrow a payload
@@ -156,23 +151,20 @@ async def _run_batches(
         steps={k: v for k, v in snapshot.steps.items() if not k.startswith(prefix)},
     )
 
-    async def run_batch(number: int, start: int) -> None:
-        async with gate:
-            chunk = items[start : start + size]
-            request = BatchInput(
-                definition=definition,
-                scope=scope,
-                options=ctx.options,
-                map_items=chunk,
-                map_offset=start,
-            )
-            summary = (
-                f"{step.step_id}: items {start}-{start + len(chunk) - 1} "
-                f"(batch {number + 1}/{len(starts)})"
-            )
-            result = await ctx.run_child(
-                BATCH_WORKFLOW, request, f"{step.step_id}.batch-{number}", summary
-            )
-            ctx.absorb(result)
+    def request(index: int, share: int) -> tuple[BatchInput, str]:
+        start = index * size
+        chunk = items[start : start + size]
+        definition = ctx.definition.model_copy(
+            update={"steps": [step], "max_parallel_steps": share, "sla_targets": None}
+        )
+        batch = BatchInput(
+            definition=definition.model_dump(mode="json", exclude_defaults=True),
+            scope=scope,
+            options=ctx.options,
+            map_items=chunk,
+            map_offset=start,
+        )
+        last = start + len(chunk) - 1
+        return batch, f"{step.step_id}: items {start}-{last} (batch {index + 1}/{count})"
 
-    await asyncio.gather(*(run_batch(n, s) for n, s in enumerate(starts)))
+    await run_batches(ctx, step, count, limit, request)

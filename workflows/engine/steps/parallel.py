@@ -10,9 +10,10 @@ from typing import Any
 from temporalio import workflow
 
 from activities.contracts import ErrorType
-from workflows.contracts import BATCH_WORKFLOW, BatchInput, StepRecord
+from workflows.contracts import BatchInput, StepRecord
 from workflows.dsl.models import CompletionSpec, EffectiveRetryPolicy, WorkflowStep
 from workflows.dsl.plan import Plan
+from workflows.engine.batches import run_batches
 from workflows.engine.context import Priority, StepContext, StepHandler, descendants
 from workflows.engine.failures import StepFailure
 from workflows.engine.outputs import completed_count, completion_reached, container_output
@@ -97,40 +98,28 @@ def check_completion(
 
 
 async def _run_batches(ctx: StepContext, step: WorkflowStep) -> None:
-    """Run a large container's children in child workflows, so no history grows too long.
-
-    Children connected by dependencies stay in one batch. At most `max_parallel_steps`
-    activities run at once across all batches: K batches run at a time, each with
-    `max_parallel_steps // K` slots.
-    """
+    """A large container's children in batch child workflows; children connected by
+    dependencies stay in one batch; at most `max_parallel_steps` activities at once."""
     batches = pack(ctx.plan(step.step_id), ctx.options.batch_size)
-    limit = ctx.definition.max_parallel_steps
-    concurrent = min(len(batches), limit)
-    share = max(1, limit // concurrent)
-    gate = asyncio.Semaphore(concurrent)
     children = {c.step_id: c for c in step.parallel_steps}
 
-    async def run_batch(index: int, ids: list[str]) -> None:
-        async with gate:
-            definition = ctx.definition.model_copy(
-                update={
-                    "steps": [children[i] for i in ids],
-                    "max_parallel_steps": share,
-                    "sla_targets": None,
-                }
-            )
-            request = BatchInput(
-                definition=definition.model_dump(mode="json", exclude_defaults=True),
-                scope=ctx.snapshot(),
-                options=ctx.options,
-            )
-            summary = f"{step.step_id}: batch {index + 1}/{len(batches)} ({len(ids)} children)"
-            result = await ctx.run_child(
-                BATCH_WORKFLOW, request, f"{step.step_id}.batch-{index}", summary
-            )
-            ctx.absorb(result)
+    def request(index: int, share: int) -> tuple[BatchInput, str]:
+        ids = batches[index]
+        definition = ctx.definition.model_copy(
+            update={
+                "steps": [children[i] for i in ids],
+                "max_parallel_steps": share,
+                "sla_targets": None,
+            }
+        )
+        batch = BatchInput(
+            definition=definition.model_dump(mode="json", exclude_defaults=True),
+            scope=ctx.snapshot(),
+            options=ctx.options,
+        )
+        return batch, f"{step.step_id}: batch {index + 1}/{len(batches)} ({len(ids)} children)"
 
-    await asyncio.gather(*(run_batch(i, ids) for i, ids in enumerate(batches)))
+    await run_batches(ctx, step, len(batches), ctx.definition.max_parallel_steps, request)
 
 
 def pack(plan: Plan, size: int) -> list[list[str]]:
