@@ -9,9 +9,9 @@ New fields get defaults, so that running workflows keep decoding their inputs.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.common import SearchAttributeKey
 from typing_extensions import TypedDict  # pydantic needs it for TypedDict fields before 3.12
 
@@ -349,3 +349,23 @@ class LoopInput(BaseModel):
     scope: ScopeSnapshot
     progress: LoopProgress
     options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+
+Message = TypeVar("Message", bound=BaseModel)
+
+
+def parse_signal(model: type[Message], payload: Any, signal: str) -> tuple[Message | None, str]:
+    """A signal's payload as `model`, or (None, why it is ignored): a signal cannot be refused
+    like an update, so an invalid one is audited instead (decisions, `cancel_step`)."""
+    try:
+        return model.model_validate(payload), ""
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        fields = ", ".join(
+            name + ("" if field.is_required() else "?")
+            for name, field in model.model_fields.items()
+        )
+        return None, f"{signal} signal ignored: {problems} (expected {{{fields}}})"

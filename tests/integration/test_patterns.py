@@ -517,3 +517,25 @@ async def test_a_step_in_a_batch_child_workflow_is_refused_with_the_container_to
             await cadenza.cancel_step(handle.id, "nap[1]", by="ops")
         result = await cadenza.result(handle.id)
     assert result.status == WorkflowState.COMPLETED
+
+
+async def test_cancel_step_as_a_signal_audits_an_invalid_one_and_applies_a_valid_one(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    definition = wf(sleep("stuck", 60, retry_policy={"continue_on_failure": True}))
+    async with worker_factory():
+        handle = await start_until_running(cadenza, definition, "stuck")
+        raw = cadenza.client.get_workflow_handle(handle.id)
+        await raw.signal("cancel_step", {"step_id": "stuck"})
+        await raw.signal("cancel_step", {"step_id": "nope", "by": "ops"})
+        await raw.signal("cancel_step", {"step_id": "stuck", "by": "ops", "reason": "ui"})
+        result = await cadenza.result(handle.id)
+    ignored = [a.detail for a in result.audit if a.kind == "ignored"]
+    assert ignored == [
+        "cancel_step signal ignored: by: Field required (expected {step_id, by, reason?})",
+        "cancel_step signal ignored: no step 'nope' in this run",
+    ]
+    stuck = result.steps["stuck"]
+    assert stuck.status == StepStatus.CANCELLED
+    assert stuck.error is not None and stuck.error.message == "cancelled by ops: ui"
+    assert result.status == WorkflowState.COMPLETED  # continue_on_failure

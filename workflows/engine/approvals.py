@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from workflows.contracts import (
     AuditEntry,
     DecisionInput,
@@ -18,6 +16,7 @@ from workflows.contracts import (
     ExecutionResult,
     PendingApproval,
     Vote,
+    parse_signal,
 )
 
 Decision = Literal["approve", "reject"]
@@ -70,7 +69,7 @@ def from_signal(
     state: ExecutionResult, payload: Any, decision: Decision, at: str
 ) -> DecisionResult | None:
     """Apply a decision that came as a signal; an invalid one is audited and ignored."""
-    request, problem = parse_signal(payload, decision)
+    request, problem = parse_signal(DecisionInput, payload, decision)
     if request is None:
         step_id = payload.get("step_id") if isinstance(payload, dict) else None
         by = payload.get("by") if isinstance(payload, dict) else None
@@ -81,19 +80,6 @@ def from_signal(
         _ignored(state, at, f"{decision} signal ignored: {why}", request.by, request.step_id)
         return None
     return apply(state, request, decision, at)
-
-
-def parse_signal(payload: Any, decision: Decision) -> tuple[DecisionInput | None, str]:
-    """A decision sent as a signal, or (None, why it is ignored): signals cannot be refused, so
-    an invalid one is audited instead (by the approval step or the agentic task)."""
-    try:
-        return DecisionInput.model_validate(payload), ""
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        return None, f"{decision} signal ignored: {problems} (expected {{step_id, by, comment?}})"
 
 
 def _ignored(state: ExecutionResult, at: str, reason: str, by: str, step_id: str | None) -> None:

@@ -31,6 +31,7 @@ from workflows.contracts import (
     PauseInput,
     RunInput,
     WorkflowState,
+    parse_signal,
 )
 from workflows.dsl.models import AdvancedWorkflow
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
@@ -120,12 +121,15 @@ class AdvancedWorkflowRun:
     @workflow.signal(name="cancel_step")
     def cancel_step_signal(self, payload: Any) -> None:
         """`cancel_step` as a signal (the Web UI): an invalid one is audited and ignored."""
-        try:
-            request = CancelStepInput.model_validate(payload)
-            self._check_cancel_step(request)
-        except ValueError as exc:  # pydantic's ValidationError is one too
+        request, why = parse_signal(CancelStepInput, payload, "cancel_step")
+        if request is not None:
+            try:
+                self._check_cancel_step(request)
+            except ValueError as exc:
+                why = f"cancel_step signal ignored: {exc}"
+        if request is None or why:
             who = payload.get("by", "") if isinstance(payload, dict) else ""
-            self._audit("ignored", str(who), f"cancel_step signal ignored: {str(exc)[:300]}")
+            self._audit("ignored", str(who), why[:300])
             return
         self._cancel(request)
 

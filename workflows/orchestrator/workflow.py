@@ -27,6 +27,7 @@ from workflows.contracts import (
     DecisionResult,
     ErrorInfo,
     PendingApproval,
+    parse_signal,
 )
 from workflows.engine import approvals
 from workflows.engine.approvals import Decision as Verdict
@@ -90,7 +91,7 @@ class AgenticTaskRun:
         self._signalled(payload, "reject")
 
     def _signalled(self, payload: Any, decision: Verdict) -> None:
-        request, why = approvals.parse_signal(payload, decision)
+        request, why = parse_signal(DecisionInput, payload, decision)
         if request is not None:
             try:
                 self._refuse(request)
