@@ -118,13 +118,7 @@ async def _loop_child(
     ctx: StepContext, step: WorkflowStep, record: StepRecord, progress: LoopProgress
 ) -> LoopOutput:
     """Hand a long loop over to a `CadenzaLoopRun` chain (it continues as new)."""
-    definition = ctx.definition.model_copy(update={"steps": [step], "sla_targets": None})
-    request = LoopInput(
-        definition=definition.model_dump(mode="json", exclude_defaults=True),
-        scope=ctx.snapshot(),
-        progress=progress,
-        options=ctx.options,
-    )
+    request = _loop_input(ctx, step, progress)
     summary = f"{step.step_id}: loop from iteration {progress.iterations}"
     result = await ctx.run_child(LOOP_WORKFLOW, request, f"{step.step_id}.loop", summary)
     own = result.records.pop(step.step_id, None)
@@ -139,14 +133,18 @@ async def _loop_child(
 
 def continue_loop(ctx: StepContext, step: WorkflowStep, progress: LoopProgress) -> None:
     """In a loop child: continue as new, carrying the loop's progress and the scope."""
-    definition = ctx.definition.model_copy(update={"steps": [step]})
-    workflow.continue_as_new(
-        LoopInput(
-            definition=definition.model_dump(mode="json", exclude_defaults=True),
-            scope=ctx.snapshot(),
-            progress=progress,
-            options=ctx.options,
-        )
+    workflow.continue_as_new(_loop_input(ctx, step, progress))
+
+
+def _loop_input(ctx: StepContext, step: WorkflowStep, progress: LoopProgress) -> LoopInput:
+    """The rest of a loop as a `CadenzaLoopRun`'s input: the loop step alone (its SLA targets
+    stay with the parent run, which keeps their timers), the scope, the progress."""
+    definition = ctx.definition.model_copy(update={"steps": [step], "sla_targets": None})
+    return LoopInput(
+        definition=definition.model_dump(mode="json", exclude_defaults=True),
+        scope=ctx.snapshot(),
+        progress=progress,
+        options=ctx.options,
     )
 
 
