@@ -32,6 +32,8 @@ class ErrorType(StrEnum):
     WAIT_TIMEOUT = "WaitTimeout"
     TERMINATED = "Terminated"
     STEP_CANCELLED = "StepCancelled"
+    FORBIDDEN = "Forbidden"
+    """An action was refused what it asked for (std.http: an address the egress policy denies)."""
 
 
 class StepActivityInput(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from activities.contracts import ErrorType
+from activities.egress import EgressPolicy
 from cadenza.errors import CadenzaError
 
 
@@ -40,8 +41,11 @@ class ActionContext:
     step_id: str
     attempt: int
     http: Any
-    """An `httpx.AsyncClient` shared by the worker (retries off: Temporal retries)."""
+    """An `httpx.AsyncClient` shared by the worker (retries off: Temporal retries; no cookie jar).
+    Unlike `std.http` it reaches any address: a user action's URLs are its author's code."""
     heartbeat: Callable[..., None]
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    """Where `std.http` may connect (the worker's CADENZA_HTTP_ALLOW)."""
 
 
 ActionFn = Callable[[Any, ActionContext], Awaitable[Any] | Any]

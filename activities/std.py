@@ -1,4 +1,5 @@
-"""Built-in actions (`std.*`). Their inputs and outputs are a contract (DESIGN.md).
+"""Built-in actions (`std.*`). Their inputs and outputs are a contract (DESIGN.md); `std.http`
+lives in activities/http.py.
 
 Nothing registers at import: `register_std(registry)` adds them to a registry, and
 `default_registry()` is the registry `@action` fills, with them in it.
@@ -11,10 +12,10 @@ import json
 import logging
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.contracts import ErrorType
+from activities.http import HttpInput, http
 from activities.registry import DEFAULT_REGISTRY, ActionContext, ActionError, ActionRegistry
 
 logger = logging.getLogger("cadenza.actions")
@@ -86,58 +87,6 @@ async def log(params: LogInput, ctx: ActionContext) -> dict[str, Any]:
         ctx.step_id,
     )
     return {"logged": True}
-
-
-class HttpInput(_Input):
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
-    url: str = Field(pattern=r"^https?://", description="Absolute http(s) URL.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(None, alias="json", description="JSON body to send.")
-    timeout: float = Field(30, gt=0, le=3600, description="Seconds for the whole request.")
-    expect_status: int | list[int] | None = Field(
-        None, description="Accepted status codes; absent: any 2xx."
-    )
-
-
-async def http(params: HttpInput, ctx: ActionContext) -> dict[str, Any]:
-    """Make an HTTP request; a 5xx or a network error retries, an unexpected 4xx does not."""
-    try:
-        response = await ctx.http.request(
-            params.method,
-            params.url,
-            headers=params.headers,
-            json=params.json_body,
-            timeout=params.timeout,
-        )
-    except httpx.TimeoutException as exc:
-        raise ActionError(
-            f"{params.method} {params.url} timed out: {exc}", type=ErrorType.TIMEOUT
-        ) from None
-    except httpx.HTTPError as exc:
-        raise ActionError(
-            f"{params.method} {params.url} failed: {exc}", type=ErrorType.HTTP_ERROR
-        ) from None
-    expected = params.expect_status
-    accepted = (
-        response.is_success
-        if expected is None
-        else response.status_code in (expected if isinstance(expected, list) else [expected])
-    )
-    if not accepted:
-        raise ActionError(
-            f"{params.method} {params.url} answered {response.status_code}: {response.text[:200]}",
-            type=ErrorType.HTTP_ERROR,
-            non_retryable=400 <= response.status_code < 500 and response.status_code != 429,
-        )
-    out: dict[str, Any] = {"status": response.status_code, "headers": dict(response.headers)}
-    if "json" in response.headers.get("content-type", ""):
-        try:
-            out["json"] = response.json()
-        except ValueError:
-            out["text"] = response.text
-    else:
-        out["text"] = response.text
-    return out
 
 
 BUILTINS = (

@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.circuit import CIRCUIT_OPEN, CircuitBreaker
 from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
+from activities.egress import EgressPolicy
 from activities.registry import ActionContext, ActionError, ActionRegistry, ActionSpec
 
 MAX_OUTPUT_BYTES = 1_048_576
@@ -35,6 +36,7 @@ class StepExecutor:
     Args:
         registry: the actions this worker serves.
         http: an `httpx.AsyncClient` handed to actions (the worker owns and closes it).
+        egress: where `std.http` may connect; default: public addresses only.
         max_output_bytes: outputs above this size fail with PayloadTooLarge (history keeps them).
     """
 
@@ -44,9 +46,11 @@ class StepExecutor:
         http: Any,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         breaker: CircuitBreaker | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.registry = registry
         self.http = http
+        self.egress = egress or EgressPolicy()
         self.max_output_bytes = max_output_bytes
         self.breaker = breaker or CircuitBreaker(failure_threshold=0)
 
@@ -95,6 +99,7 @@ class StepExecutor:
                 attempt=info.attempt,
                 http=self.http,
                 heartbeat=activity.heartbeat,
+                egress=self.egress,
             )
             wait = self.breaker.check(spec.name)
             if wait is not None:

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import ActionRegistry
 from activities.std import default_registry
-from tests.support.processes import spawn_worker
+from tests.support.processes import LOOPBACK_ALLOW, spawn_worker
 from worker.client import CadenzaClient, connect
 from worker.codec import data_converter
 from worker.observability.tracing import install_tracing
@@ -95,11 +95,12 @@ def cadenza(client: Client, task_queue: str) -> CadenzaClient:
 
 @pytest.fixture
 def worker_factory(client: Client, registry: ActionRegistry, task_queue: str):  # type: ignore[no-untyped-def]
-    """`async with worker_factory(**options):` runs a worker on the test's task queue."""
+    """`async with worker_factory(**options):` runs a worker on the test's task queue; its
+    std.http may reach loopback (the tests' servers), which workers refuse by default."""
 
     @asynccontextmanager
     async def factory(**options: Any) -> AsyncIterator[None]:
-        settings = Settings()
+        settings = Settings(http_allow=LOOPBACK_ALLOW)
         async with running_worker(client, settings, registry, task_queue=task_queue, **options):
             yield
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.egress import EgressPolicy
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 
@@ -25,6 +27,11 @@ class Settings(BaseSettings):
     max_cached_workflows: int = Field(1000, ge=0, description="Workflow cache size of a worker.")
     max_concurrent_activities: int = Field(200, ge=1)
     http_timeout: float = Field(30.0, gt=0, description="Default timeout of the HTTP client.")
+    http_allow: str = Field(
+        "",
+        description="Where std.http may connect besides public addresses: host names, addresses "
+        "and CIDRs, comma-separated (private, loopback, link-local and metadata are refused).",
+    )
     log_level: str = Field("INFO")
 
     circuit_failure_threshold: int = Field(
@@ -84,3 +91,13 @@ class Settings(BaseSettings):
     baseline_seed_results: int = Field(
         50, ge=0, description="Of those, how many results are read for step durations."
     )
+
+    @field_validator("http_allow")
+    @classmethod
+    def _http_allow_parses(cls, value: str) -> str:
+        EgressPolicy.parse(value)  # a typo fails the worker's start, not every request
+        return value
+
+    def egress(self) -> EgressPolicy:
+        """Where std.http may connect (`CADENZA_HTTP_ALLOW`)."""
+        return EgressPolicy.parse(self.http_allow)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -135,6 +136,7 @@ def build_worker(
         registry,
         http,
         breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds),
+        egress=settings.egress(),
     )
     plugins = list(worker_options.pop("plugins", []))
     if observed is not None:
@@ -161,6 +163,12 @@ def build_worker(
     )
 
 
+def _no_cookies() -> CookieJar:
+    """A jar that keeps nothing: the worker's client serves every run's actions, so a cookie one
+    run's server set must not ride along on another run's request."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 @asynccontextmanager
 async def running_worker(
     client: Client,
@@ -176,7 +184,9 @@ async def running_worker(
     for the duration of the block. A caller that wants to read the monitor passes its own
     `observed` (see `worker.observability.setup.observability`)."""
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.http_timeout))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=settings.http_timeout, cookies=_no_cookies())
+        )
         if observed is None and settings.telemetry:
             observed = await stack.enter_async_context(observability(client, settings, http))
         worker = build_worker(

@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK_ALLOW = "127.0.0.0/8,::1"
+"""CADENZA_HTTP_ALLOW of test workers: std.http steps call servers the tests run on loopback,
+which a worker refuses by default."""
 
 
 def cadenza(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
@@ -28,7 +31,7 @@ def spawn_worker(task_queue: str, log: Path, *args: str, **env: str) -> subproce
     return subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "worker", "--task-queue", task_queue, *args],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CADENZA_HTTP_ALLOW": LOOPBACK_ALLOW, **env},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
