@@ -34,6 +34,8 @@ class ErrorType(StrEnum):
     STEP_CANCELLED = "StepCancelled"
     FORBIDDEN = "Forbidden"
     """An action was refused what it asked for (std.http: an address the egress policy denies)."""
+    EVENT_TIMEOUT = "EventTimeout"
+    RECURSION_LIMIT_EXCEEDED = "RecursionLimitExceeded"
 
 
 class StepActivityInput(BaseModel):

@@ -24,12 +24,15 @@ if TYPE_CHECKING:
         DefinitionRejected,
         connect,
     )
+    from worker.definition_files import load_definition
     from workflows.contracts import (
         DecisionResult,
         ErrorInfo,
+        EventResult,
         ExecutionOptions,
         ExecutionResult,
         PendingApproval,
+        PendingEvent,
         StepRecord,
         StepStatus,
         WorkflowState,
@@ -58,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "WorkflowStep": "workflows.dsl.models",
     "StepType": "workflows.dsl.models",
     "parse_document": "workflows.dsl.loader",
+    "load_definition": "worker.definition_files",
     "DocumentError": "workflows.dsl.loader",
     "validate_definition": "workflows.dsl.validate",
     "Diagnostic": "workflows.dsl.diagnostics",
@@ -72,6 +76,8 @@ _EXPORTS: dict[str, str] = {
     "ErrorInfo": "workflows.contracts",
     "DecisionResult": "workflows.contracts",
     "PendingApproval": "workflows.contracts",
+    "PendingEvent": "workflows.contracts",
+    "EventResult": "workflows.contracts",
 }
 
 __all__ = [
@@ -89,9 +95,11 @@ __all__ = [
     "DiagnosticCode",
     "DocumentError",
     "ErrorInfo",
+    "EventResult",
     "ExecutionOptions",
     "ExecutionResult",
     "PendingApproval",
+    "PendingEvent",
     "StepRecord",
     "StepStatus",
     "StepType",
@@ -101,6 +109,7 @@ __all__ = [
     "action",
     "connect",
     "default_registry",
+    "load_definition",
     "parse_document",
     "register_std",
     "validate_definition",

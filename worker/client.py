@@ -31,7 +31,13 @@ from temporalio.service import RPCError
 from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.codec import data_converter
 from worker.settings import DEFAULT_ADDRESS
-from workflows.contracts import CancelStepInput, CancelStepResult
+from workflows.contracts import (
+    CancelStepInput,
+    CancelStepResult,
+    EventInput,
+    EventResult,
+    PendingEvent,
+)
 from workflows.dsl.models import (
     AdvancedWorkflow,
     DecisionInput,
@@ -60,8 +66,8 @@ class ConnectionFailed(CadenzaError):
 
 
 class DecisionRefused(CadenzaError):
-    """An approval decision or a step cancellation the run refused; the message is the run's
-    reason.
+    """An approval decision, an event or a step cancellation the run refused; the message is
+    the run's reason.
 
     Check the step id and who decides (`cadenza pending` lists waiting approvals; `cadenza
     status ID` shows which steps still run).
@@ -308,6 +314,22 @@ class CadenzaClient:
             handle.execute_update(AdvancedWorkflowRun.cancel_step, request), execution_id
         )
 
+    async def send_event(
+        self, execution_id: str, name: str, data: Any = None, by: str = ""
+    ) -> EventResult:
+        """Send a named event to a run through the validated `event` update: it satisfies the
+        event step that has waited longest for `name`, or is kept until one waits.
+
+        Raises:
+            DecisionRefused: the run refused it (no step waits or may wait for `name`, the data
+                does not match the step's schema, too many events kept), with the reason.
+        """
+        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
+        request = EventInput(name=name, data=data, by=by)
+        return await _refusable(
+            handle.execute_update(AdvancedWorkflowRun.event, request), execution_id
+        )
+
     async def _decide(
         self, name: str, execution_id: str, step_id: str, by: str, comment: str
     ) -> DecisionResult:
@@ -317,7 +339,10 @@ class CadenzaClient:
         return await _refusable(handle.execute_update(update, request), execution_id)
 
     async def pending(
-        self, unanswered: list[str] | None = None, timeout: float = 3.0
+        self,
+        unanswered: list[str] | None = None,
+        timeout: float = 3.0,
+        events: list[tuple[str, PendingEvent]] | None = None,
     ) -> list[tuple[str, PendingApproval]]:
         """Every approval waiting in a running run or agentic task: (execution id, pending
         approval); a task's is its `human_approval`.
@@ -325,6 +350,7 @@ class CadenzaClient:
         Args:
             unanswered: receives the ids of waiting runs whose state could not be read within
                 `timeout` seconds (no worker polls their task queue).
+            events: receives the event steps waiting in those runs: (execution id, event).
         """
         waiting = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
         out: list[tuple[str, PendingApproval]] = []
@@ -337,6 +363,8 @@ class CadenzaClient:
         for execution_id, state in runs:
             if state is not None:
                 out += [(execution_id, p) for p in state.pending_approvals.values()]
+                if events is not None:
+                    events += [(execution_id, e) for e in state.pending_events.values()]
         for execution_id, task in tasks:
             if task is not None and task.waiting is not None:
                 out.append((execution_id, _task_approval(task.waiting)))

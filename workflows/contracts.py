@@ -96,7 +96,8 @@ class AuditEntry(BaseModel):
 
     at: str = Field(description="Workflow time, ISO 8601.")
     kind: str = Field(
-        description="pause, resume, approve, reject, reminder, escalation, timeout, ignored"
+        description="pause, resume, approve, reject, reminder, escalation, timeout, event, "
+        "cancel_step, ignored"
     )
     by: str = ""
     detail: str = ""
@@ -111,6 +112,49 @@ class DecisionInput(BaseModel):
     step_id: str = Field(description="The approval step decided.")
     by: str = Field(min_length=1, description="Who decides.")
     comment: str = Field("", description="Why (for a rejection: the reason).")
+
+
+class EventInput(BaseModel):
+    """Payload of the `event` update and signal: a named event from outside the run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="The event's name.")
+    data: Any = Field(None, description="The event's data (checked against the step's schema).")
+    by: str = Field("", max_length=200, description="Who or what sent it.")
+
+
+class ReceivedEvent(BaseModel):
+    """An event the run accepted: consumed by a step, or buffered until one waits for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    data: Any = None
+    by: str = ""
+    received_at: str
+
+
+class PendingEvent(BaseModel):
+    """An event step waiting for its event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    name: str
+    since: str
+    transient: bool = False
+    received: ReceivedEvent | None = None
+
+
+class EventResult(BaseModel):
+    """What became of an event sent with the `event` update."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    consumed_by: str | None = Field(None, description="The step it satisfied; None: buffered.")
+    buffered: int = Field(0, description="Events of the run waiting for a step, this one included.")
 
 
 class Vote(BaseModel):
@@ -228,6 +272,13 @@ class ExecutionResult(BaseModel):
     paused: bool = False
     audit: list[AuditEntry] = Field(default_factory=list)
     pending_approvals: dict[str, PendingApproval] = Field(default_factory=dict)
+    pending_events: dict[str, PendingEvent] = Field(
+        default_factory=dict, description="Event steps waiting now, by step id."
+    )
+    buffered_events: list[ReceivedEvent] = Field(
+        default_factory=list,
+        description="Events accepted while no step waited for them, in arrival order.",
+    )
 
 
 class ExecutionOptions(BaseModel):
@@ -252,6 +303,9 @@ class ExecutionOptions(BaseModel):
     )
     max_kept_results: int = Field(
         1000, ge=1, description="Iteration outputs a loop keeps (the latest ones)."
+    )
+    depth: int = Field(
+        0, ge=0, description="How deeply this run is nested in sub-workflows (0: top level)."
     )
     activity_summaries: bool = Field(
         False,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from worker.cli import approvals, definitions, operate, runs, tasks
+from worker.cli import approvals, codec, definitions, operate, runs, tasks
 from worker.cli.base import EXIT_OK, EXIT_USAGE, exit_now
 
 app = typer.Typer(
@@ -35,12 +35,13 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "status": runs.status,
     "top": runs.top,
     "replay": operate.replay,
-    "codec-server": operate.codec_server_command,
+    "codec-server": codec.codec_server_command,
     "codec-key": operate.codec_key,
     "cancel": runs.cancel,
     "approve": approvals.approve,
     "reject": approvals.reject,
     "pending": approvals.pending,
+    "send": approvals.send,
     "task": tasks.task,
     "task-status": tasks.task_status,
 }

@@ -1,18 +1,27 @@
-"""The commands of people in the loop: approval decisions (`approve`, `reject`, `pending`)."""
+"""The commands of people (and systems) in the loop: approval decisions (`approve`, `reject`),
+events (`send`) and what waits for them (`pending`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from temporalio.service import RPCError
 
-from worker.cli.base import EXIT_OK, UsageError, err, human_duration, out, run_command
+from worker.cli.base import (
+    EXIT_OK,
+    UsageError,
+    err,
+    human_duration,
+    out,
+    run_command,
+)
 from worker.client import CadenzaClient, DecisionRefused, connect
+from workflows.contracts import PendingEvent
 
 
 def approve(
@@ -54,15 +63,48 @@ async def _decide(name: str, execution_id: str, step_id: str, by: str, comment: 
     return EXIT_OK
 
 
+def send(
+    execution_id: str,
+    name: str,
+    data: Annotated[
+        str, typer.Option("--data", help="The event's data: JSON, or @file.json.")
+    ] = "null",
+    by: Annotated[str, typer.Option("--by", help="Who or what sends it.")] = "",
+) -> None:
+    """Send a named event to a run: it satisfies the event step waiting longest for it, or is
+    kept until one waits (exit 2 with the run's reason when refused)."""
+
+    async def main() -> int:
+        payload = _event_data(data)
+        cadenza = CadenzaClient(await connect())
+        try:
+            result = await cadenza.send_event(execution_id, name, payload, by)
+        except DecisionRefused as exc:
+            raise UsageError(f"refused: {exc}") from None
+        except RPCError as exc:
+            raise UsageError(f"cannot reach run {execution_id!r}: {exc.message}") from None
+        where = (
+            f"step {result.consumed_by} took it"
+            if result.consumed_by
+            else f"kept until a step waits for it ({result.buffered} {name!r} event(s) kept)"
+        )
+        out.print(f"sent {name} to {execution_id}: {where}", highlight=False)
+        return EXIT_OK
+
+    run_command(main)
+
+
 def pending(
     as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
 ) -> None:
-    """Every run with a waiting approval: step, approvers, how long it has waited."""
+    """Every run with a waiting approval or event step: step, approvers or event, how long it
+    has waited."""
 
     async def main() -> int:
         cadenza = CadenzaClient(await connect())
         unanswered: list[str] = []
-        rows = await cadenza.pending(unanswered)
+        waiting_events: list[tuple[str, PendingEvent]] = []
+        rows = await cadenza.pending(unanswered, events=waiting_events)
         if unanswered:
             err.print(
                 f"{len(unanswered)} waiting run(s) did not answer within 3 s (is a worker "
@@ -70,11 +112,22 @@ def pending(
                 highlight=False,
             )
         if as_json:
-            data = [{"execution_id": eid, **p.model_dump(mode="json")} for eid, p in rows]
+            data = [
+                {"execution_id": eid, "kind": "approval", **p.model_dump(mode="json")}
+                for eid, p in rows
+            ]
+            data += [
+                {"execution_id": eid, "kind": "event", **e.model_dump(mode="json")}
+                for eid, e in waiting_events
+            ]
             sys.stdout.write(json.dumps(data) + "\n")
             return EXIT_OK
+        if not rows and not waiting_events:
+            out.print("no approvals or events are waiting")
+            return EXIT_OK
+        if waiting_events:
+            out.print(_events_table(waiting_events))
         if not rows:
-            out.print("no approvals are waiting")
             return EXIT_OK
         now = datetime.now(UTC)
         table = Table()
@@ -93,3 +146,46 @@ def pending(
         return EXIT_OK
 
     run_command(main)
+
+
+def _events_table(rows: list[tuple[str, PendingEvent]]) -> Table:
+    now = datetime.now(UTC)
+    table = Table(title="waiting for events")
+    for column in ("run", "step", "event", "waiting", "send it with"):
+        table.add_column(column)
+    for eid, e in rows:
+        waited = (now - datetime.fromisoformat(e.since)).total_seconds()
+        table.add_row(
+            eid,
+            e.step_id,
+            e.name + (" (transient)" if e.transient else ""),
+            human_duration(waited),
+            f"cadenza send {eid} {e.name} --data '{{...}}'",
+        )
+    return table
+
+
+MAX_EVENT_DATA_BYTES = 1_048_576
+
+
+def _event_data(value: str) -> Any:
+    """`--data`: JSON text, or @file holding JSON (at most MAX_EVENT_DATA_BYTES)."""
+    text = value
+    if value.startswith("@"):
+        try:
+            with open(value[1:], "rb") as f:
+                raw = f.read(MAX_EVENT_DATA_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read {value[1:]}: {exc.strerror}") from None
+        if len(raw) > MAX_EVENT_DATA_BYTES:
+            raise UsageError(f"{value[1:]} is larger than {MAX_EVENT_DATA_BYTES} bytes")
+        text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--data is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); pass "
+            "JSON such as '{\"amount\": 10}' or @file.json"
+        ) from None
+    except RecursionError:
+        raise UsageError("--data nests too deeply") from None

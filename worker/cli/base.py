@@ -17,8 +17,8 @@ from rich.console import Console
 from activities.registry import ActionRegistry, load_action_modules
 from activities.std import default_registry
 from cadenza.errors import EXIT_FAILED as EXIT_FAILED, EXIT_USAGE as EXIT_USAGE, CadenzaError
+from worker.definition_files import load_definition
 from worker.settings import Settings
-from workflows.dsl.loader import parse_document
 
 # Off a terminal (pipes, CI logs) tables get room instead of being folded at 80 columns.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -74,11 +74,8 @@ def load_registry(actions: list[str] | None) -> ActionRegistry:
 
 
 def load_file(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_document(raw, str(path))
+    """A definition file, with the files its workflow steps name inlined."""
+    return load_definition(path)
 
 
 def parse_input(value: str | None) -> dict[str, Any]:

@@ -223,6 +223,54 @@ EXPLANATIONS: dict[DiagnosticCode, Explanation] = {
         "steps[0].terminate: unexpected_terminate: `terminate` only applies to terminate steps",
         "Remove it, or make the step `step_type: terminate`.",
     ),
+    _C.MISSING_EVENT: Explanation(
+        "An event step has no `event` settings.",
+        "steps[0].event: missing_event: an event step needs `event: {name, schema, transient}`",
+        "Add `event: {name: payment}` (and a JSON Schema for its data, if you want it checked).",
+    ),
+    _C.UNEXPECTED_EVENT: Explanation(
+        "A step that is not an event step has `event`.",
+        "steps[0].event: unexpected_event: `event` only applies to event steps",
+        "Remove it, or make the step `step_type: event`.",
+    ),
+    _C.MISSING_WORKFLOW: Explanation(
+        "A workflow step does not say which definition it runs (exactly one of `name`, `file`).",
+        "steps[0].workflow: missing_workflow: a workflow step needs `workflow: {name: NAME}` "
+        "(a key of `definitions`) or `workflow: {file: PATH}`",
+        "Add `workflow: {name: refund}` with `definitions: {refund: {steps: [...]}}` at the top "
+        "level, or `workflow: {file: refund.yaml}`.",
+    ),
+    _C.UNEXPECTED_WORKFLOW: Explanation(
+        "A step that is not a workflow step has `workflow`.",
+        "steps[0].workflow: unexpected_workflow: `workflow` only applies to workflow steps",
+        "Remove it, or make the step `step_type: workflow`.",
+    ),
+    _C.UNEXPECTED_MAX_DEPTH: Explanation(
+        "`max_depth` is set on a step that starts no sub-workflow.",
+        "steps[0].max_depth: unexpected_max_depth: `max_depth` only applies to workflow steps",
+        "Remove it, or move it to the workflow step whose recursion it bounds.",
+    ),
+    _C.UNKNOWN_DEFINITION: Explanation(
+        "A workflow step calls a name that is not in the document's `definitions`.",
+        "steps[0].workflow.name: unknown_definition: no definition 'refnd' in `definitions`; "
+        "did you mean 'refund'?",
+        "Fix the name, or add the definition under `definitions:` at the top level.",
+    ),
+    _C.DEFINITION_FILE: Explanation(
+        "A workflow step's `file` cannot be used: it does not exist, cannot be read, or the "
+        "definition was not loaded from a file (so there is nothing to resolve it against).",
+        "steps[0].workflow.file: definition_file: no file refund.yaml (looked for "
+        "/srv/flows/refund.yaml)",
+        "Fix the path (relative to the file that refers to it), or inline the definition in "
+        "`definitions` and call it by `name`.",
+    ),
+    _C.INVALID_DEFINITION: Explanation(
+        "A named definition (in `definitions`, or a file a workflow step names) does not "
+        "validate; the diagnostic gives the path inside it.",
+        "definitions.refund.steps[0].action: invalid_definition: unknown action 'std.ech'",
+        "Fix the named definition at the path shown (the rest of the message is the problem "
+        "found there).",
+    ),
     _C.MISSING_CONDITIONS: Explanation(
         "A conditional step has no conditions to choose a branch by.",
         "steps[0].conditions: missing_conditions: a conditional step needs conditions: [{when, "

@@ -56,6 +56,8 @@ class StepType(StrEnum):
     WAIT = "wait"
     TERMINATE = "terminate"
     MAP = "map"
+    WORKFLOW = "workflow"
+    EVENT = "event"
 
 
 class RetryPolicySpec(_Model):
@@ -219,6 +221,51 @@ class MapSpec(_Model):
     )
 
 
+class SubWorkflowSpec(_Model):
+    """Settings of a `workflow` step: run another definition as a Temporal child workflow."""
+
+    name: str | None = Field(
+        None,
+        pattern=WORKFLOW_ID_PATTERN,
+        max_length=200,
+        description="A key of the document's top-level `definitions`.",
+    )
+    file: str | None = Field(
+        None,
+        max_length=1000,
+        description="A definition file, relative to this one; the loader inlines it into "
+        "`definitions` (and replaces `file` by `name`) before the run starts.",
+    )
+    wait: bool = Field(
+        True,
+        description="true: the step's output is the child's execution result; false: the step "
+        "completes once the child started (output {execution_id}) and the child outlives the run.",
+    )
+
+
+EVENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+
+class EventSpec(_Model):
+    """Settings of an `event` step: wait for a named event sent from outside."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    name: str = Field(
+        pattern=EVENT_NAME_PATTERN, max_length=200, description="The event's name, e.g. payment."
+    )
+    schema_: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="schema",
+        description="JSON Schema the event's data must match (checked before it is accepted).",
+    )
+    transient: bool = Field(
+        False,
+        description="true: an event sent while no step waits for it is refused (a transient "
+        "trigger); false: it is kept for the first step that waits (a persistent trigger).",
+    )
+
+
 class CompletionSpec(_Model):
     """When a `parallel` or `map` step completes before all its children have."""
 
@@ -313,6 +360,21 @@ class WorkflowStep(_Model):
         description="parallel and map: complete once min_successes children completed "
         "(partial joins, races); without it the step waits for every child.",
     )
+    workflow: SubWorkflowSpec | None = Field(None, description="Settings of a workflow step.")
+    max_depth: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="workflow steps: how deeply sub-workflows may nest below the top run "
+        "(default 10); beyond it the step fails with RecursionLimitExceeded.",
+    )
+    event: EventSpec | None = Field(None, description="Settings of an event step.")
+    mutex: str | None = Field(
+        None,
+        max_length=10_000,
+        description="CEL giving a mutex name: at most one step holding a name runs at a time "
+        "across every run of the namespace; the others wait in arrival order.",
+    )
 
     def children(self) -> list[WorkflowStep]:
         """The steps nested in this one: a container's children, a map's body."""
@@ -347,6 +409,11 @@ class AdvancedWorkflow(_Model):
     created_at: str | None = Field(None, description="When the definition was written.")
     created_by: str | None = Field(None, description="Who wrote it.")
     tags: list[str] = Field(default_factory=list, description="Free-form labels.")
+    definitions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named definitions (AdvancedWorkflow without workflow_id) that workflow "
+        "steps call by name; a definition may call itself or any other one here.",
+    )
 
     def all_steps(self) -> list[WorkflowStep]:
         """Every step, nested ones included, depth first in definition order."""

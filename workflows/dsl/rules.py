@@ -36,6 +36,12 @@ OWN_FIELDS: dict[str, tuple[DiagnosticCode, str]] = {
         DiagnosticCode.UNEXPECTED_TERMINATE,
         "`terminate` only applies to terminate steps",
     ),
+    "event": (DiagnosticCode.UNEXPECTED_EVENT, "`event` only applies to event steps"),
+    "workflow": (DiagnosticCode.UNEXPECTED_WORKFLOW, "`workflow` only applies to workflow steps"),
+    "max_depth": (
+        DiagnosticCode.UNEXPECTED_MAX_DEPTH,
+        "`max_depth` only applies to workflow steps (it bounds their recursion)",
+    ),
 }
 
 
@@ -47,6 +53,8 @@ class Report(Protocol):
     def check_approval(self, step: WorkflowStep, path: str) -> None: ...
 
     def check_model(self, model: str | None, path: str) -> None: ...
+
+    def check_schema(self, schema: dict[str, object], path: str) -> None: ...
 
 
 Check = Callable[[WorkflowStep, str, Report], None]
@@ -187,6 +195,28 @@ def _terminate(step: WorkflowStep, path: str, report: Report) -> None:
         )
 
 
+def _event(step: WorkflowStep, path: str, report: Report) -> None:
+    if step.event is None:
+        report.error(
+            f"{path}.event",
+            DiagnosticCode.MISSING_EVENT,
+            "an event step needs `event: {name, schema, transient}`",
+        )
+    elif step.event.schema_:
+        report.check_schema(step.event.schema_, f"{path}.event.schema")
+
+
+def _workflow(step: WorkflowStep, path: str, report: Report) -> None:
+    spec = step.workflow
+    if spec is None or (spec.name is None) == (spec.file is None):
+        report.error(
+            f"{path}.workflow",
+            DiagnosticCode.MISSING_WORKFLOW,
+            "a workflow step needs exactly one of `workflow: {name: NAME}` (a key of "
+            "`definitions`) and `workflow: {file: PATH}`",
+        )
+
+
 RULES: dict[StepType, StepRule] = {
     StepType.ACTION: StepRule(action="required", children="never", local=True),
     StepType.PARALLEL: StepRule(
@@ -220,6 +250,15 @@ RULES: dict[StepType, StepRule] = {
     ),
     StepType.WAIT: StepRule(
         action="never", children="never", owns=frozenset({"wait"}), check=_wait
+    ),
+    StepType.EVENT: StepRule(
+        action="never", children="never", owns=frozenset({"event"}), check=_event
+    ),
+    StepType.WORKFLOW: StepRule(
+        action="never",
+        children="never",
+        owns=frozenset({"workflow", "max_depth"}),
+        check=_workflow,
     ),
 }
 

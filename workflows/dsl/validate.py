@@ -9,7 +9,6 @@ The codes are `DiagnosticCode` members (workflows/dsl/diagnostics.py, docs/diagn
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from collections.abc import Collection, Iterator, Sequence
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 
 from activities.contracts import model_problem
 from workflows.dsl.diagnostics import Diagnostic, DiagnosticCode, ValidationReport
+from workflows.dsl.errors import did_you_mean, format_path, pydantic_diagnostics
 from workflows.dsl.expressions import (
     BASE_NAMES,
     LOOP_NAMES,
@@ -31,6 +31,7 @@ from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
 from workflows.dsl.plan import find_cycle, upstream_edges
 from workflows.dsl.rules import RULES, check_step_shape
 from workflows.dsl.schemas import schema_problems
+from workflows.dsl.subworkflows import named_definition_problems, subworkflow_problems
 
 # The run input (definition + input) must stay under Temporal's 2 MB payload limit.
 MAX_DEFINITION_BYTES = 1_572_864
@@ -74,12 +75,15 @@ def _validated(text: str, known_actions: tuple[str, ...] | None) -> ValidationRe
 def validate_definition(
     data: dict[str, Any] | AdvancedWorkflow,
     known_actions: Collection[str] | None = None,
+    definition_names: Collection[str] | None = None,
 ) -> ValidationReport:
     """Validate a definition given as parsed data (or an already built model).
 
     Args:
         data: the parsed YAML/JSON document, or an `AdvancedWorkflow`.
         known_actions: action names the worker registers; None skips the action-name check.
+        definition_names: for a named definition: the names its workflow steps may call (the
+            document's `definitions`, checked by the document's own validation).
     """
     if isinstance(data, AdvancedWorkflow):
         definition = data
@@ -90,12 +94,16 @@ def validate_definition(
         try:
             definition = AdvancedWorkflow.model_validate(data)
         except ValidationError as exc:
-            return ValidationReport(None, list(_pydantic_diagnostics(exc)))
+            return ValidationReport(None, list(pydantic_diagnostics(exc)))
         except RecursionError:
             too_deep = f"nesting is deeper than {MAX_NESTING}"
             return ValidationReport(None, [Diagnostic("steps", DiagnosticCode.TOO_DEEP, too_deep)])
-    checker = _Checker(definition, known_actions)
+    checker = _Checker(definition, known_actions, definition_names)
     checker.run()
+    if definition_names is None and definition.definitions:
+        checker.diagnostics += named_definition_problems(
+            definition, lambda body, names: validate_definition(body, known_actions, names)
+        )
     return ValidationReport(definition, checker.diagnostics)
 
 
@@ -169,85 +177,19 @@ def _count_steps(data: dict[str, Any]) -> int:
     return count
 
 
-def format_path(loc: Sequence[int | str]) -> str:
-    """`("steps", 2, "dependencies", 0)` -> `steps[2].dependencies[0]`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "$"
-
-
-def _pydantic_diagnostics(exc: ValidationError) -> Iterator[Diagnostic]:
-    for err in exc.errors(include_url=False):
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        path = format_path(loc)
-        kind = err["type"]
-        if kind == DiagnosticCode.EXTRA_FORBIDDEN:
-            name = str(loc[-1]) if loc else "?"
-            known = _fields_at(loc[:-1])
-            hint = _did_you_mean(name, known)
-            message = f"unknown field '{name}'" + (hint or f"; known fields: {', '.join(known)}")
-        elif kind == DiagnosticCode.MISSING:
-            message = "required field is missing"
-        elif kind == DiagnosticCode.STRING_PATTERN_MISMATCH:
-            pattern = (err.get("ctx") or {}).get("pattern", "")
-            message = f"{err['input']!r} does not match {pattern}: use lowercase letters, digits, "
-            message += "'_', '-' (and '.' in workflow ids), starting with a letter or digit"
-        else:
-            message = f"{err['msg']} (got {_short(err.get('input'))})"
-        yield Diagnostic(path, kind, message)
-
-
-def _fields_at(loc: Sequence[int | str]) -> list[str]:
-    from workflows.dsl import models
-
-    model: Any = AdvancedWorkflow
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        info = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if info is None:
-            return []
-        annotation = str(info.annotation)
-        model = next(
-            (
-                getattr(models, name)
-                for name in (
-                    "WorkflowStep",
-                    "RetryPolicySpec",
-                    "Condition",
-                    "ApprovalSpec",
-                    "AgentSpec",
-                    "WaitSpec",
-                    "SlaTargets",
-                )
-                if name in annotation
-            ),
-            None,
-        )
-        if model is None:
-            return []
-    return list(model.model_fields)
-
-
-def _did_you_mean(name: str, candidates: Collection[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 class _Checker:
     """Semantic checks over a structurally valid definition."""
 
-    def __init__(self, definition: AdvancedWorkflow, known_actions: Collection[str] | None):
+    def __init__(
+        self,
+        definition: AdvancedWorkflow,
+        known_actions: Collection[str] | None,
+        definition_names: Collection[str] | None,
+    ):
         self.definition = definition
+        self.definition_names = (
+            definition.definitions if definition_names is None else definition_names
+        )
         self.known_actions = set(known_actions) if known_actions is not None else None
         self.diagnostics: list[Diagnostic] = []
         self.step_paths: dict[str, str] = {}
@@ -273,7 +215,7 @@ class _Checker:
                     self.error(
                         f"sla_targets.step_max_seconds.{sid}",
                         DiagnosticCode.UNKNOWN_STEP,
-                        f"unknown step '{sid}'" + _did_you_mean(sid, self.step_paths),
+                        f"unknown step '{sid}'" + did_you_mean(sid, self.step_paths),
                     )
 
     def _walk(self, steps: Sequence[WorkflowStep], base: str) -> Iterator[tuple[WorkflowStep, str]]:
@@ -350,7 +292,7 @@ class _Checker:
                 "refer to steps of its own list",
             )
         else:
-            hint = _did_you_mean(ref, level_ids) or (
+            hint = did_you_mean(ref, level_ids) or (
                 f"; known steps: {', '.join(sorted(level_ids)[:10])}" if level_ids else ""
             )
             self.error(where, code, f"unknown step '{ref}'{hint}")
@@ -401,8 +343,15 @@ class _Checker:
             for j, name in enumerate(step.agent.tools):
                 self._action(f"{path}.agent.tools[{j}]", name)
         if step.input_validation:
-            for where, code, message in schema_problems(step.input_validation):
-                self.error(format_path([path, "input_validation", *where]), code, message)
+            self.check_schema(step.input_validation, f"{path}.input_validation")
+        if step.mutex is not None:
+            self._expression(f"{path}.mutex", step.mutex, base)
+        if step.workflow is not None:
+            self.diagnostics += subworkflow_problems(step.workflow, path, self.definition_names)
+
+    def check_schema(self, schema: dict[str, Any], path: str) -> None:
+        for where, code, message in schema_problems(schema):
+            self.error(format_path([path, *where]), code, message)
 
     def check_model(self, model: str | None, path: str) -> None:
         problem = model_problem(model) if model is not None else None
@@ -453,13 +402,13 @@ class _Checker:
                 path,
                 DiagnosticCode.UNKNOWN_STEP_REFERENCE,
                 f"expression {source!r} reads steps.{ref}, which is not a step"
-                + _did_you_mean(ref, self.step_paths),
+                + did_you_mean(ref, self.step_paths),
             )
 
     def _action(self, path: str, name: str) -> None:
         if self.known_actions is None or name in self.known_actions:
             return
-        hint = _did_you_mean(name, self.known_actions) or (
+        hint = did_you_mean(name, self.known_actions) or (
             "; register it with @action or load its module with `cadenza worker --actions`"
         )
         self.error(path, DiagnosticCode.UNKNOWN_ACTION, f"unknown action '{name}'{hint}")

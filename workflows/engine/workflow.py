@@ -27,6 +27,8 @@ from workflows.contracts import (
     DecisionInput,
     DecisionResult,
     ErrorInfo,
+    EventInput,
+    EventResult,
     ExecutionResult,
     PauseInput,
     RunInput,
@@ -35,7 +37,7 @@ from workflows.contracts import (
 )
 from workflows.dsl.models import AdvancedWorkflow
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
-from workflows.engine import approvals
+from workflows.engine import approvals, events
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
 from workflows.engine.progress import markdown_table, progress_rows, sla_summary
@@ -63,6 +65,8 @@ class AdvancedWorkflowRun:
         self._state_listed = False
         self._pending_pause: bool | None = None
         self._details_due = False
+        self._run_input = run
+        self._events: events.Catalog | None = None
 
     @workflow.query(name="status")
     def status(self) -> ExecutionResult:
@@ -132,6 +136,47 @@ class AdvancedWorkflowRun:
             self._audit("ignored", str(who), why[:300])
             return
         self._cancel(request)
+
+    @workflow.update(name="event")
+    def event(self, request: EventInput) -> EventResult:
+        """Deliver a named event: to the event step that has waited longest for it, or kept
+        until one waits (refused before it reaches the history: see `events.refusal`)."""
+        return self._deliver(request)
+
+    @event.validator
+    def _check_event(self, request: EventInput) -> None:
+        why = events.refusal(self._state, self._event_catalog(), request)
+        if why is not None:
+            raise ValueError(why)
+
+    @workflow.signal(name="event")
+    def event_signal(self, payload: Any) -> None:
+        """`event` as a signal (the Web UI, services without updates): an invalid one is
+        audited and ignored."""
+        request, why = parse_signal(EventInput, payload, "event")
+        if request is not None:
+            refused = events.refusal(self._state, self._event_catalog(), request)
+            why = f"event signal ignored: {refused}" if refused else ""
+        if request is None or why:
+            events.ignored(self._state, payload, why, workflow.now().isoformat())
+            self._refresh_details()
+            return
+        self._deliver(request)
+
+    def _deliver(self, request: EventInput) -> EventResult:
+        result = events.deliver(self._state, request, workflow.now().isoformat())
+        self._refresh_details()
+        return result
+
+    def _event_catalog(self) -> events.Catalog:
+        """The run's event steps by name (from the definition, validated once per process:
+        an update may arrive before `run()` has started)."""
+        if self._events is None:
+            run = self._run_input
+            report = validate_cached(run.definition, run.known_actions)
+            definition = report.definition if report.ok else None
+            self._events = events.catalog(definition) if definition is not None else {}
+        return self._events
 
     def _cancel(self, request: CancelStepInput) -> CancelStepResult:
         assert self._interpreter is not None  # the validator refuses before the steps exist
@@ -333,6 +378,17 @@ class AdvancedWorkflowRun:
                 f"- `{cli}`",
                 f"- `{signal}`",
             ]
+        for waiting in state.pending_events.values():
+            cli, update = events.commands(state.execution_id, waiting)
+            lines += [
+                "",
+                f"**`{waiting.step_id}` waits for the event `{waiting.name}`** "
+                f"(since {waiting.since})",
+                f"- `{cli}`",
+                f"- `{update}`",
+            ]
+        if state.buffered_events:
+            lines += ["", f"events kept for later steps: {len(state.buffered_events)}"]
         if state.error is not None:
             lines.append(f"error: {state.error.type}: {state.error.message[:200]}")
         if state.compensations:
@@ -341,7 +397,8 @@ class AdvancedWorkflowRun:
 
     def _list_waiting(self) -> None:
         state = self._state
-        waiting = bool(state.pending_approvals) and state.status == WorkflowState.RUNNING
+        people = bool(state.pending_approvals) or bool(state.pending_events)
+        waiting = people and state.status == WorkflowState.RUNNING
         if waiting != self._listed_waiting and state.status == WorkflowState.RUNNING:
             # `cadenza pending` finds runs through this attribute
             self._listed_waiting = waiting

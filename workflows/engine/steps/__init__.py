@@ -9,9 +9,11 @@ from workflows.engine.steps.action import ActionStep
 from workflows.engine.steps.agent import AgentStep
 from workflows.engine.steps.approval import ApprovalStep
 from workflows.engine.steps.conditional import ConditionalStep
+from workflows.engine.steps.event import EventStep
 from workflows.engine.steps.loop import LoopStep
 from workflows.engine.steps.map import MapStep
 from workflows.engine.steps.parallel import ParallelStep
+from workflows.engine.steps.subworkflow import SubWorkflowStep
 from workflows.engine.steps.terminate import TerminateStep
 from workflows.engine.steps.wait import WaitStep
 
@@ -25,4 +27,6 @@ HANDLERS: dict[StepType, StepHandler] = {
     StepType.WAIT: WaitStep(),
     StepType.TERMINATE: TerminateStep(),
     StepType.MAP: MapStep(),
+    StepType.WORKFLOW: SubWorkflowStep(),
+    StepType.EVENT: EventStep(),
 }
