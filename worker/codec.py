@@ -4,7 +4,8 @@ and every payload encrypted when keys are configured.
 Temporal refuses a payload over 2 MB. The execution state of a run with thousands of steps is
 repetitive JSON that compresses about tenfold, so payloads above `COMPRESS_ABOVE` bytes are
 stored compressed (encoding `binary/zlib`). Smaller payloads stay plain JSON, readable in the
-Web UI; a compressed one shows as binary there unless the UI is given a codec server.
+Web UI; a compressed one shows as binary there unless the UI is given a codec server. No payload
+inflates past `MAX_INFLATED_BYTES` (zlib bombs are refused, not decoded).
 
 Encryption (`CADENZA_CODEC_KEYS="id1:BASE64KEY,id0:BASE64KEY"`, 32-byte AES-256 keys): every
 payload is sealed with AES-GCM under the first key (encoding `binary/encrypted`, metadata
@@ -13,6 +14,7 @@ failure messages and stack traces move into encoded attributes too ("Encoded fai
 The other keys still decrypt what they sealed: rotate by putting a new key first and keeping the
 old ones until no open run or retained history needs them. `cadenza codec-server` lets the Web UI
 read payloads. Keys live only in the environment of workers and clients, never in history.
+With keys set, a compressed payload that is not sealed is refused: none of ours is.
 """
 
 from __future__ import annotations
@@ -38,13 +40,53 @@ from cadenza.errors import EXIT_USAGE, CadenzaError
 
 COMPRESS_ABOVE = 64 * 1024
 ENCODING = b"binary/zlib"
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
+"""What one compressed payload may inflate to. Temporal keeps payloads under 2 MB and cadenza's
+state compresses about tenfold, so this leaves room; a zlib bomb (189 KB inflating to 960 MiB)
+is refused after 64 MiB instead of exhausting the process."""
+
+
+class PayloadRefused(CadenzaError, ValueError):
+    """A payload this process will not decode: it inflates past the bound, is not valid zlib,
+    or arrives unencrypted while encryption keys are configured.
+
+    Payloads cadenza wrote never do this; look at what wrote this one (another client, a
+    process without the keys, a tampered history).
+    """
+
+    exit_code = EXIT_USAGE
+
+
+def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
+    """zlib-decompress `data`, refusing to produce more than `limit` bytes.
+
+    Raises:
+        PayloadRefused: invalid or truncated zlib data, or more than `limit` bytes of output.
+    """
+    decompressor = zlib.decompressobj()
+    try:
+        out = decompressor.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise PayloadRefused(f"a {ENCODING.decode()} payload is not zlib data: {exc}") from None
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise PayloadRefused(
+            f"a {ENCODING.decode()} payload of {len(data)} bytes inflates past {limit} bytes; "
+            "refused (a zlib bomb?)"
+        )
+    if not decompressor.eof:
+        raise PayloadRefused(f"a {ENCODING.decode()} payload of {len(data)} bytes is truncated")
+    return out
 
 
 class CompressionCodec(PayloadCodec):
-    """zlib-compresses payloads larger than `threshold` bytes; decodes what it encoded."""
+    """zlib-compresses payloads larger than `threshold` bytes; decodes what it encoded, inflating
+    no payload past `max_inflated` bytes."""
 
-    def __init__(self, threshold: int = COMPRESS_ABOVE) -> None:
+    def __init__(
+        self, threshold: int = COMPRESS_ABOVE, max_inflated: int = MAX_INFLATED_BYTES
+    ) -> None:
         self.threshold = threshold
+        self.max_inflated = max_inflated
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         out = []
@@ -60,7 +102,7 @@ class CompressionCodec(PayloadCodec):
         out = []
         for payload in payloads:
             if payload.metadata.get("encoding") == ENCODING:
-                out.append(Payload.FromString(zlib.decompress(payload.data)))
+                out.append(Payload.FromString(inflate(payload.data, self.max_inflated)))
             else:
                 out.append(payload)
         return out
@@ -111,7 +153,11 @@ def new_key() -> str:
 
 
 class EncryptionCodec(PayloadCodec):
-    """AES-GCM: seals every payload under the first key; opens any payload of a known key."""
+    """AES-GCM: seals every payload under the first key; opens any payload of a known key.
+
+    Compression runs inside the encryption, so a compressed payload that is not sealed did not
+    come from a process with the keys: it is refused rather than inflated and trusted.
+    """
 
     def __init__(self, keys: Mapping[str, bytes]) -> None:
         if not keys:
@@ -136,7 +182,13 @@ class EncryptionCodec(PayloadCodec):
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         out = []
         for payload in payloads:
-            if payload.metadata.get("encoding") != ENCRYPTED:
+            encoding = payload.metadata.get("encoding")
+            if encoding == ENCODING:
+                raise PayloadRefused(
+                    f"an unencrypted {ENCODING.decode()} payload, while encryption keys are set: "
+                    "every payload this codec compresses is sealed too; refused"
+                )
+            if encoding != ENCRYPTED:
                 out.append(payload)
                 continue
             key_id = payload.metadata.get(KEY_ID, b"").decode()
@@ -146,6 +198,8 @@ class EncryptionCodec(PayloadCodec):
                     f"payload sealed with key {key_id!r}, which this process lacks; "
                     f"add it to {KEYS_VARIABLE} (keys known: {sorted(self.ciphers)})"
                 )
+            if len(payload.data) < 12 + 16:  # nonce and tag
+                raise PayloadRefused(f"payload sealed with key {key_id!r} is too short to open")
             try:
                 plain = cipher.decrypt(payload.data[:12], payload.data[12:], key_id.encode())
             except InvalidTag:

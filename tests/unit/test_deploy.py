@@ -54,7 +54,7 @@ def test_compose_runs_the_whole_stack_with_pinned_images() -> None:
         assert not image.endswith(":latest")
     temporal = services["temporal"]["environment"]
     assert temporal["DB"] == "postgres12" and temporal["ENABLE_ES"] == "true"
-    ports = {p.split(":")[0] for s in services.values() for p in s.get("ports", [])}
+    ports = {p.split(":")[-2] for s in services.values() for p in s.get("ports", [])}
     assert {"7233", "8080", "16686", "9090", "8081", "4317", "4318"} <= ports
 
 
@@ -79,6 +79,9 @@ def test_compose_workers_wait_for_setup_and_are_configured_by_environment() -> N
     assert queues == {"worker": "cadenza", "worker-llm": "cadenza.llm"}
     codec = services["codec-server"]
     assert codec["command"][0] == "codec-server"
+    # without a token (the browser cannot send one here) only this machine may reach it
+    assert "--insecure-no-auth" in codec["command"]
+    assert codec["ports"] == ["127.0.0.1:8081:8081"]
     assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].endswith(":8081")
 
 

@@ -1,8 +1,8 @@
 """The `cadenza` command line: the Typer app, every command in `--help` order, and `main()`.
 
 Exit codes: 0 success, 1 the workflow failed, 2 invalid input or usage. The commands live in
-modules by audience (definitions, runs, approvals, tasks, operate), each a few lines over the
-library; they are registered here, so this table is the whole command set.
+modules by audience (definitions, runs, approvals, tasks, operate, codec), each a few lines over
+the library; they are registered here, so this table is the whole command set.
 """
 
 from __future__ import annotations
