@@ -24,12 +24,13 @@ from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from cadenza.errors import EXIT_USAGE, CadenzaError
+from worker.mutex_activity import MutexActivities
 from worker.observability.setup import Observability, alert_sinks, observability
 from worker.services.dev_server import SEARCH_ATTRIBUTES
 from worker.services.health import Health, health_server
 from worker.settings import Settings
 from workflows.agent import AGENT_GRAPH, build_agent_graph
-from workflows.engine import AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun
+from workflows.engine import AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun, CadenzaMutex
 from workflows.orchestrator import ORCHESTRATOR_GRAPH, AgenticTaskRun, build_orchestrator_graph
 
 # Modules shared by every workflow run instead of re-imported into each run's sandbox. The CEL
@@ -61,7 +62,13 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
-WORKFLOWS: list[type] = [AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun, AgenticTaskRun]
+WORKFLOWS: list[type] = [
+    AdvancedWorkflowRun,
+    CadenzaBatchRun,
+    CadenzaLoopRun,
+    AgenticTaskRun,
+    CadenzaMutex,
+]
 
 
 class SearchAttributesMissing(CadenzaError):
@@ -151,7 +158,12 @@ def build_worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[executor.execute, alerting.alert, llm.chat],
+        activities=[
+            executor.execute,
+            alerting.alert,
+            llm.chat,
+            MutexActivities(client).request,
+        ],
         plugins=plugins,
         **{
             "workflow_runner": sandbox_runner(),

@@ -20,6 +20,16 @@ RUN_WORKFLOW = "AdvancedWorkflowRun"
 BATCH_WORKFLOW = "CadenzaBatchRun"
 LOOP_WORKFLOW = "CadenzaLoopRun"
 TASK_WORKFLOW = "AgenticTaskRun"
+MUTEX_WORKFLOW = "CadenzaMutex"
+MUTEX_REQUEST_ACTIVITY = "cadenza.mutex.request"
+MUTEX_SIGNAL = "cadenza_mutex"
+"""The signal a mutex workflow sends to the runs that asked it (waiting, granted, check)."""
+
+
+def mutex_workflow_id(name: str) -> str:
+    """The workflow that serialises the steps holding mutex `name` (one per name)."""
+    return f"cadenza-mutex:{name}"
+
 
 # Search attributes cadenza's workflows set (registered by `cadenza server` and `cadenza setup`).
 SA_WORKFLOW_ID = SearchAttributeKey.for_keyword("CadenzaWorkflowId")
@@ -76,6 +86,13 @@ class StepRecord(BaseModel):
     ended_at: str | None = None
     recovered_by: str | None = Field(None, description="Error handler that recovered the step.")
     skip_reason: str | None = None
+    mutex: str | None = Field(None, description="The mutex name the step holds or waits for.")
+    mutex_holder: str | None = Field(
+        None, description="While the step waits for its mutex: the holder's execution id."
+    )
+    mutex_wait_seconds: float | None = Field(
+        None, description="How long the step waited for its mutex (started_at is when it got it)."
+    )
 
 
 class CompensationRecord(BaseModel):
@@ -307,6 +324,13 @@ class ExecutionOptions(BaseModel):
     depth: int = Field(
         0, ge=0, description="How deeply this run is nested in sub-workflows (0: top level)."
     )
+    mutex_check_seconds: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="How often a mutex checks that the run holding it still runs (a terminated"
+        " holder releases it within this time).",
+    )
     activity_summaries: bool = Field(
         False,
         description="Label each step's activity with its step id in the Web UI. Each label is"
@@ -330,6 +354,44 @@ class RunInput(BaseModel):
         None, description="Action names the starter knew of; unknown actions fail validation."
     )
     options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+
+class MutexRequest(BaseModel):
+    """A step asking for a mutex (the `acquire` signal of a CadenzaMutex workflow)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    request_id: str = Field(description="Unique per acquisition: run, step and a counter.")
+    execution_id: str = Field(description="The asking workflow (signalled back).")
+    step_id: str
+    check_seconds: float = Field(
+        30, description="How often the mutex checks that its holder still runs."
+    )
+
+
+class MutexNotice(BaseModel):
+    """What a CadenzaMutex tells a run about its request (the `cadenza_mutex` signal)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str
+    kind: Literal["waiting", "granted", "check"]
+    holder: str | None = Field(None, description="waiting: the holder's execution id.")
+
+
+class MutexState(BaseModel):
+    """A CadenzaMutex's state, carried across continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    holder: MutexRequest | None = None
+    queue: list[MutexRequest] = Field(default_factory=list)
+    released: list[str] = Field(
+        default_factory=list, description="Requests released before they arrived (bounded)."
+    )
+    granted: int = Field(0, description="Grants so far, all runs of this workflow.")
 
 
 class ScopeSnapshot(BaseModel):

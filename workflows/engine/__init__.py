@@ -5,6 +5,7 @@ workflows (`children.py`)."""
 
 from workflows.contracts import RUN_WORKFLOW as WORKFLOW_NAME, SA_STATE, SA_VERSION, SA_WORKFLOW_ID
 from workflows.engine.children import CadenzaBatchRun, CadenzaLoopRun
+from workflows.engine.mutex import CadenzaMutex
 from workflows.engine.workflow import AdvancedWorkflowRun
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "AdvancedWorkflowRun",
     "CadenzaBatchRun",
     "CadenzaLoopRun",
+    "CadenzaMutex",
 ]

@@ -3,14 +3,19 @@ expression and activity errors into the ErrorInfo a step record keeps. Determini
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
 
 from cadenza.errors import CadenzaError
 
+if TYPE_CHECKING:
+    from workflows.engine.context import StepContext
+
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ErrorType
-    from workflows.contracts import ErrorInfo
+    from workflows.contracts import ErrorInfo, StepRecord
     from workflows.dsl.expressions import ExpressionError
     from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 
@@ -79,3 +84,26 @@ def activity_failure(
     else:
         error = ErrorInfo(type=ErrorType.STEP_FAILED, message=str(cause or exc), step_id=step_id)
     return error, attempts
+
+
+async def recover(
+    ctx: StepContext,
+    step: WorkflowStep,
+    record: StepRecord,
+    failure: StepFailure,
+    policy: EffectiveRetryPolicy,
+) -> tuple[str, Any]:
+    """Run the step's error handlers in order with the error: the first that succeeds recovers
+    the step (its name and output); none does: `failure` again."""
+    payload = {
+        "step_id": step.step_id,
+        "input": record.input,
+        "error": failure.error.model_dump(mode="json"),
+    }
+    for handler in step.error_handlers:
+        try:
+            result = await ctx.run_action(step, handler, payload, policy, "error_handler", (0, 0))
+        except StepFailure:
+            continue
+        return handler, result.output
+    raise failure

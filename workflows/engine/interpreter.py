@@ -39,7 +39,8 @@ from workflows.engine import scheduler
 from workflows.engine.activity import execute_action
 from workflows.engine.cancellation import Cancellation, unneeded_error
 from workflows.engine.context import Priority, descendants
-from workflows.engine.failures import StepFailure, expression_failure
+from workflows.engine.failures import StepFailure, expression_failure, recover
+from workflows.engine.mutex import Mutexes
 from workflows.engine.records import Records
 from workflows.engine.saga import Saga
 from workflows.engine.scope import Scope
@@ -82,6 +83,7 @@ class Interpreter:
         self.termination: Termination | None = None
         """The terminate step that ended the run, if one did."""
         self.cancellation = Cancellation()
+        self.mutexes = Mutexes()
         self._background: list[asyncio.Future[Any]] = []
         self.paused = False
         self._branch_skips: dict[str, str] = {}
@@ -230,7 +232,7 @@ class Interpreter:
             record.error = failure.error
             if self.termination is not None or step.step_id in self.cancellation.unneeded:
                 raise  # cut short by a terminate step or its container's completion: no recovery
-            record.recovered_by, output = await self._recover(step, record, failure, policy)
+            record.recovered_by, output = await recover(self, step, record, failure, policy)
         record.retry_count = max(record.attempts - 1, 0)
         return output
 
@@ -239,7 +241,8 @@ class Interpreter:
     ) -> Any:
         """The handler's output; a `cancel_step` of this step is its failure (StepCancelled)."""
         try:
-            return await HANDLERS[step.step_type].run(self, step, record, policy, prio)
+            async with self.mutexes.held(self, step, record):  # a step's `mutex`, if it has one
+                return await HANDLERS[step.step_type].run(self, step, record, policy, prio)
         except (asyncio.CancelledError, StepFailure):
             # the cancellation reaches the step as CancelledError, or through its activity
             # (which saw it) as a failure of type Cancelled
@@ -272,29 +275,6 @@ class Interpreter:
 
     def _critical(self, step: WorkflowStep) -> bool:
         return step.step_id in self._plans[None].critical_path
-
-    async def _recover(
-        self,
-        step: WorkflowStep,
-        record: StepRecord,
-        failure: StepFailure,
-        policy: EffectiveRetryPolicy,
-    ) -> tuple[str, Any]:
-        """Run the step's error handlers in order; the first that succeeds recovers the step."""
-        payload = {
-            "step_id": step.step_id,
-            "input": record.input,
-            "error": failure.error.model_dump(mode="json"),
-        }
-        for handler in step.error_handlers:
-            try:
-                result = await self.run_action(
-                    step, handler, payload, policy, "error_handler", (0, 0)
-                )
-            except StepFailure:
-                continue
-            return handler, result.output
-        raise failure
 
     # ------------------------------------------------------------------ the StepContext
 

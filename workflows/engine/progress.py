@@ -61,6 +61,11 @@ def progress_rows(
         if pending is not None and record.status in (StepStatus.WAITING, StepStatus.RUNNING):
             who = ", ".join(pending.approvers) or "anyone"
             detail = f"waits for {who}: {pending.approvals} of {pending.required} approvals"
+        waiting_event = state.pending_events.get(sid)
+        if waiting_event is not None and record.status == StepStatus.WAITING:
+            detail = f"waits for the event {waiting_event.name!r}"
+        if record.mutex_holder and record.status == StepStatus.WAITING:
+            detail = f"waits for mutex {record.mutex!r}, held by {record.mutex_holder}"
         breached = [b for b in state.sla.get("breaches", ()) if b.get("step_id") == sid]
         if breached:
             detail = f"SLA {breached[-1]['target_seconds']:g}s breached" + (
