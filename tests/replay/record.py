@@ -18,6 +18,7 @@ from activities.std import default_registry
 from worker.dev.devmode import scratch_session
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, ExecutionOptions
+from workflows.contracts import mutex_workflow_id
 from workflows.orchestrator import APPROVAL_NODE, TaskInput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,7 +224,45 @@ CASES["cancel-step"] = (
     },
     {},
 )
+CASES["event-subworkflow-mutex"] = (
+    {
+        "workflow_id": "replay-event-subworkflow-mutex",
+        "retry_policy": FAST,
+        "definitions": {
+            "refund": {
+                "steps": [
+                    {"step_id": "pay_back", "action": "std.echo", "input_mapping": {"a": "input.a"}}
+                ]
+            }
+        },
+        "steps": [
+            {
+                "step_id": "paid",
+                "step_type": "event",
+                "event": {"name": "payment", "schema": {"type": "object", "required": ["a"]}},
+            },
+            {
+                "step_id": "refund",
+                "step_type": "workflow",
+                "dependencies": ["paid"],
+                "workflow": {"name": "refund"},
+                "input_mapping": {"a": "steps.paid.output.data.a"},
+            },
+            {
+                "step_id": "deploy",
+                "action": "std.echo",
+                "dependencies": ["refund"],
+                "mutex": "'replay-deploy'",
+            },
+        ],
+    },
+    {},
+)
 OPTIONS = {"children-batches-and-loop": SMALL, "map-batched": SMALL}
+# event cases: (event name, data, seconds to wait before sending it)
+EVENTS = {"event-subworkflow-mutex": ("payment", {"a": 1}, 0.5)}
+# mutex workflows whose histories a case records too
+MUTEXES = {"event-subworkflow-mutex": ["replay-deploy"]}
 # cancel_step cases: (step, by, seconds to wait before cancelling)
 CANCELS = {"cancel-step": ("stuck", "ops", 1.0)}
 # agentic tasks (AgenticTaskRun): the task, and who approves it (None: no approval)
@@ -276,6 +315,10 @@ async def main() -> None:
                 step, by, delay = DECISIONS[name]
                 await asyncio.sleep(delay)
                 await cadenza.approve(handle.id, step, by, "recorded")
+            if name in EVENTS:
+                event, data, delay = EVENTS[name]
+                await asyncio.sleep(delay)
+                await cadenza.send_event(handle.id, event, data, "recorder")
             if name in CANCELS:
                 step, by, delay = CANCELS[name]
                 await asyncio.sleep(delay)
@@ -290,6 +333,10 @@ async def main() -> None:
                 (HISTORIES / f"{name}--{suffix}.json").write_text(child_history.to_json())
                 index[f"{name}--{suffix}.json"] = child.id
                 print(f"  child {suffix}: {len(child_history.events)} events")
+            for mutex in MUTEXES.get(name, []):
+                lock = client.get_workflow_handle(mutex_workflow_id(mutex))
+                await lock.result()
+                await save(f"{name}--mutex", lock, index)
         for name, (request, approver) in TASKS.items():
             if (HISTORIES / f"{name}.json").exists() and "--force" not in sys.argv:
                 continue

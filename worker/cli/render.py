@@ -123,6 +123,8 @@ def mermaid(definition: AdvancedWorkflow) -> str:
         StepType.WAIT: ("([", "])"),
         StepType.MAP: ("[[", "]]"),
         StepType.TERMINATE: ("(((", ")))"),
+        StepType.EVENT: (">", "]"),
+        StepType.WORKFLOW: ("{{", "}}"),
     }
 
     def node(step_id: str, label: str, kind: StepType) -> str:
@@ -132,7 +134,7 @@ def mermaid(definition: AdvancedWorkflow) -> str:
 
     def level(steps: list[WorkflowStep]) -> None:
         for step in steps:
-            label = f"{step.step_id}<br/>{step.action or step.step_type.value}"
+            label = f"{step.step_id}<br/>{_what(step)}"
             lines.append(node(step.step_id, label, step.step_type))
         for sid, deps in upstream_edges(steps).items():
             for dep in deps:
@@ -151,6 +153,19 @@ def mermaid(definition: AdvancedWorkflow) -> str:
 
     level(definition.steps)
     return "\n".join(lines)
+
+
+def _what(step: WorkflowStep) -> str:
+    """What a node does: its action, its step type, the event or definition it names."""
+    what = step.action or step.step_type.value
+    if step.event is not None:
+        what = f"event {step.event.name}"
+    elif step.workflow is not None:
+        what = f"workflow {step.workflow.name or step.workflow.file}"
+        what += "" if step.workflow.wait else " (no wait)"
+    if step.mutex is not None:
+        what += f"<br/>mutex {step.mutex}"
+    return what
 
 
 def _mid(step_id: str) -> str:

@@ -53,8 +53,8 @@ from workflows.engine.telemetry import (
 
 log = logging.getLogger("cadenza.monitor")
 
-# Steps whose duration is a person's or a timer's, not the system's: no anomaly alerts.
-NOT_BASELINED = frozenset({"approval", "wait"})
+# Steps whose duration is a person's, a timer's or another system's: no anomaly alerts.
+NOT_BASELINED = frozenset({"approval", "wait", "event"})
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
 
