@@ -12,9 +12,9 @@ from rich.console import Console
 from activities.std import default_registry
 from worker.cli.base import exit_now
 from worker.cli.render import result_view, task_view, ui_link
+from worker.definition_files import load_definition
 from worker.dev.devmode import dev_session, quiet_sdk_logs
 from worker.settings import Settings
-from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowState
 from workflows.orchestrator import TaskInput
 
@@ -34,6 +34,17 @@ RUNS: list[tuple[str, dict[str, Any], WorkflowState]] = [
     ),
 ]
 
+PIPELINE = {
+    "order_id": "A-1003",
+    "warehouse": "berlin",
+    "items": [{"sku": "tea", "quantity": 2}, {"sku": "cup", "quantity": 1}],
+}
+# events the demo sends to a run, as a payment provider's webhook would: (name, data, by)
+EVENTS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "order-pipeline.yaml": ("payment", {"amount": 42.5, "reference": "psp-77"}, "psp"),
+}
+RUNS.append(("order-pipeline.yaml", PIPELINE, WorkflowState.COMPLETED))
+
 DEMO_TASK = TaskInput(
     task="Weekly report: sales and inventory",
     tools=["std.echo", "std.fail"],
@@ -49,10 +60,15 @@ async def demo() -> int:
     settings = Settings(llm_scripts=EXAMPLES / "scripts")
     async with dev_session(settings, registry, say=console.print) as cadenza:
         for name, run_input, expected in RUNS:
-            definition = parse_document((EXAMPLES / name).read_bytes(), name)
+            definition = load_definition(EXAMPLES / name)
             started = time.perf_counter()
             handle = await cadenza.start(definition, run_input, known_actions=registry.names())
             console.rule(f"{name}: {handle.id}")
+            if name in EVENTS:
+                event, data, by = EVENTS[name]
+                sent = await cadenza.send_event(handle.id, event, data, by)
+                where = sent.consumed_by or "kept until its step waits"
+                console.print(f"sent the {event} event ({where})", highlight=False)
             result = await cadenza.result(handle.id)
             console.print(result_view(result))
             console.print(
