@@ -10,13 +10,14 @@ import pytest
 
 from activities.std import default_registry
 from tests.support.cases import CASES, base, with_step
+from tests.support.cases_v2 import LANGUAGE_CASES
 from workflows.dsl.validate import validate_definition
 
 
 @pytest.mark.parametrize(
     ("definition", "path", "code", "fragment"),
-    [c[1:] for c in CASES],
-    ids=[c[0] for c in CASES],
+    [c[1:] for c in CASES + LANGUAGE_CASES],
+    ids=[c[0] for c in CASES + LANGUAGE_CASES],
 )
 def test_malformed_definition_gets_a_precise_diagnostic(
     definition: Any, path: str, code: str, fragment: str
