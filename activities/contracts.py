@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -96,10 +97,19 @@ MODEL_PROVIDERS = ("scripted", "openai", "ollama")
 """Providers a model name `provider:name` may use (activities/reasoning/llm.py)."""
 
 
+SCRIPT_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+"""A scripted model's NAME: a file name in the scripts folder, never a path."""
+
+
 def model_problem(name: str) -> str | None:
     """What is wrong with a model name, or None: `scripted:NAME`, `openai:MODEL` (any
     OpenAI-compatible server) or `ollama:MODEL`."""
     provider, _, model = name.partition(":")
+    if provider == "scripted" and model and not SCRIPT_NAME.fullmatch(model):
+        return (
+            f"model {name[:120]!r}: a scripted model's NAME is letters, digits, '_' and '-' "
+            "(the file NAME.yaml in the worker's scripts folder), not a path"
+        )
     if provider in MODEL_PROVIDERS and model:
         return None
     return (

@@ -37,6 +37,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
     CHAT_ACTIVITY,
+    SCRIPT_NAME,
     ChatRequest,
     ChatResponse,
     ErrorType,
@@ -104,23 +105,53 @@ class ScriptExhausted(CadenzaError):
     """
 
 
+MAX_SCRIPT_BYTES = 1_048_576
+
+
 def load_script(name: str, folder: Path) -> list[dict[str, Any]]:
     """The turns of script `name` (parsed once per file version: a long agent makes hundreds
-    of calls on the same script)."""
-    path = folder / f"{name}.yaml"
+    of calls on the same script).
+
+    `name` comes from a definition, so it is a file name (SCRIPT_NAME), never a path, and the
+    file it names must resolve inside `folder` (no symbolic link out of it). No error message
+    quotes the file's content.
+    """
+    if not SCRIPT_NAME.fullmatch(name):
+        raise _model_error(model_problem(f"scripted:{name}") or f"bad script name {name!r}")
     try:
+        root = folder.resolve()
+        path = (folder / f"{name}.yaml").resolve()
+        if not path.is_relative_to(root):
+            raise _model_error(
+                f"scripted model {name!r}: {name}.yaml leads out of the scripts folder; refused"
+            )
         stat = path.stat()
+        if stat.st_size > MAX_SCRIPT_BYTES:
+            raise _model_error(
+                f"scripted model {name!r}: {path} is over {MAX_SCRIPT_BYTES} bytes; refused"
+            )
         return _parse_script(name, path, stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
         raise _model_error(
-            f"scripted model {name!r}: cannot read {path} ({exc.strerror}); set "
+            f"scripted model {name!r}: cannot read {folder / name}.yaml ({exc.strerror}); set "
             "CADENZA_LLM_SCRIPTS to the folder of scripts"
         ) from None
 
 
 @functools.lru_cache(maxsize=64)
 def _parse_script(name: str, path: Path, mtime_ns: int, size: int) -> list[dict[str, Any]]:
-    turns = yaml.safe_load(path.read_text(encoding="utf-8"))
+    with path.open("rb") as f:
+        raw = f.read(MAX_SCRIPT_BYTES + 1)
+    try:
+        turns = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _model_error(
+            f"scripted model {name!r}: {path} is not UTF-8 (offset {exc.start})"
+        ) from None
+    except yaml.YAMLError as exc:  # its message quotes the file: only the position goes out
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise _model_error(f"scripted model {name!r}: {path} is not valid YAML{where}") from None
     if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
         raise _model_error(
             f"scripted model {name!r}: {path} must be a list of turns {{content, tool_calls}}"

@@ -131,3 +131,47 @@ def test_model_names_need_a_known_provider(tmp_path: Path) -> None:
     assert not report.ok and "e.g. `openai:gpt-4o-mini`" in report.summary()
     with pytest.raises(ApplicationError, match="no API key: set OPENAI_API_KEY"):
         chat_model("openai:gpt-4o-mini", Providers(scripts=tmp_path))
+
+
+SECRET = "sk-live-do-not-leak"
+
+
+def test_a_scripted_model_reads_only_its_scripts_folder_and_never_quotes_a_file(
+    tmp_path: Path,
+) -> None:
+    scripts = tmp_path / "deploy" / "scripts"
+    scripts.mkdir(parents=True)
+    (tmp_path / "x.yaml").write_text(f"- content: {SECRET}\n")  # scripted:../../x
+    (scripts / "ok.yaml").write_text("- content: hello\n")
+    (scripts / "linked.yaml").symlink_to(tmp_path / "x.yaml")
+    (scripts / "broken.yaml").write_text(f"- content: {SECRET}\n  : [unclosed\n")
+    (scripts / "binary.yaml").write_bytes(b"\xff\xfe" + SECRET.encode())
+    providers = Providers(scripts=scripts)
+    assert chat_model("scripted:ok", providers).invoke("hi").content == "hello"
+    for name in ("../../x", "..", "/etc/passwd", "a/b", "x.yaml", "", "linked"):
+        with pytest.raises(ApplicationError) as caught:
+            chat_model(f"scripted:{name}", providers).invoke("hi")
+        assert caught.value.type == "ModelError" and caught.value.non_retryable
+        assert SECRET not in str(caught.value)
+    for name, problem in (("broken", "not valid YAML at line 2"), ("binary", "not UTF-8")):
+        with pytest.raises(ApplicationError, match=problem) as caught:
+            chat_model(f"scripted:{name}", providers)
+        assert SECRET not in str(caught.value)
+
+
+def test_a_scripted_model_name_that_is_a_path_fails_validation() -> None:
+    assert model_problem("scripted:research-2_b") is None
+    assert "not a path" in (model_problem("scripted:../../x") or "")
+    report = validate_definition(
+        {
+            "workflow_id": "w",
+            "steps": [
+                {
+                    "step_id": "a",
+                    "step_type": "agent",
+                    "agent": {"instructions": "x", "model": "scripted:../../etc/x"},
+                }
+            ],
+        }
+    )
+    assert not report.ok and "not a path" in report.summary()

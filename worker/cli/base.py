@@ -19,6 +19,7 @@ from activities.std import default_registry
 from cadenza.errors import EXIT_FAILED as EXIT_FAILED, EXIT_USAGE as EXIT_USAGE, CadenzaError
 from worker.definition_files import load_definition
 from worker.settings import Settings
+from workflows.dsl.loader import MAX_DEPTH, ShapeError, check_shape
 
 # Off a terminal (pipes, CI logs) tables get room instead of being folded at 80 columns.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -78,24 +79,55 @@ def load_file(path: Path) -> dict[str, Any]:
     return load_definition(path)
 
 
+MAX_INPUT_FILE_BYTES = 10 * 1024 * 1024
+"""What `--input @FILE` reads at most (a run input is at most 1 MiB of JSON anyway)."""
+
+
+def read_input_file(name: str) -> str:
+    """The text of `--input @name`: read no further than MAX_INPUT_FILE_BYTES (`/dev/zero`,
+    a huge file), UTF-8, every problem a UsageError naming the file."""
+    try:
+        with Path(name).open("rb") as f:
+            raw = f.read(MAX_INPUT_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read input file {name}: {exc.strerror}") from None
+    if len(raw) > MAX_INPUT_FILE_BYTES:
+        raise UsageError(
+            f"input file {name} is over {MAX_INPUT_FILE_BYTES} bytes; a run input is at most "
+            "1 MiB of JSON: pass large data by reference (a URL, a storage key)"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"input file {name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); pass a JSON object"
+        ) from None
+
+
 def parse_input(value: str | None) -> dict[str, Any]:
+    """`--input JSON` or `--input @FILE` as a mapping; a UsageError (exit 2) for anything
+    else, naming the file and the problem: unreadable, too large, not UTF-8, not JSON, nested
+    or expanding past the run-input limits, not an object."""
     if not value:
         return {}
-    text = value
+    source, text = "--input", value
     if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read input file {value[1:]}: {exc.strerror}") from None
+        source, text = f"input file {value[1:]}", read_input_file(value[1:])
     try:
         data = json.loads(text)
+        check_shape(data)
     except json.JSONDecodeError as exc:
         raise UsageError(
-            f"--input is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            f"{source} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "pass a JSON object or @file.json"
         ) from None
+    except RecursionError:
+        raise UsageError(f"{source}: JSON nests more than {MAX_DEPTH} levels deep") from None
+    except ShapeError as exc:
+        raise UsageError(f"{source}: {exc}") from None
     if not isinstance(data, dict):
-        raise UsageError("--input must be a JSON object")
+        raise UsageError(f"{source} must be a JSON object, not a {type(data).__name__}")
     return data
 
 
