@@ -27,6 +27,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from cadenza.errors import CadenzaError
+
 ALLOW_VARIABLE = "CADENZA_HTTP_ALLOW"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -45,8 +47,10 @@ METADATA_ADDRESSES = frozenset(
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class EgressRefused(Exception):
-    """A connection the egress policy does not allow (the message says which and how to allow)."""
+class EgressRefused(CadenzaError):
+    """A connection the egress policy does not allow. `std.http` fails the step with error
+    type Forbidden; allow the host or its network in CADENZA_HTTP_ALLOW if it should be reached.
+    """
 
 
 def _embedded(ip: IPAddress) -> list[IPAddress]:
