@@ -75,13 +75,6 @@ async def test_wcp_26_cancel_mi_activity(flow: CadenzaClient) -> None:
     assert result.compensations == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: cancel_step on a map cancels the body's template id, not the instances "
-    "(Interpreter.cancel_step passes descendants(step)): running instances end failed/Cancelled "
-    "with attempts 3 (they ran once), unstarted ones stay pending, and a record for the "
-    "template id 'notify' appears",
-)
 async def test_wcp_26_cancelled_instances_end_cancelled(flow: CadenzaClient) -> None:
     result = await cancelled_map(flow)
     instances = [result.steps[f"notify[{i}]"] for i in range(4)]
@@ -125,7 +118,6 @@ BLOCKING_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=BLOCKING_BUG)
 async def test_wcp_28_blocking_discriminator(flow: CadenzaClient) -> None:
     result = await run(flow, definition(28))
     assert result.status == WorkflowState.COMPLETED, result.error
@@ -154,7 +146,6 @@ async def test_wcp_30_structured_partial_join(flow: CadenzaClient) -> None:
     assert steps["review_c"].status == COMPLETED  # the third ran on
 
 
-@pytest.mark.xfail(strict=True, reason=BLOCKING_BUG)
 async def test_wcp_31_blocking_partial_join(flow: CadenzaClient) -> None:
     result = await run(flow, definition(31))
     assert result.status == WorkflowState.COMPLETED, result.error

@@ -63,13 +63,13 @@ class Row:
     number: int
     name: str
     support: str
-    """`yes`, `partly`, `no`, with a note: `yes (`event`, being built)`."""
+    """`yes`, `partly`, `no`, with a note: `yes (`event`)`."""
     test_column: str
 
     @property
     def kind(self) -> str:
-        """yes | partly | no | being built (supported once a feature being built lands)."""
-        return "being built" if "being built" in self.support else self.support.split(" ")[0]
+        """yes | partly | no."""
+        return self.support.split(" ")[0]
 
     @property
     def tests(self) -> list[str]:

@@ -66,6 +66,9 @@ class StepContext(Protocol):
     def reset(self, step_id: str) -> None:
         """Make a settled step pending again (the next loop iteration)."""
 
+    def members(self, step: WorkflowStep) -> list[WorkflowStep]:
+        """The steps inside `step` at any depth, a map's instances in place of its body."""
+
     def add_instances(self, body: WorkflowStep, indexes: range) -> list[WorkflowStep]:
         """The instances `<id>[i]` of a map's body for `indexes`, each with a pending record."""
 
@@ -125,8 +128,12 @@ class StepContext(Protocol):
     def runs_in_batches(self, step: WorkflowStep) -> None:
         """`step`'s children run in batch child workflows (so they cannot be cancelled alone)."""
 
-    def keep_running(self, work: asyncio.Future[Any]) -> None:
-        """Work the run waits for before it ends, though its step has completed."""
+    def keep_running(self, work: asyncio.Future[Any], owner: str) -> None:
+        """Work the run waits for before it ends, though its step (`owner`) has completed."""
+
+    async def finish_kept(self, owners: Sequence[WorkflowStep]) -> None:
+        """Wait for the work these steps left running (`keep_running`), e.g. before a loop
+        runs its body again."""
 
     def snapshot(self) -> ScopeSnapshot:
         """What a child workflow's expressions may read."""

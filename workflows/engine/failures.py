@@ -78,6 +78,9 @@ def activity_failure(
             step_id=step_id,
         )
     elif isinstance(cause, CancelledError):
+        # cancelled during an attempt; the SDK does not say which one (failed attempts before it
+        # are not counted): one, not the policy's maximum
+        attempts = 1
         error = ErrorInfo(
             type=ErrorType.CANCELLED, message="the action was cancelled", step_id=step_id
         )

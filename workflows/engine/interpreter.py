@@ -85,6 +85,7 @@ class Interpreter:
         self.cancellation = Cancellation()
         self.mutexes = Mutexes()
         self._background: list[asyncio.Future[Any]] = []
+        self._kept: dict[str, list[asyncio.Future[Any]]] = {}  # by the container that left it
         self.paused = False
         self._branch_skips: dict[str, str] = {}
         self._tolerated: set[str] = set()
@@ -99,7 +100,11 @@ class Interpreter:
         if scope is not None:
             state.vars = dict(scope.vars)
         self.scope = Scope(run_input, state, scope)
-        self.records = Records(state, self.steps, self.spans, self.sla, self.scope, on_change)
+        self._bodies = {s.map.step.step_id for s in self.steps.values() if s.map is not None}
+        """Map bodies: templates of instances `<id>[i]`, not steps of the run (no record)."""
+        self.records = Records(
+            state, self.steps, self.spans, self.sla, self.scope, on_change, self._bodies
+        )
 
     # ------------------------------------------------------------------ levels
 
@@ -249,7 +254,7 @@ class Interpreter:
             reason = self.cancellation.operator_failure(step)
             if reason is None:
                 raise
-        self.records.cancel_unstarted(descendants(step), f"not started: {reason}")
+        self.records.cancel_unstarted(self.members(step), f"not started: {reason}")
         raise StepFailure.of(step, ErrorType.STEP_CANCELLED, reason)
 
     def _failed(
@@ -304,11 +309,22 @@ class Interpreter:
         failure handling applies. Returns the status it had."""
         step = self.steps[request.step_id]
         was = self.state.steps[step.step_id].status.value
-        inside = [s.step_id for s in descendants(step)]
+        inside = [s.step_id for s in self.members(step)]
         if not self.cancellation.request(step, request, inside):
             why = request.reason or "no reason given"
             self._branch_skips[step.step_id] = f"cancelled by {request.by} before it started: {why}"
         return was
+
+    def members(self, step: WorkflowStep) -> list[WorkflowStep]:
+        """The steps inside `step` at any depth, a map's instances in place of its body."""
+        out: list[WorkflowStep] = []
+        for inner in descendants(step):
+            if inner.step_id in self._bodies:
+                prefix = f"{inner.step_id}["
+                out += [s for sid, s in self.steps.items() if sid.startswith(prefix)]
+            else:
+                out.append(inner)
+        return out
 
     def add_instances(self, body: WorkflowStep, indexes: range) -> list[WorkflowStep]:
         out = []
@@ -358,8 +374,12 @@ class Interpreter:
         if step.step_id not in self.cancellation.batched:
             self.cancellation.batched.append(step.step_id)
 
-    def keep_running(self, work: asyncio.Future[Any]) -> None:
+    def keep_running(self, work: asyncio.Future[Any], owner: str) -> None:
         self._background.append(work)
+        self._kept.setdefault(owner, []).append(work)
+
+    async def finish_kept(self, owners: Sequence[WorkflowStep]) -> None:
+        await scheduler.finish([w for o in owners for w in self._kept.pop(o.step_id, [])])
 
     def skip_unstarted(self) -> None:
         """After a termination: every step that never started is skipped, naming why."""

@@ -25,6 +25,12 @@ class ContainerOutput(TypedDict, total=False):
     failures: list[ChildFailure]
     cancelled_steps: int
     """Children cancelled because the container completed without them (`completion`)."""
+    running_steps: int
+    """Children still running when it completed (`completion` with `cancel_remaining: false`):
+    neither successful nor failed, and not in `results`."""
+
+
+UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING, StepStatus.RETRYING)
 
 
 class LoopOutput(TypedDict):
@@ -38,11 +44,13 @@ def container_output(state: ExecutionResult, children: Sequence[WorkflowStep]) -
     """The seed's parallel result shape over a container's children."""
     results: dict[str, Any] = {}
     failures: list[ChildFailure] = []
-    cancelled = 0
+    cancelled = unfinished = 0
     for child in children:
         record = state.steps[child.step_id]
         if record.status == StepStatus.CANCELLED:  # its container completed without it
             cancelled += 1
+        elif record.status in UNFINISHED:  # still running (completion, cancel_remaining: false)
+            unfinished += 1
         elif record.status == StepStatus.FAILED:
             error = record.error
             failures.append(
@@ -54,7 +62,7 @@ def container_output(state: ExecutionResult, children: Sequence[WorkflowStep]) -
         else:
             results[child.step_id] = record.output
     total = len(children)
-    successful = total - len(failures) - cancelled
+    successful = total - len(failures) - cancelled - unfinished
     output: ContainerOutput = {
         "total_steps": total,
         "successful_steps": successful,
@@ -65,6 +73,8 @@ def container_output(state: ExecutionResult, children: Sequence[WorkflowStep]) -
     }
     if cancelled:
         output["cancelled_steps"] = cancelled
+    if unfinished:
+        output["running_steps"] = unfinished
     return output
 
 

@@ -4,7 +4,7 @@ the Web UI's details. Deterministic code only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from temporalio import workflow
 
@@ -27,6 +27,7 @@ class Records:
         sla: SlaWatch,
         scope: Scope,
         on_change: Callable[[], None],
+        templates: Collection[str] = (),
     ) -> None:
         self.state = state
         self.steps = steps
@@ -34,8 +35,8 @@ class Records:
         self.sla = sla
         self.scope = scope
         self.on_change = on_change
-        state.steps = {sid: StepRecord() for sid in steps}
-        self.counts: dict[str, int] = {StepStatus.PENDING.value: len(steps)}
+        state.steps = {sid: StepRecord() for sid in steps if sid not in templates}
+        self.counts: dict[str, int] = {StepStatus.PENDING.value: len(state.steps)}
         """Steps per status (read by the Web UI's details)."""
         self.running: set[str] = set()
         """Steps running now (read by the Web UI's details)."""

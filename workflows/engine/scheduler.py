@@ -149,3 +149,10 @@ async def then_drain(level: Awaitable[None], background: list[asyncio.Future[Any
             task.cancel()
         if background:
             await workflow.wait(list(background))
+
+
+async def finish(work: list[asyncio.Future[Any]]) -> None:
+    """Wait until `work` (left running by containers that completed early) has ended."""
+    pending = [w for w in work if not w.done()]
+    if pending:
+        await workflow.wait(pending)

@@ -11,7 +11,7 @@ from activities.contracts import ErrorType
 from workflows.contracts import LOOP_WORKFLOW, LoopInput, LoopProgress, StepRecord
 from workflows.dsl.expressions import ExpressionError
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
-from workflows.engine.context import Priority, StepContext, StepHandler, descendants
+from workflows.engine.context import Priority, StepContext, StepHandler
 from workflows.engine.failures import StepFailure, expression_failure
 from workflows.engine.outputs import LoopOutput, container_output
 
@@ -87,10 +87,13 @@ async def _iteration(
 ) -> Any:
     iteration = progress.iterations
     if step.parallel_steps:
-        for child in descendants(step):
+        for child in ctx.members(step):
             ctx.reset(child.step_id)
         await ctx.run_level(step.step_id, fail_fast=False)
         body = container_output(ctx.state, step.parallel_steps)
+        # what the body's containers left running (cancel_remaining: false) ends first: the
+        # next iteration reuses its steps (a blocking discriminator, a blocking partial join)
+        await ctx.finish_kept([step, *ctx.members(step)])
         if body["failed_steps"]:
             first = body["failures"][0]
             raise StepFailure.of(

@@ -124,7 +124,7 @@ async def run_instances(
     if not left:
         return
     if not completion.cancel_remaining:
-        ctx.keep_running(asyncio.gather(*left))
+        ctx.keep_running(asyncio.gather(*left), step.step_id)
         return
     for instance in instances:
         if ctx.state.steps[instance.step_id].status != StepStatus.PENDING:

@@ -14,7 +14,7 @@ from workflows.contracts import BatchInput, StepRecord
 from workflows.dsl.models import CompletionSpec, EffectiveRetryPolicy, WorkflowStep
 from workflows.dsl.plan import Plan
 from workflows.engine.batches import run_batches
-from workflows.engine.context import Priority, StepContext, StepHandler, descendants
+from workflows.engine.context import Priority, StepContext, StepHandler
 from workflows.engine.failures import StepFailure
 from workflows.engine.outputs import completed_count, completion_reached, container_output
 
@@ -51,7 +51,7 @@ class ParallelStep(StepHandler):
                 )
         except StepFailure:
             # the container failed: undo what its children did before its error handlers run
-            await ctx.compensate(descendants(step))
+            await ctx.compensate(ctx.members(step))
             raise
         return output
 
@@ -74,13 +74,13 @@ async def _until_complete(ctx: StepContext, step: WorkflowStep, spec: Completion
     if spec.cancel_remaining:
         await ctx.run_level(step.step_id, fail_fast=False, until=reached)
         ctx.cancel_unstarted(
-            descendants(step), f"not started: '{step.step_id}' completed without it"
+            ctx.members(step), f"not started: '{step.step_id}' completed without it"
         )
         return
     level = asyncio.ensure_future(ctx.run_level(step.step_id, fail_fast=False))
     await workflow.wait_condition(lambda: level.done() or reached())
     if not level.done():
-        ctx.keep_running(level)
+        ctx.keep_running(level, step.step_id)
 
 
 def check_completion(
