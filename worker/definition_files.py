@@ -26,6 +26,8 @@ def read_document(path: Path) -> dict[str, Any]:
             raw = f.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
         raise DocumentError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:  # read no further: /dev/zero, a huge file
+        raise DocumentError(f"{path}: over {MAX_DOCUMENT_BYTES} bytes; that is the limit")
     return parse_document(raw, str(path))
 
 

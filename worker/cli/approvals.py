@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +18,7 @@ from worker.cli.base import (
     err,
     human_duration,
     out,
+    parse_json_value,
     run_command,
 )
 from worker.client import CadenzaClient, DecisionRefused, connect
@@ -75,7 +76,7 @@ def send(
     kept until one waits (exit 2 with the run's reason when refused)."""
 
     async def main() -> int:
-        payload = _event_data(data)
+        payload = parse_json_value(data, "--data")
         cadenza = CadenzaClient(await connect())
         try:
             result = await cadenza.send_event(execution_id, name, payload, by)
@@ -163,29 +164,3 @@ def _events_table(rows: list[tuple[str, PendingEvent]]) -> Table:
             f"cadenza send {eid} {e.name} --data '{{...}}'",
         )
     return table
-
-
-MAX_EVENT_DATA_BYTES = 1_048_576
-
-
-def _event_data(value: str) -> Any:
-    """`--data`: JSON text, or @file holding JSON (at most MAX_EVENT_DATA_BYTES)."""
-    text = value
-    if value.startswith("@"):
-        try:
-            with open(value[1:], "rb") as f:
-                raw = f.read(MAX_EVENT_DATA_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"cannot read {value[1:]}: {exc.strerror}") from None
-        if len(raw) > MAX_EVENT_DATA_BYTES:
-            raise UsageError(f"{value[1:]} is larger than {MAX_EVENT_DATA_BYTES} bytes")
-        text = raw.decode("utf-8", errors="replace")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"--data is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); pass "
-            "JSON such as '{\"amount\": 10}' or @file.json"
-        ) from None
-    except RecursionError:
-        raise UsageError("--data nests too deeply") from None

@@ -111,7 +111,17 @@ def parse_input(value: str | None) -> dict[str, Any]:
     or expanding past the run-input limits, not an object."""
     if not value:
         return {}
-    source, text = "--input", value
+    data = parse_json_value(value, "--input")
+    if not isinstance(data, dict):
+        source = f"input file {value[1:]}" if value.startswith("@") else "--input"
+        raise UsageError(f"{source} must be a JSON object, not a {type(data).__name__}")
+    return data
+
+
+def parse_json_value(value: str, option: str) -> Any:
+    """An option's JSON value, given inline or as @FILE (`--input`, `--data`), within the
+    run-input limits; every problem a UsageError naming the option or the file."""
+    source, text = option, value
     if value.startswith("@"):
         source, text = f"input file {value[1:]}", read_input_file(value[1:])
     try:
@@ -120,14 +130,12 @@ def parse_input(value: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"{source} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "pass a JSON object or @file.json"
+            "pass JSON or @file.json"
         ) from None
     except RecursionError:
         raise UsageError(f"{source}: JSON nests more than {MAX_DEPTH} levels deep") from None
     except ShapeError as exc:
         raise UsageError(f"{source}: {exc}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{source} must be a JSON object, not a {type(data).__name__}")
     return data
 
 

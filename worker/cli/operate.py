@@ -1,11 +1,11 @@
-"""Commands of operators: `server`, `worker`, `setup`, `replay`, `codec-server`, `codec-key`."""
+"""Commands of operators: `server`, `worker`, `setup`, `replay`, `codec-key` (and in codec.py:
+`codec-server`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -27,9 +27,8 @@ from worker.cli.base import (
     run_command,
 )
 from worker.client import connect
-from worker.codec import KEYS_VARIABLE, new_key, parse_keys, payload_codec
+from worker.codec import new_key
 from worker.replay import replay_files, replay_query
-from worker.services.codec_server import codec_server
 from worker.services.dev_server import SEARCH_ATTRIBUTES, EmbeddedServer, ServerConfig, ServerError
 from worker.settings import Settings
 from worker.wiring import ensure_search_attributes, serve
@@ -186,42 +185,6 @@ def replay(
                 highlight=False,
             )
         return EXIT_FAILED if failed or not outcomes else EXIT_OK
-
-    run_command(main)
-
-
-def codec_server_command(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    origin: Annotated[
-        list[str] | None,
-        typer.Option("--origin", help="Web UI origin allowed by CORS (repeatable)."),
-    ] = None,
-) -> None:
-    """Serve the Web UI's remote codec endpoint (/encode, /decode) with this process's keys."""
-
-    async def main() -> int:
-        keys = parse_keys(os.environ.get(KEYS_VARIABLE, ""))
-        if not keys:
-            raise UsageError(
-                f"{KEYS_VARIABLE} is not set: without keys there is nothing to decode "
-                "(make one with `cadenza codec-key`)"
-            )
-        token = os.environ.get("CADENZA_CODEC_SERVER_TOKEN") or None
-        origins = origin or ["http://localhost:8233"]
-        with codec_server(payload_codec(keys), port, host, origins, token) as url:
-            err.print(
-                f"codec server on {url} (keys {', '.join(keys)}; CORS for {', '.join(origins)}"
-                f"{'; bearer token required' if token else ''}); in the Web UI set the codec "
-                f"endpoint to {url}; Ctrl-C stops it",
-                highlight=False,
-            )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-        return EXIT_OK
 
     run_command(main)
 
