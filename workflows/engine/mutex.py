@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ from workflows.engine.failures import StepFailure, expression_failure
 HISTORY_LIMIT = 2000
 """Events after which a mutex continues as new (its state is small: holder and queue)."""
 KEEP_RELEASED = 1000
+_FREE: AbstractAsyncContextManager[None] = nullcontext()
 MAX_NAME = 200
 
 
@@ -158,14 +159,18 @@ class Mutexes:
         if notice.kind != "check":
             self._notices[notice.request_id] = notice
 
-    @asynccontextmanager
-    async def held(  # long: acquire, wait, release around the step's work in one place
+    def held(
         self, ctx: MutexContext, step: WorkflowStep, record: StepRecord
-    ) -> AsyncIterator[None]:
+    ) -> AbstractAsyncContextManager[None]:
         """Hold the step's mutex (if it has one) around what the step does."""
         if step.mutex is None:
-            yield
-            return
+            return _FREE  # most steps: no generator to build and drive
+        return self._held(ctx, step, record)
+
+    @asynccontextmanager
+    async def _held(
+        self, ctx: MutexContext, step: WorkflowStep, record: StepRecord
+    ) -> AsyncIterator[None]:
         name = _name(ctx, step)
         if not self._listening:
             workflow.set_signal_handler(MUTEX_SIGNAL, self._on_notice)
