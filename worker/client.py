@@ -21,7 +21,6 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfig
@@ -29,19 +28,15 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.service import RPCError
 
 from cadenza.errors import EXIT_USAGE, CadenzaError
+from worker.client_messages import DecisionRefused as DecisionRefused, RunMessages
 from worker.codec import data_converter
 from worker.settings import DEFAULT_ADDRESS
 from workflows.contracts import (
-    CancelStepInput,
-    CancelStepResult,
-    EventInput,
-    EventResult,
     PendingEvent,
+    SuspendedStep,
 )
 from workflows.dsl.models import (
     AdvancedWorkflow,
-    DecisionInput,
-    DecisionResult,
     ErrorInfo,
     ExecutionOptions,
     ExecutionResult,
@@ -60,17 +55,6 @@ class ConnectionFailed(CadenzaError):
     """Temporal could not be reached; the message says where and how to start a server.
 
     Start one (`cadenza server`) or point TEMPORAL_ADDRESS at the running one.
-    """
-
-    exit_code = EXIT_USAGE
-
-
-class DecisionRefused(CadenzaError):
-    """An approval decision, an event or a step cancellation the run refused; the message is
-    the run's reason.
-
-    Check the step id and who decides (`cadenza pending` lists waiting approvals; `cadenza
-    status ID` shows which steps still run).
     """
 
     exit_code = EXIT_USAGE
@@ -143,7 +127,7 @@ def new_execution_id(definition: AdvancedWorkflow) -> str:
     return f"{definition.workflow_id}-{uuid.uuid4().hex[:12]}"
 
 
-class CadenzaClient:
+class CadenzaClient(RunMessages):
     """Starts and follows cadenza runs through a Temporal client.
 
     Args:
@@ -281,68 +265,12 @@ class CadenzaClient:
         handle = self.client.get_workflow_handle(execution_id)
         return (await handle.describe()).status
 
-    async def approve(
-        self, execution_id: str, step_id: str, by: str, comment: str = ""
-    ) -> DecisionResult:
-        """Approve a waiting approval step through the validated `approve` update.
-
-        Raises:
-            DecisionRefused: the run refused it (unknown step, not waiting, not an approver,
-                already decided), with the run's reason.
-        """
-        return await self._decide("approve", execution_id, step_id, by, comment)
-
-    async def reject(
-        self, execution_id: str, step_id: str, by: str, reason: str = ""
-    ) -> DecisionResult:
-        """Reject a waiting approval step (one rejection rejects); see `approve`."""
-        return await self._decide("reject", execution_id, step_id, by, reason)
-
-    async def cancel_step(
-        self, execution_id: str, step_id: str, by: str, reason: str = ""
-    ) -> CancelStepResult:
-        """Cancel one step of a running run (a container with everything in it) through the
-        validated `cancel_step` update: it ends `cancelled` (StepCancelled) and its failure
-        handling applies; a step that has not started is skipped.
-
-        Raises:
-            DecisionRefused: the run refused it (no such step, it has ended), with the reason.
-        """
-        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
-        request = CancelStepInput(step_id=step_id, by=by, reason=reason)
-        return await _refusable(
-            handle.execute_update(AdvancedWorkflowRun.cancel_step, request), execution_id
-        )
-
-    async def send_event(
-        self, execution_id: str, name: str, data: Any = None, by: str = ""
-    ) -> EventResult:
-        """Send a named event to a run through the validated `event` update: it satisfies the
-        event step that has waited longest for `name`, or is kept until one waits.
-
-        Raises:
-            DecisionRefused: the run refused it (no step waits or may wait for `name`, the data
-                does not match the step's schema, too many events kept), with the reason.
-        """
-        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
-        request = EventInput(name=name, data=data, by=by)
-        return await _refusable(
-            handle.execute_update(AdvancedWorkflowRun.event, request), execution_id
-        )
-
-    async def _decide(
-        self, name: str, execution_id: str, step_id: str, by: str, comment: str
-    ) -> DecisionResult:
-        handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
-        update = AdvancedWorkflowRun.approve if name == "approve" else AdvancedWorkflowRun.reject
-        request = DecisionInput(step_id=step_id, by=by, comment=comment)
-        return await _refusable(handle.execute_update(update, request), execution_id)
-
     async def pending(
         self,
         unanswered: list[str] | None = None,
         timeout: float = 3.0,
         events: list[tuple[str, PendingEvent]] | None = None,
+        suspended: list[tuple[str, SuspendedStep]] | None = None,
     ) -> list[tuple[str, PendingApproval]]:
         """Every approval waiting in a running run or agentic task: (execution id, pending
         approval); a task's is its `human_approval`.
@@ -351,8 +279,9 @@ class CadenzaClient:
             unanswered: receives the ids of waiting runs whose state could not be read within
                 `timeout` seconds (no worker polls their task queue).
             events: receives the event steps waiting in those runs: (execution id, event).
+            suspended: receives the suspended steps of runs: (execution id, step).
         """
-        waiting = "CadenzaState = 'waiting' AND ExecutionStatus = 'Running'"
+        waiting = "CadenzaState IN ('waiting', 'suspended') AND ExecutionStatus = 'Running'"
         out: list[tuple[str, PendingApproval]] = []
         runs = await self._live_states(
             f"WorkflowType = '{WORKFLOW_NAME}' AND {waiting}", None, timeout, self.status
@@ -365,6 +294,8 @@ class CadenzaClient:
                 out += [(execution_id, p) for p in state.pending_approvals.values()]
                 if events is not None:
                     events += [(execution_id, e) for e in state.pending_events.values()]
+                if suspended is not None:
+                    suspended += [(execution_id, x) for x in state.suspended.values()]
         for execution_id, task in tasks:
             if task is not None and task.waiting is not None:
                 out.append((execution_id, _task_approval(task.waiting)))
@@ -464,19 +395,3 @@ def _static_details(model: AdvancedWorkflow) -> str:
         lines += ["", model.description]
     lines += ["", f"{len(model.all_steps())} steps, timeout {model.timeout:g} s"]
     return "\n".join(lines)
-
-
-async def _refusable(update: Awaitable[State], execution_id: str) -> State:
-    """An update's result; its refusal (a validator's reason) as DecisionRefused."""
-    try:
-        return await update
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-        raise DecisionRefused(reason) from None
-    except RPCError as exc:
-        if "already completed" in exc.message:
-            raise DecisionRefused(
-                f"run {execution_id!r} has already ended: nothing waits for a decision"
-            ) from None
-        raise

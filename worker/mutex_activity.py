@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from workflows.contracts import (
+from workflows.engine.mutex import (
     MUTEX_REQUEST_ACTIVITY,
     MUTEX_WORKFLOW,
     MutexRequest,

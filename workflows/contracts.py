@@ -20,15 +20,6 @@ RUN_WORKFLOW = "AdvancedWorkflowRun"
 BATCH_WORKFLOW = "CadenzaBatchRun"
 LOOP_WORKFLOW = "CadenzaLoopRun"
 TASK_WORKFLOW = "AgenticTaskRun"
-MUTEX_WORKFLOW = "CadenzaMutex"
-MUTEX_REQUEST_ACTIVITY = "cadenza.mutex.request"
-MUTEX_SIGNAL = "cadenza_mutex"
-"""The signal a mutex workflow sends to the runs that asked it (waiting, granted, check)."""
-
-
-def mutex_workflow_id(name: str) -> str:
-    """The workflow that serialises the steps holding mutex `name` (one per name)."""
-    return f"cadenza-mutex:{name}"
 
 
 # Search attributes cadenza's workflows set (registered by `cadenza server` and `cadenza setup`).
@@ -48,6 +39,7 @@ class StepStatus(StrEnum):
     WAITING = "waiting"
     RETRYING = "retrying"
     CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
 
 
 class WorkflowState(StrEnum):
@@ -58,6 +50,8 @@ class WorkflowState(StrEnum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+    """Running, but a step has used up its retries and waits for an operator's decision."""
 
 
 class ErrorInfo(BaseModel):
@@ -129,6 +123,58 @@ class DecisionInput(BaseModel):
     step_id: str = Field(description="The approval step decided.")
     by: str = Field(min_length=1, description="Who decides.")
     comment: str = Field("", description="Why (for a rejection: the reason).")
+
+
+class RetryStepInput(BaseModel):
+    """Payload of the `retry_step` update: run a suspended step again, fresh retry budget."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str
+    by: str = Field(min_length=1, max_length=200, description="Who decides.")
+
+
+class SkipStepInput(BaseModel):
+    """Payload of the `skip_step` update: treat a suspended step as completed with `output`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str
+    by: str = Field(min_length=1, max_length=200, description="Who decides.")
+    output: Any = Field(None, description="The step's output, as later steps read it.")
+
+
+class FailStepInput(BaseModel):
+    """Payload of the `fail_step` update: fail a suspended step as it would have failed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str
+    by: str = Field(min_length=1, max_length=200, description="Who decides.")
+    reason: str = Field("", max_length=2000, description="Why (kept in the audit trail).")
+
+
+StepDecision = RetryStepInput | SkipStepInput | FailStepInput
+
+
+class StepDecisionResult(BaseModel):
+    """What became of a suspended step after `retry_step`, `skip_step` or `fail_step`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str
+    decision: Literal["retry", "skip", "fail"]
+
+
+class SuspendedStep(BaseModel):
+    """A step that used up its retries and waits for an operator (`on_exhausted: suspend`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    since: str
+    error: ErrorInfo
+    attempts: int = 0
 
 
 class EventInput(BaseModel):
@@ -292,6 +338,9 @@ class ExecutionResult(BaseModel):
     pending_events: dict[str, PendingEvent] = Field(
         default_factory=dict, description="Event steps waiting now, by step id."
     )
+    suspended: dict[str, SuspendedStep] = Field(
+        default_factory=dict, description="Steps waiting for retry_step, skip_step or fail_step."
+    )
     buffered_events: list[ReceivedEvent] = Field(
         default_factory=list,
         description="Events accepted while no step waited for them, in arrival order.",
@@ -354,44 +403,6 @@ class RunInput(BaseModel):
         None, description="Action names the starter knew of; unknown actions fail validation."
     )
     options: ExecutionOptions = Field(default_factory=ExecutionOptions)
-
-
-class MutexRequest(BaseModel):
-    """A step asking for a mutex (the `acquire` signal of a CadenzaMutex workflow)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    request_id: str = Field(description="Unique per acquisition: run, step and a counter.")
-    execution_id: str = Field(description="The asking workflow (signalled back).")
-    step_id: str
-    check_seconds: float = Field(
-        30, description="How often the mutex checks that its holder still runs."
-    )
-
-
-class MutexNotice(BaseModel):
-    """What a CadenzaMutex tells a run about its request (the `cadenza_mutex` signal)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    request_id: str
-    kind: Literal["waiting", "granted", "check"]
-    holder: str | None = Field(None, description="waiting: the holder's execution id.")
-
-
-class MutexState(BaseModel):
-    """A CadenzaMutex's state, carried across continue-as-new."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    holder: MutexRequest | None = None
-    queue: list[MutexRequest] = Field(default_factory=list)
-    released: list[str] = Field(
-        default_factory=list, description="Requests released before they arrived (bounded)."
-    )
-    granted: int = Field(0, description="Grants so far, all runs of this workflow.")
 
 
 class ScopeSnapshot(BaseModel):

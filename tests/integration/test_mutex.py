@@ -21,8 +21,8 @@ from workflows.contracts import (
     StepRecord,
     StepStatus,
     WorkflowState,
-    mutex_workflow_id,
 )
+from workflows.engine.mutex import mutex_workflow_id
 
 
 def deploy(seconds: float) -> dict[str, Any]:

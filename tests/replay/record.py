@@ -16,9 +16,9 @@ from typing import Any
 
 from activities.std import default_registry
 from worker.dev.devmode import scratch_session
-from workflows.contracts import mutex_workflow_id
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, ExecutionOptions
+from workflows.engine.mutex import mutex_workflow_id
 from workflows.orchestrator import APPROVAL_NODE, TaskInput
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -65,3 +65,16 @@ async def journal(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
         if mark == "start":
             await asyncio.sleep(float(params.get("seconds", 0)))
     return {"key": key}
+
+
+@action("test.flaky")
+async def flaky(params: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+    """Append `<step_id> call` to the ledger, then fail (StepFailed, retryable) until the file
+    `fixed` exists: a dependency an operator repairs before retrying the step."""
+    with _ledger(params).open("a", encoding="utf-8") as fh:
+        fh.write(f"{ctx.step_id} call\n")
+    if not Path(params["fixed"]).exists():
+        from activities.registry import ActionError
+
+        raise ActionError(f"the dependency is broken (no {params['fixed']})")
+    return {"fixed": True, "attempt": ctx.attempt}

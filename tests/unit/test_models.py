@@ -35,6 +35,7 @@ def test_defaults_follow_the_design() -> None:
         "waiting",
         "retrying",
         "cancelled",
+        "suspended",  # DESIGN.md, Operating runs: on_exhausted: suspend
     }
     assert {s.value for s in WorkflowState} == {
         "running",
@@ -42,6 +43,7 @@ def test_defaults_follow_the_design() -> None:
         "failed",
         "timeout",
         "cancelled",
+        "suspended",  # a step waits for retry_step, skip_step or fail_step
     }
 
 

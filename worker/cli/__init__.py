@@ -42,6 +42,9 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "reject": approvals.reject,
     "pending": approvals.pending,
     "send": approvals.send,
+    "retry-step": approvals.retry_step,
+    "skip-step": approvals.skip_step,
+    "fail-step": approvals.fail_step,
     "task": tasks.task,
     "task-status": tasks.task_status,
 }

@@ -1,5 +1,6 @@
 """The commands of people (and systems) in the loop: approval decisions (`approve`, `reject`),
-events (`send`) and what waits for them (`pending`)."""
+events (`send`), decisions on suspended steps (`retry-step`, `skip-step`, `fail-step`) and what
+waits for them all (`pending`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from worker.cli.base import (
     run_command,
 )
 from worker.client import CadenzaClient, DecisionRefused, connect
-from workflows.contracts import PendingEvent
+from workflows.contracts import PendingEvent, SuspendedStep
 
 
 def approve(
@@ -95,6 +96,58 @@ def send(
     run_command(main)
 
 
+def retry_step(
+    execution_id: str,
+    step_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who decides.")],
+) -> None:
+    """Run a suspended step again with a fresh retry budget."""
+    run_command(lambda: _step_decision("retry", execution_id, step_id, by))
+
+
+def skip_step(
+    execution_id: str,
+    step_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who decides.")],
+    output: Annotated[
+        str, typer.Option("--output", help="The step's output: JSON or @file.json.")
+    ] = "null",
+) -> None:
+    """Treat a suspended step as completed with OUTPUT (refused when OUTPUT lacks a field
+    later steps read)."""
+    run_command(lambda: _step_decision("skip", execution_id, step_id, by, output=output))
+
+
+def fail_step(
+    execution_id: str,
+    step_id: str,
+    by: Annotated[str, typer.Option("--by", help="Who decides.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+) -> None:
+    """Fail a suspended step as it would have failed: its failure handling applies."""
+    run_command(lambda: _step_decision("fail", execution_id, step_id, by, reason=reason))
+
+
+async def _step_decision(
+    kind: str, execution_id: str, step_id: str, by: str, output: str = "null", reason: str = ""
+) -> int:
+    cadenza = CadenzaClient(await connect())
+    try:
+        if kind == "retry":
+            await cadenza.retry_step(execution_id, step_id, by)
+        elif kind == "skip":
+            value = parse_json_value(output, "--output")
+            await cadenza.skip_step(execution_id, step_id, by, value)
+        else:
+            await cadenza.fail_step(execution_id, step_id, by, reason)
+    except DecisionRefused as exc:
+        raise UsageError(f"refused: {exc}") from None
+    except RPCError as exc:
+        raise UsageError(f"cannot reach run {execution_id!r}: {exc.message}") from None
+    out.print(f"{kind} {step_id} of {execution_id} as {by}: decided", highlight=False)
+    return EXIT_OK
+
+
 def pending(
     as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
 ) -> None:
@@ -105,7 +158,8 @@ def pending(
         cadenza = CadenzaClient(await connect())
         unanswered: list[str] = []
         waiting_events: list[tuple[str, PendingEvent]] = []
-        rows = await cadenza.pending(unanswered, events=waiting_events)
+        suspended: list[tuple[str, SuspendedStep]] = []
+        rows = await cadenza.pending(unanswered, events=waiting_events, suspended=suspended)
         if unanswered:
             err.print(
                 f"{len(unanswered)} waiting run(s) did not answer within 3 s (is a worker "
@@ -121,11 +175,17 @@ def pending(
                 {"execution_id": eid, "kind": "event", **e.model_dump(mode="json")}
                 for eid, e in waiting_events
             ]
+            data += [
+                {"execution_id": eid, "kind": "suspended", **x.model_dump(mode="json")}
+                for eid, x in suspended
+            ]
             sys.stdout.write(json.dumps(data) + "\n")
             return EXIT_OK
-        if not rows and not waiting_events:
-            out.print("no approvals or events are waiting")
+        if not rows and not waiting_events and not suspended:
+            out.print("no approvals, events or suspended steps are waiting")
             return EXIT_OK
+        if suspended:
+            out.print(_suspended_table(suspended))
         if waiting_events:
             out.print(_events_table(waiting_events))
         if not rows:
@@ -163,4 +223,16 @@ def _events_table(rows: list[tuple[str, PendingEvent]]) -> Table:
             human_duration(waited),
             f"cadenza send {eid} {e.name} --data '{{...}}'",
         )
+    return table
+
+
+def _suspended_table(rows: list[tuple[str, SuspendedStep]]) -> Table:
+    now = datetime.now(UTC)
+    table = Table(title="suspended steps (retry-step, skip-step or fail-step)")
+    for column in ("run", "step", "error", "attempts", "suspended for"):
+        table.add_column(column)
+    for eid, x in rows:
+        waited = (now - datetime.fromisoformat(x.since)).total_seconds()
+        error = f"{x.error.type}: {x.error.message}"
+        table.add_row(eid, x.step_id, error[:100], str(x.attempts), human_duration(waited))
     return table

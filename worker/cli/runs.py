@@ -90,7 +90,7 @@ async def _watch(cadenza: CadenzaClient, execution_id: str, interval: float) -> 
                 live.update(result_view(state, max_rows=max(err.height - 12, 10)))
             else:
                 _print_changes(state, seen)
-            if state.status != WorkflowState.RUNNING:
+            if state.status not in (WorkflowState.RUNNING, WorkflowState.SUSPENDED):
                 return state
             await asyncio.sleep(interval)
     finally:

@@ -95,6 +95,12 @@ class RetryPolicySpec(_Model):
         le=1,
         description="Fraction of a parallel container's children that must succeed (default 0.5).",
     )
+    on_exhausted: Literal["fail", "suspend"] | None = Field(
+        None,
+        description="When the step has used up its retries (and no error handler recovered it): "
+        "fail (default), or suspend: the run waits for an operator's retry_step, skip_step or "
+        "fail_step.",
+    )
 
 
 class EffectiveRetryPolicy(_Model):
@@ -107,6 +113,7 @@ class EffectiveRetryPolicy(_Model):
     non_retryable_errors: list[str] = Field(default_factory=list)
     continue_on_failure: bool = False
     parallel_failure_threshold: float = 0.5
+    on_exhausted: Literal["fail", "suspend"] = "fail"
 
     @classmethod
     def merge(cls, *policies: RetryPolicySpec | None) -> EffectiveRetryPolicy:

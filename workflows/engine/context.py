@@ -17,10 +17,13 @@ from typing import Any, Protocol
 from activities.contracts import StepActivityResult
 from workflows.contracts import (
     ChildResult,
+    ErrorInfo,
     ExecutionOptions,
     ExecutionResult,
     ScopeSnapshot,
+    StepDecision,
     StepRecord,
+    StepStatus,
     Termination,
 )
 from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, WorkflowStep
@@ -30,8 +33,21 @@ Priority = tuple[int, int]
 """Slot priority of a step: lowest first (minus its critical-path length, definition order)."""
 
 
+class Suspender(Protocol):
+    """Where a step that used up its retries waits for an operator (`on_exhausted: suspend`;
+    `workflows.engine.suspension.Suspensions`)."""
+
+    async def suspend(
+        self, ctx: StepContext, step: WorkflowStep, record: StepRecord, error: ErrorInfo
+    ) -> StepDecision: ...
+
+
 class StepContext(Protocol):
     """The run as a step type sees it."""
+
+    @property
+    def suspensions(self) -> Suspender:
+        """Where a step that used up its retries waits (`on_exhausted: suspend`)."""
 
     definition: AdvancedWorkflow
     state: ExecutionResult
@@ -56,6 +72,9 @@ class StepContext(Protocol):
 
     def done_waiting(self, step: WorkflowStep, record: StepRecord) -> None:
         """The step no longer waits for people."""
+
+    def set_status(self, record: StepRecord, status: StepStatus) -> None:
+        """Change a step's status (the counts and everything that follows it)."""
 
     def changed(self) -> None:
         """Something visible changed (the Web UI's details, the waiting search attribute)."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ErrorType
-    from workflows.contracts import ErrorInfo, StepRecord
+    from workflows.contracts import ErrorInfo, RetryStepInput, SkipStepInput, StepRecord
     from workflows.dsl.expressions import ExpressionError
     from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 
@@ -109,4 +109,16 @@ async def recover(
         except StepFailure:
             continue
         return handler, result.output
-    raise failure
+    if policy.on_exhausted != "suspend" or failure.error.type == ErrorType.STEP_CANCELLED:
+        raise failure
+    decision = await ctx.suspensions.suspend(ctx, step, record, failure.error)
+    if isinstance(decision, RetryStepInput):
+        raise RetryStep
+    if isinstance(decision, SkipStepInput):
+        return f"skip_step by {decision.by}", decision.output
+    why = f" (failed by {decision.by}" + (f": {decision.reason})" if decision.reason else ")")
+    raise StepFailure(failure.error.model_copy(update={"message": failure.error.message + why}))
+
+
+class RetryStep(CadenzaError):
+    """An operator's `retry_step`: run the suspended step again with a fresh retry budget."""

@@ -39,7 +39,7 @@ from workflows.engine import scheduler
 from workflows.engine.activity import execute_action
 from workflows.engine.cancellation import Cancellation, unneeded_error
 from workflows.engine.context import Priority, descendants
-from workflows.engine.failures import StepFailure, expression_failure, recover
+from workflows.engine.failures import RetryStep, StepFailure, expression_failure, recover
 from workflows.engine.mutex import Mutexes
 from workflows.engine.records import Records
 from workflows.engine.saga import Saga
@@ -47,6 +47,7 @@ from workflows.engine.scope import Scope
 from workflows.engine.sla import SlaWatch
 from workflows.engine.slots import Slots
 from workflows.engine.steps import HANDLERS
+from workflows.engine.suspension import Suspensions
 from workflows.engine.telemetry import RunSpans
 
 
@@ -84,6 +85,7 @@ class Interpreter:
         """The terminate step that ended the run, if one did."""
         self.cancellation = Cancellation()
         self.mutexes = Mutexes()
+        self.suspensions = Suspensions(state)
         self._background: list[asyncio.Future[Any]] = []
         self._kept: dict[str, list[asyncio.Future[Any]]] = {}  # by the container that left it
         self.paused = False
@@ -226,20 +228,25 @@ class Interpreter:
     async def _outcome(
         self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
     ) -> Any:
-        """The step's output from its handler, or from the error handler that recovered it."""
-        try:
-            guard_error = self._guard_errors.pop(step.step_id, None)
-            if guard_error is not None:
-                raise StepFailure(expression_failure(guard_error, step.step_id))
-            output = await self._handled(step, record, policy, prio)
-        except StepFailure as failure:
-            record.attempts = max(record.attempts, failure.attempts)
-            record.error = failure.error
-            if self.termination is not None or step.step_id in self.cancellation.unneeded:
-                raise  # cut short by a terminate step or its container's completion: no recovery
-            record.recovered_by, output = await recover(self, step, record, failure, policy)
-        record.retry_count = max(record.attempts - 1, 0)
-        return output
+        """The step's output from its handler, from the error handler that recovered it, or from
+        an operator's decision on the suspended step (`retry_step` runs it again)."""
+        while True:
+            try:
+                guard_error = self._guard_errors.pop(step.step_id, None)
+                if guard_error is not None:
+                    raise StepFailure(expression_failure(guard_error, step.step_id))
+                output = await self._handled(step, record, policy, prio)
+            except StepFailure as failure:
+                record.attempts = max(record.attempts, failure.attempts)
+                record.error = failure.error
+                if self.termination is not None or step.step_id in self.cancellation.unneeded:
+                    raise  # cut short by a terminate step or its container's completion
+                try:
+                    record.recovered_by, output = await recover(self, step, record, failure, policy)
+                except RetryStep:
+                    continue
+            record.retry_count = max(record.attempts - 1, 0)
+            return output
 
     async def _handled(
         self, step: WorkflowStep, record: StepRecord, policy: EffectiveRetryPolicy, prio: Priority
@@ -408,15 +415,8 @@ class Interpreter:
         policy: EffectiveRetryPolicy,
         role: str,
     ) -> StepActivityResult:
-        return await execute_action(
-            self.definition.workflow_id,
-            step,
-            action,
-            params,
-            policy,
-            role,
-            self.options.activity_summaries,
-        )
+        wid, labelled = self.definition.workflow_id, self.options.activity_summaries
+        return await execute_action(wid, step, action, params, policy, role, labelled)
 
     async def run_action(
         self,

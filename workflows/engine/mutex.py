@@ -18,27 +18,67 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 from activities.contracts import ErrorType
-from workflows.contracts import (
-    MUTEX_REQUEST_ACTIVITY,
-    MUTEX_SIGNAL,
-    MUTEX_WORKFLOW,
-    ExecutionOptions,
-    MutexNotice,
-    MutexRequest,
-    MutexState,
-    StepRecord,
-    StepStatus,
-    mutex_workflow_id,
-)
+from workflows.contracts import StepRecord, StepStatus
 from workflows.dsl.expressions import ExpressionError
 from workflows.dsl.models import WorkflowStep
+from workflows.engine.context import StepContext
 from workflows.engine.failures import StepFailure, expression_failure
+
+MUTEX_WORKFLOW = "CadenzaMutex"
+MUTEX_REQUEST_ACTIVITY = "cadenza.mutex.request"
+MUTEX_SIGNAL = "cadenza_mutex"
+"""The signal a mutex workflow sends to the runs that asked it (waiting, granted, check)."""
+
+
+def mutex_workflow_id(name: str) -> str:
+    """The workflow that serialises the steps holding mutex `name` (one per name)."""
+    return f"cadenza-mutex:{name}"
+
+
+class MutexRequest(BaseModel):
+    """A step asking for a mutex (the `acquire` signal of a CadenzaMutex workflow)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    request_id: str = Field(description="Unique per acquisition: run, step and a counter.")
+    execution_id: str = Field(description="The asking workflow (signalled back).")
+    step_id: str
+    check_seconds: float = Field(
+        30, description="How often the mutex checks that its holder still runs."
+    )
+
+
+class MutexNotice(BaseModel):
+    """What a CadenzaMutex tells a run about its request (the `cadenza_mutex` signal)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str
+    kind: Literal["waiting", "granted", "check"]
+    holder: str | None = Field(None, description="waiting: the holder's execution id.")
+
+
+class MutexState(BaseModel):
+    """A CadenzaMutex's state, carried across continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    holder: MutexRequest | None = None
+    queue: list[MutexRequest] = Field(default_factory=list)
+    released: list[str] = Field(
+        default_factory=list, description="Requests released before they arrived (bounded)."
+    )
+    granted: int = Field(0, description="Grants so far, all runs of this workflow.")
+
 
 HISTORY_LIMIT = 2000
 """Events after which a mutex continues as new (its state is small: holder and queue)."""
@@ -160,7 +200,7 @@ class Mutexes:
             self._notices[notice.request_id] = notice
 
     def held(
-        self, ctx: MutexContext, step: WorkflowStep, record: StepRecord
+        self, ctx: StepContext, step: WorkflowStep, record: StepRecord
     ) -> AbstractAsyncContextManager[None]:
         """Hold the step's mutex (if it has one) around what the step does."""
         if step.mutex is None:
@@ -169,7 +209,7 @@ class Mutexes:
 
     @asynccontextmanager
     async def _held(
-        self, ctx: MutexContext, step: WorkflowStep, record: StepRecord
+        self, ctx: StepContext, step: WorkflowStep, record: StepRecord
     ) -> AsyncIterator[None]:
         name = _name(ctx, step)
         if not self._listening:
@@ -219,20 +259,6 @@ class Mutexes:
         return notice is not None and notice.kind == "granted"
 
 
-class MutexContext(Protocol):
-    """What `Mutexes.held` needs of the interpreter."""
-
-    options: ExecutionOptions
-
-    def evaluate(self, source: str, **extra: Any) -> Any: ...
-
-    def mark_waiting(self, step: WorkflowStep, record: StepRecord) -> None: ...
-
-    def done_waiting(self, step: WorkflowStep, record: StepRecord) -> None: ...
-
-    def set_status(self, record: StepRecord, status: StepStatus) -> None: ...
-
-
 async def _release(request: MutexRequest) -> None:
     """Tell the mutex the step is done with it (or no longer waits); shielded, so a step cut
     short by a cancellation still releases."""
@@ -243,7 +269,7 @@ async def _release(request: MutexRequest) -> None:
         pass  # the mutex has ended: nothing to release
 
 
-def _name(ctx: MutexContext, step: WorkflowStep) -> str:
+def _name(ctx: StepContext, step: WorkflowStep) -> str:
     assert step.mutex is not None
     try:
         value = ctx.evaluate(step.mutex)

@@ -78,7 +78,7 @@ class SlaWatch:
             self._timers.pop(step_id, None)  # fired: disarm_step no longer cancels it
             if self.state.steps[step_id].status != StepStatus.RUNNING:
                 return
-        elif self.state.status != WorkflowState.RUNNING:
+        elif self.state.status not in (WorkflowState.RUNNING, WorkflowState.SUSPENDED):
             return
         now = workflow.now().isoformat()
         rule = "sla.step" if step_id else "sla.run"

@@ -30,14 +30,19 @@ from workflows.contracts import (
     EventInput,
     EventResult,
     ExecutionResult,
+    FailStepInput,
     PauseInput,
+    RetryStepInput,
     RunInput,
+    SkipStepInput,
+    StepDecision,
+    StepDecisionResult,
     WorkflowState,
     parse_signal,
 )
 from workflows.dsl.models import AdvancedWorkflow
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
-from workflows.engine import approvals, events
+from workflows.engine import approvals, events, suspension
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
 from workflows.engine.progress import markdown_table, progress_rows, sla_summary
@@ -61,7 +66,7 @@ class AdvancedWorkflowRun:
         )
         self._interpreter: Interpreter | None = None
         self._spans = RunSpans(self._state.execution_id, self._state.workflow_id)
-        self._listed_waiting = False
+        self._listed_as = WorkflowState.RUNNING.value
         self._state_listed = False
         self._pending_pause: bool | None = None
         self._details_due = False
@@ -168,13 +173,59 @@ class AdvancedWorkflowRun:
         self._refresh_details()
         return result
 
+    @workflow.update(name="retry_step")
+    def retry_step(self, request: RetryStepInput) -> StepDecisionResult:
+        """Run a suspended step again with a fresh retry budget."""
+        return self._decide_step(request)
+
+    @retry_step.validator
+    def _check_retry_step(self, request: RetryStepInput) -> None:
+        self._check_step_decision(request)
+
+    @workflow.update(name="skip_step")
+    def skip_step(self, request: SkipStepInput) -> StepDecisionResult:
+        """Treat a suspended step as completed with `output` (checked against the fields later
+        expressions read from it)."""
+        return self._decide_step(request)
+
+    @skip_step.validator
+    def _check_skip_step(self, request: SkipStepInput) -> None:
+        self._check_step_decision(request)
+
+    @workflow.update(name="fail_step")
+    def fail_step(self, request: FailStepInput) -> StepDecisionResult:
+        """Fail a suspended step as it would have failed (its failure handling applies)."""
+        return self._decide_step(request)
+
+    @fail_step.validator
+    def _check_fail_step(self, request: FailStepInput) -> None:
+        self._check_step_decision(request)
+
+    def _check_step_decision(self, request: StepDecision) -> None:
+        why = suspension.refusal(self._state, self._definition(), request)
+        if why is not None:
+            raise ValueError(why)
+
+    def _decide_step(self, request: StepDecision) -> StepDecisionResult:
+        interpreter = self._interpreter
+        result = suspension.decide(
+            self._state, interpreter.suspensions if interpreter else None, request
+        )
+        self._refresh_details()
+        return result
+
+    def _definition(self) -> AdvancedWorkflow | None:
+        """The validated definition (validated once per process: an update may arrive before
+        `run()` has started)."""
+        run = self._run_input
+        report = validate_cached(run.definition, run.known_actions)
+        return report.definition if report.ok else None
+
     def _event_catalog(self) -> events.Catalog:
         """The run's event steps by name (from the definition, validated once per process:
         an update may arrive before `run()` has started)."""
         if self._events is None:
-            run = self._run_input
-            report = validate_cached(run.definition, run.known_actions)
-            definition = report.definition if report.ok else None
+            definition = self._definition()
             self._events = events.catalog(definition) if definition is not None else {}
         return self._events
 
@@ -366,29 +417,7 @@ class AdvancedWorkflowRun:
                     )
         if state.sla:
             lines += ["", sla_summary(state)]
-        for pending in state.pending_approvals.values():
-            cli, signal = approvals.commands(state.execution_id, pending)
-            who = ", ".join(pending.approvers) or "anyone"
-            lines += [
-                "",
-                f"**`{pending.step_id}` waits for approval** by {who} "
-                f"({pending.approvals} of {pending.required}, since {pending.since}"
-                + (", escalated" if pending.escalated else "")
-                + ")",
-                f"- `{cli}`",
-                f"- `{signal}`",
-            ]
-        for waiting in state.pending_events.values():
-            cli, update = events.commands(state.execution_id, waiting)
-            lines += [
-                "",
-                f"**`{waiting.step_id}` waits for the event `{waiting.name}`** "
-                f"(since {waiting.since})",
-                f"- `{cli}`",
-                f"- `{update}`",
-            ]
-        if state.buffered_events:
-            lines += ["", f"events kept for later steps: {len(state.buffered_events)}"]
+        lines += _waiting_lines(state)
         if state.error is not None:
             lines.append(f"error: {state.error.type}: {state.error.message[:200]}")
         if state.compensations:
@@ -397,14 +426,53 @@ class AdvancedWorkflowRun:
 
     def _list_waiting(self) -> None:
         state = self._state
-        people = bool(state.pending_approvals) or bool(state.pending_events)
-        waiting = people and state.status == WorkflowState.RUNNING
-        if waiting != self._listed_waiting and state.status == WorkflowState.RUNNING:
+        if state.status not in (WorkflowState.RUNNING, WorkflowState.SUSPENDED):
+            return
+        value = WorkflowState.RUNNING.value
+        if state.suspended:
+            value = WorkflowState.SUSPENDED.value
+        elif state.pending_approvals or state.pending_events:
+            value = "waiting"
+        if value != self._listed_as:
             # `cadenza pending` finds runs through this attribute
-            self._listed_waiting = waiting
+            self._listed_as = value
             self._state_listed = True
-            value = "waiting" if waiting else WorkflowState.RUNNING.value
             workflow.upsert_search_attributes([SA_STATE.value_set(value)])
+
+
+def _waiting_lines(state: ExecutionResult) -> list[str]:
+    """The Web UI's lines for what waits for people or systems, with the exact commands."""
+    lines: list[str] = []
+    for pending in state.pending_approvals.values():
+        cli, signal = approvals.commands(state.execution_id, pending)
+        who = ", ".join(pending.approvers) or "anyone"
+        lines += [
+            "",
+            f"**`{pending.step_id}` waits for approval** by {who} "
+            f"({pending.approvals} of {pending.required}, since {pending.since}"
+            + (", escalated" if pending.escalated else "")
+            + ")",
+            f"- `{cli}`",
+            f"- `{signal}`",
+        ]
+    for sid, suspended in state.suspended.items():
+        lines += [
+            "",
+            f"**`{sid}` is SUSPENDED** since {suspended.since} after {suspended.attempts} "
+            f"attempt(s): {suspended.error.type}: {suspended.error.message[:200]}",
+            *(f"- `{c}`" for c in suspension.commands(state.execution_id, sid)),
+        ]
+    for waiting in state.pending_events.values():
+        cli, update = events.commands(state.execution_id, waiting)
+        lines += [
+            "",
+            f"**`{waiting.step_id}` waits for the event `{waiting.name}`** (since {waiting.since})",
+            f"- `{cli}`",
+            f"- `{update}`",
+        ]
+    if state.buffered_events:
+        lines += ["", f"events kept for later steps: {len(state.buffered_events)}"]
+    return lines
 
 
 async def _stop(task: asyncio.Future[None]) -> None:
