@@ -30,6 +30,7 @@ from temporalio.service import RPCError
 from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.client_messages import DecisionRefused as DecisionRefused, RunMessages
 from worker.codec import data_converter
+from worker.schedules import ScheduleMethods
 from worker.settings import DEFAULT_ADDRESS
 from workflows.contracts import (
     PendingEvent,
@@ -127,7 +128,7 @@ def new_execution_id(definition: AdvancedWorkflow) -> str:
     return f"{definition.workflow_id}-{uuid.uuid4().hex[:12]}"
 
 
-class CadenzaClient(RunMessages):
+class CadenzaClient(RunMessages, ScheduleMethods):
     """Starts and follows cadenza runs through a Temporal client.
 
     Args:

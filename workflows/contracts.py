@@ -26,6 +26,7 @@ TASK_WORKFLOW = "AgenticTaskRun"
 SA_WORKFLOW_ID = SearchAttributeKey.for_keyword("CadenzaWorkflowId")
 SA_VERSION = SearchAttributeKey.for_keyword("CadenzaVersion")
 SA_STATE = SearchAttributeKey.for_keyword("CadenzaState")
+SA_SCHEDULE_ID = SearchAttributeKey.for_keyword("CadenzaScheduleId")
 
 
 class StepStatus(StrEnum):

@@ -25,6 +25,7 @@ SEARCH_ATTRIBUTES = {
     "CadenzaWorkflowId": "Keyword",
     "CadenzaVersion": "Keyword",
     "CadenzaState": "Keyword",
+    "CadenzaScheduleId": "Keyword",
 }
 TUNING = ["history.transferProcessorMaxPollRPS=200"]
 SQLITE_PRAGMAS = ["journal_mode=wal", "synchronous=FULL"]
