@@ -33,6 +33,7 @@ from worker.codec import data_converter
 from worker.schedules import ScheduleMethods
 from worker.settings import DEFAULT_ADDRESS
 from workflows.contracts import (
+    SA_RERUN_OF,
     PendingEvent,
     SuspendedStep,
 )
@@ -47,6 +48,7 @@ from workflows.dsl.models import (
 )
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 from workflows.engine import SA_VERSION, SA_WORKFLOW_ID, WORKFLOW_NAME, AdvancedWorkflowRun
+from workflows.engine.reruns import reusable
 from workflows.orchestrator import TASK_WORKFLOW, AgenticTaskRun, TaskInput, TaskResult
 
 State = TypeVar("State")
@@ -57,6 +59,13 @@ class ConnectionFailed(CadenzaError):
 
     Start one (`cadenza server`) or point TEMPORAL_ADDRESS at the running one.
     """
+
+    exit_code = EXIT_USAGE
+
+
+class RerunRefused(CadenzaError):
+    """A run that cannot be rerun (still running, not a cadenza run, a definition that no
+    longer validates, an unknown --from step); the message says which and what to do."""
 
     exit_code = EXIT_USAGE
 
@@ -166,26 +175,75 @@ class CadenzaClient(RunMessages, ScheduleMethods):
             if isinstance(definition, dict)
             else model.model_dump(mode="json", exclude_defaults=True)
         )
-        run_id = execution_id or new_execution_id(model)
+        run = RunInput(
+            definition=data,
+            input=input or {},
+            known_actions=sorted(known_actions) if known_actions is not None else None,
+            options=options or ExecutionOptions(),
+        )
+        return await self._start_run(run, model, execution_id or new_execution_id(model))
+
+    async def _start_run(
+        self, run: RunInput, model: AdvancedWorkflow, run_id: str
+    ) -> WorkflowHandle[AdvancedWorkflowRun, ExecutionResult]:
+        pairs: list[SearchAttributePair[str]] = [
+            SearchAttributePair(SA_WORKFLOW_ID, model.workflow_id),
+            SearchAttributePair(SA_VERSION, model.version),
+        ]
+        if run.rerun_of:
+            pairs.append(SearchAttributePair(SA_RERUN_OF, run.rerun_of))
         return await self.client.start_workflow(
             AdvancedWorkflowRun.run,
-            RunInput(
-                definition=data,
-                input=input or {},
-                known_actions=sorted(known_actions) if known_actions is not None else None,
-                options=options or ExecutionOptions(),
-            ),
+            run,
             id=run_id,
             task_queue=self.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_WORKFLOW_ID, model.workflow_id),
-                    SearchAttributePair(SA_VERSION, model.version),
-                ]
-            ),
-            static_summary=f"{model.name or model.workflow_id} v{model.version}",
+            search_attributes=TypedSearchAttributes(pairs),
+            static_summary=f"{model.name or model.workflow_id} v{model.version}"
+            + (f" (rerun of {run.rerun_of})" if run.rerun_of else ""),
             static_details=_static_details(model),
         )
+
+    async def rerun(
+        self, execution_id: str, from_step: str | None = None, new_id: str | None = None
+    ) -> WorkflowHandle[AdvancedWorkflowRun, ExecutionResult]:
+        """Start a rerun of an ended run: its definition and input read from its history, the
+        steps that completed there (and were not compensated) taken over, not run again;
+        `from_step` and everything downstream of it run again.
+
+        Raises:
+            RerunRefused: the run is still running, is not a cadenza run, its definition no
+                longer validates, or `from_step` is not one of its steps.
+        """
+        handle = self.client.get_workflow_handle(execution_id)
+        described = await handle.describe()
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            raise RerunRefused(
+                f"run {execution_id!r} is still running: wait for it to end, or cancel it "
+                f"(`cadenza cancel {execution_id}`), then rerun it"
+            )
+        if described.workflow_type != WORKFLOW_NAME:
+            raise RerunRefused(f"{execution_id!r} is a {described.workflow_type}, not a run")
+        run = await self._original_input(handle)
+        report = validate_cached(run.definition, run.known_actions)
+        if not report.ok or report.definition is None:
+            raise RerunRefused(
+                f"the definition of {execution_id!r} no longer validates:\n{report.summary()}"
+            )
+        model = report.definition
+        if from_step is not None and from_step not in {s.step_id for s in model.all_steps()}:
+            raise RerunRefused(f"no step {from_step!r} in {execution_id!r}'s definition")
+        reuse = reusable(model, await self.result(execution_id), from_step)
+        rerun = run.model_copy(update={"rerun_of": execution_id, "reuse": reuse})
+        return await self._start_run(rerun, model, new_id or new_execution_id(model))
+
+    async def _original_input(self, handle: WorkflowHandle[Any, Any]) -> RunInput:
+        """The RunInput a run started with, from the first event of its history."""
+        async for event in handle.fetch_history_events():
+            started = event.workflow_execution_started_event_attributes
+            decoded = await self.client.data_converter.decode(started.input.payloads, [RunInput])
+            run: RunInput = decoded[0]
+            return run
+        raise RerunRefused(f"run {handle.id!r} has no history")
 
     async def result(self, execution_id: str) -> ExecutionResult:
         """Wait for the run to end and return its execution result, whatever its outcome."""

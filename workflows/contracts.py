@@ -16,6 +16,23 @@ from temporalio.common import SearchAttributeKey
 from typing_extensions import TypedDict  # pydantic needs it for TypedDict fields before 3.12
 
 # Workflow types: names history keeps (never derived from module paths).
+# What people and systems send to a run, and what they get back (workflows/messages.py),
+# importable from here as before.
+from workflows.messages import (
+    CancelStepInput as CancelStepInput,
+    CancelStepResult as CancelStepResult,
+    DecisionInput as DecisionInput,
+    DecisionResult as DecisionResult,
+    EventInput as EventInput,
+    EventResult as EventResult,
+    FailStepInput as FailStepInput,
+    PauseInput as PauseInput,
+    RetryStepInput as RetryStepInput,
+    SkipStepInput as SkipStepInput,
+    StepDecision as StepDecision,
+    StepDecisionResult as StepDecisionResult,
+)
+
 RUN_WORKFLOW = "AdvancedWorkflowRun"
 BATCH_WORKFLOW = "CadenzaBatchRun"
 LOOP_WORKFLOW = "CadenzaLoopRun"
@@ -26,6 +43,7 @@ TASK_WORKFLOW = "AgenticTaskRun"
 SA_WORKFLOW_ID = SearchAttributeKey.for_keyword("CadenzaWorkflowId")
 SA_VERSION = SearchAttributeKey.for_keyword("CadenzaVersion")
 SA_STATE = SearchAttributeKey.for_keyword("CadenzaState")
+SA_RERUN_OF = SearchAttributeKey.for_keyword("CadenzaRerunOf")
 SA_SCHEDULE_ID = SearchAttributeKey.for_keyword("CadenzaScheduleId")
 
 
@@ -85,6 +103,9 @@ class StepRecord(BaseModel):
     mutex_holder: str | None = Field(
         None, description="While the step waits for its mutex: the holder's execution id."
     )
+    reused_from: str | None = Field(
+        None, description="A rerun: the run whose completed step this record was copied from."
+    )
     mutex_wait_seconds: float | None = Field(
         None, description="How long the step waited for its mutex (started_at is when it got it)."
     )
@@ -116,57 +137,6 @@ class AuditEntry(BaseModel):
     step_id: str | None = None
 
 
-class DecisionInput(BaseModel):
-    """Payload of the `approve` / `reject` updates and signals."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    step_id: str = Field(description="The approval step decided.")
-    by: str = Field(min_length=1, description="Who decides.")
-    comment: str = Field("", description="Why (for a rejection: the reason).")
-
-
-class RetryStepInput(BaseModel):
-    """Payload of the `retry_step` update: run a suspended step again, fresh retry budget."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    step_id: str
-    by: str = Field(min_length=1, max_length=200, description="Who decides.")
-
-
-class SkipStepInput(BaseModel):
-    """Payload of the `skip_step` update: treat a suspended step as completed with `output`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    step_id: str
-    by: str = Field(min_length=1, max_length=200, description="Who decides.")
-    output: Any = Field(None, description="The step's output, as later steps read it.")
-
-
-class FailStepInput(BaseModel):
-    """Payload of the `fail_step` update: fail a suspended step as it would have failed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    step_id: str
-    by: str = Field(min_length=1, max_length=200, description="Who decides.")
-    reason: str = Field("", max_length=2000, description="Why (kept in the audit trail).")
-
-
-StepDecision = RetryStepInput | SkipStepInput | FailStepInput
-
-
-class StepDecisionResult(BaseModel):
-    """What became of a suspended step after `retry_step`, `skip_step` or `fail_step`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    step_id: str
-    decision: Literal["retry", "skip", "fail"]
-
-
 class SuspendedStep(BaseModel):
     """A step that used up its retries and waits for an operator (`on_exhausted: suspend`)."""
 
@@ -176,16 +146,6 @@ class SuspendedStep(BaseModel):
     since: str
     error: ErrorInfo
     attempts: int = 0
-
-
-class EventInput(BaseModel):
-    """Payload of the `event` update and signal: a named event from outside the run."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200, description="The event's name.")
-    data: Any = Field(None, description="The event's data (checked against the step's schema).")
-    by: str = Field("", max_length=200, description="Who or what sent it.")
 
 
 class ReceivedEvent(BaseModel):
@@ -209,16 +169,6 @@ class PendingEvent(BaseModel):
     since: str
     transient: bool = False
     received: ReceivedEvent | None = None
-
-
-class EventResult(BaseModel):
-    """What became of an event sent with the `event` update."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    consumed_by: str | None = Field(None, description="The step it satisfied; None: buffered.")
-    buffered: int = Field(0, description="Events of the run waiting for a step, this one included.")
 
 
 class Vote(BaseModel):
@@ -253,44 +203,6 @@ class PendingApproval(BaseModel):
         if any(v.decision == "reject" for v in self.votes):
             return "rejected"
         return "approved" if self.approvals >= self.required else None
-
-
-class DecisionResult(BaseModel):
-    """What an `approve` / `reject` update returns."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    step_id: str
-    outcome: Literal["pending", "approved", "rejected"]
-    approvals: int
-    required: int
-
-
-class CancelStepInput(BaseModel):
-    """Input of the `cancel_step` update and signal: cancel one step (or a container with
-    everything in it) of a running run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    step_id: str = Field(min_length=1, max_length=300)
-    by: str = Field(min_length=1, max_length=200, description="Who cancels.")
-    reason: str = Field("", max_length=2000)
-
-
-class CancelStepResult(BaseModel):
-    """What a `cancel_step` update did."""
-
-    step_id: str
-    was: str = Field(description="The step's status when it was cancelled.")
-
-
-class PauseInput(BaseModel):
-    """Payload of the `pause` and `resume` signals (both fields optional)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    by: str = ""
-    reason: str = ""
 
 
 class SlaBreach(TypedDict):
@@ -336,6 +248,7 @@ class ExecutionResult(BaseModel):
     paused: bool = False
     audit: list[AuditEntry] = Field(default_factory=list)
     pending_approvals: dict[str, PendingApproval] = Field(default_factory=dict)
+    rerun_of: str | None = Field(None, description="The run this one reruns (cadenza rerun).")
     pending_events: dict[str, PendingEvent] = Field(
         default_factory=dict, description="Event steps waiting now, by step id."
     )
@@ -404,6 +317,11 @@ class RunInput(BaseModel):
         None, description="Action names the starter knew of; unknown actions fail validation."
     )
     options: ExecutionOptions = Field(default_factory=ExecutionOptions)
+    rerun_of: str | None = Field(None, description="A rerun: the run it reruns.")
+    reuse: dict[str, StepRecord] = Field(
+        default_factory=dict,
+        description="A rerun: the original's records of completed steps it does not run again.",
+    )
 
 
 class ScopeSnapshot(BaseModel):

@@ -38,6 +38,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "codec-server": codec.codec_server_command,
     "codec-key": operate.codec_key,
     "cancel": runs.cancel,
+    "rerun": runs.rerun,
     "approve": approvals.approve,
     "reject": approvals.reject,
     "pending": approvals.pending,

@@ -340,3 +340,30 @@ def cancel(
         return EXIT_OK
 
     run_command(main)
+
+
+def rerun(
+    execution_id: str,
+    from_step: Annotated[
+        str | None,
+        typer.Option("--from", help="Run this step and everything downstream of it again."),
+    ] = None,
+    new_id: Annotated[str | None, typer.Option("--id", help="The new run's id.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Rerun an ended run: same definition and input (from its history); the steps that
+    completed there and were not compensated are taken over, not run again."""
+
+    async def main() -> int:
+        cadenza = CadenzaClient(await connect())
+        try:
+            handle = await cadenza.rerun(execution_id, from_step, new_id)
+        except RPCError as exc:
+            raise UsageError(f"cannot rerun {execution_id!r}: {exc.message}") from None
+        if not wait:
+            return print_started(handle.id, as_json, "status")
+        result = await _follow(cadenza, handle.id, live=err.is_terminal and not as_json)
+        return _print_result(result, as_json)
+
+    run_command(main)

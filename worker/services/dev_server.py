@@ -26,6 +26,7 @@ SEARCH_ATTRIBUTES = {
     "CadenzaVersion": "Keyword",
     "CadenzaState": "Keyword",
     "CadenzaScheduleId": "Keyword",
+    "CadenzaRerunOf": "Keyword",
 }
 TUNING = ["history.transferProcessorMaxPollRPS=200"]
 SQLITE_PRAGMAS = ["journal_mode=wal", "synchronous=FULL"]

@@ -33,7 +33,7 @@ from workflows.contracts import (
     Termination,
 )
 from workflows.dsl.expressions import ExpressionError
-from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, StepType, WorkflowStep
+from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, WorkflowStep
 from workflows.dsl.plan import Plan, build_plan
 from workflows.engine import scheduler
 from workflows.engine.activity import execute_action
@@ -42,6 +42,7 @@ from workflows.engine.context import Priority, descendants
 from workflows.engine.failures import RetryStep, StepFailure, expression_failure, recover
 from workflows.engine.mutex import Mutexes
 from workflows.engine.records import Records
+from workflows.engine.reruns import Reuse
 from workflows.engine.saga import Saga
 from workflows.engine.scope import Scope
 from workflows.engine.sla import SlaWatch
@@ -91,11 +92,8 @@ class Interpreter:
         self.paused = False
         self._branch_skips: dict[str, str] = {}
         self._tolerated: set[str] = set()
-        loop_members: set[str] = set()
-        for step in self.steps.values():
-            if step.step_type == StepType.LOOP:
-                loop_members.update(s.step_id for s in descendants(step))
-        self.saga = Saga(loop_members)
+        self.saga = Saga.of(self.steps.values())
+        self.reuse: Reuse | None = None  # a rerun: records of the original's completed steps
         state.vars = dict(definition.global_variables)
         self.spans = spans or RunSpans(state.execution_id, definition.workflow_id)
         self.sla = SlaWatch(definition.sla_targets, state, on_change)
@@ -140,8 +138,11 @@ class Interpreter:
         self.cancellation.unneeded.add(sid)
 
     def settle_unstarted(self, plan: Plan, sid: str) -> bool:
-        """Settle a ready step that must not start: blocked by a failed dependency, or skipped
-        (a branch not taken, all dependencies skipped, a guard condition not true)."""
+        """Settle a ready step that must not start: completed in the run a rerun reuses, blocked
+        by a failed dependency, or skipped (a branch not taken, all dependencies skipped, a
+        guard condition not true)."""
+        if self.reuse is not None and self.reuse.settle(self, sid):
+            return True
         blocked = scheduler.blocked_by(plan, sid, self.state.steps, self._tolerated)
         if blocked is not None:
             self.records.fail_unstarted(sid, blocked)

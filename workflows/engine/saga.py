@@ -9,8 +9,8 @@ from typing import Any
 
 from activities.contracts import StepActivityResult
 from workflows.contracts import CompensationRecord, ExecutionResult
-from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
-from workflows.engine.context import Priority
+from workflows.dsl.models import EffectiveRetryPolicy, StepType, WorkflowStep
+from workflows.engine.context import Priority, descendants
 from workflows.engine.failures import StepFailure
 
 RunAction = Callable[
@@ -26,6 +26,15 @@ class Saga:
     def __init__(self, loop_members: set[str]) -> None:
         self.order: list[str] = []
         self._loop_members = loop_members
+
+    @classmethod
+    def of(cls, steps: Iterable[WorkflowStep]) -> Saga:
+        """The saga of a run of these steps."""
+        members: set[str] = set()
+        for step in steps:
+            if step.step_type == StepType.LOOP:
+                members.update(s.step_id for s in descendants(step))
+        return cls(members)
 
     def completed(self, step_ids: Iterable[str]) -> None:
         self.order.extend(s for s in step_ids if s not in self._loop_members)

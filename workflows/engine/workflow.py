@@ -46,6 +46,7 @@ from workflows.engine import approvals, events, suspension
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
 from workflows.engine.progress import markdown_table, progress_rows, sla_summary
+from workflows.engine.reruns import Reuse
 from workflows.engine.telemetry import RunSpans
 
 DETAIL_ROWS = 20  # rows of the progress table in the Web UI's current details
@@ -262,6 +263,9 @@ class AdvancedWorkflowRun:
             options=run.options,
             spans=self._spans,
         )
+        if run.reuse:  # a rerun: the original's completed steps are taken over, not run
+            interpreter.reuse = Reuse(run.reuse)
+        self._state.rerun_of = run.rerun_of
         if self._pending_pause is not None:  # a signal that arrived with the first task
             interpreter.paused = self._state.paused = self._pending_pause
         self._upsert_identity()
@@ -398,6 +402,8 @@ class AdvancedWorkflowRun:
         lines = [f"**{state.workflow_id}** v{state.version}: {state.status.value}"]
         if state.paused:
             lines[0] += " (PAUSED: no new steps start; send the `resume` signal)"
+        if state.rerun_of:
+            lines[0] += f" (a rerun of `{state.rerun_of}`)"
         if interpreter is not None:
             counts = interpreter.records.counts
             lines += [
