@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     actions: list[str] = Field(
         default_factory=list, description="Extra action modules every worker loads."
     )
+    definitions: Path | None = Field(
+        None,
+        description="A folder of definition files the worker serves by workflow_id and version "
+        "(runs started with {workflow, version, input}).",
+    )
     max_cached_workflows: int = Field(1000, ge=0, description="Workflow cache size of a worker.")
     max_concurrent_activities: int = Field(200, ge=1)
     http_timeout: float = Field(30.0, gt=0, description="Default timeout of the HTTP client.")

@@ -24,6 +24,7 @@ from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from cadenza.errors import EXIT_USAGE, CadenzaError
+from worker.definition_library import DefinitionLibrary
 from worker.mutex_activity import MutexActivities
 from worker.observability.setup import Observability, alert_sinks, observability
 from worker.services.dev_server import SEARCH_ATTRIBUTES
@@ -154,6 +155,7 @@ def build_worker(
     from activities.reasoning.llm import LlmActivities, Providers  # LangChain: workers only
 
     llm = LlmActivities(registry, Providers.from_settings(settings), settings.llm_model)
+    library = DefinitionLibrary(settings.definitions, registry.names())
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -163,6 +165,7 @@ def build_worker(
             alerting.alert,
             llm.chat,
             MutexActivities(client).request,
+            library.resolve_activity,
         ],
         plugins=plugins,
         **{

@@ -37,6 +37,8 @@ RUN_WORKFLOW = "AdvancedWorkflowRun"
 BATCH_WORKFLOW = "CadenzaBatchRun"
 LOOP_WORKFLOW = "CadenzaLoopRun"
 TASK_WORKFLOW = "AgenticTaskRun"
+RESOLVE_ACTIVITY = "cadenza.definitions.resolve"
+"""The local activity that gives a run started by name its definition (recorded in history)."""
 
 
 # Search attributes cadenza's workflows set (registered by `cadenza server` and `cadenza setup`).
@@ -311,7 +313,17 @@ class RunInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    definition: dict[str, Any]
+    definition: dict[str, Any] = Field(
+        default_factory=dict, description="The definition; empty when started by `workflow`."
+    )
+    workflow: str | None = Field(
+        None,
+        description="Start by name: a workflow_id the workers serve (cadenza worker "
+        "--definitions DIR); the definition used is recorded in the history at start.",
+    )
+    version: str | None = Field(
+        None, description="With `workflow`: its version (default the highest)."
+    )
     input: dict[str, Any] = Field(default_factory=dict)
     known_actions: list[str] | None = Field(
         None, description="Action names the starter knew of; unknown actions fail validation."

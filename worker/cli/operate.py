@@ -90,9 +90,18 @@ def worker(
         int | None,
         typer.Option(help="Serve /livez and /readyz on this port (CADENZA_HEALTH_PORT)."),
     ] = None,
+    definitions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve the definition files of this folder by workflow_id and version "
+            "(CADENZA_DEFINITIONS): runs start with {workflow, version, input}."
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: the AdvancedWorkflowRun workflow and every registered action."""
     settings = Settings()
+    if definitions is not None:
+        settings.definitions = definitions
     if task_queue:
         settings.task_queue = task_queue
     if metrics_port is not None:

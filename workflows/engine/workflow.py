@@ -9,18 +9,17 @@ UI shows.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.contracts import ErrorType
 from workflows.contracts import (
+    RESOLVE_ACTIVITY,
     RUN_WORKFLOW,
-    SA_STATE,
-    SA_VERSION,
-    SA_WORKFLOW_ID,
     AuditEntry,
     CancelStepInput,
     CancelStepResult,
@@ -45,11 +44,9 @@ from workflows.dsl.validate import ValidationReport, input_diagnostics, validate
 from workflows.engine import approvals, events, suspension
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
-from workflows.engine.progress import markdown_table, progress_rows, sla_summary
 from workflows.engine.reruns import Reuse
 from workflows.engine.telemetry import RunSpans
-
-DETAIL_ROWS = 20  # rows of the progress table in the Web UI's current details
+from workflows.engine.visibility import Visibility
 
 
 @workflow.defn(name=RUN_WORKFLOW)
@@ -61,16 +58,14 @@ class AdvancedWorkflowRun:
         definition = run.definition if isinstance(run.definition, dict) else {}
         self._state = ExecutionResult(
             execution_id=workflow.info().workflow_id,
-            workflow_id=str(definition.get("workflow_id", "")),
-            version=str(definition.get("version", "1.0")),
+            workflow_id=str(definition.get("workflow_id", run.workflow or "")),
+            version=str(definition.get("version", run.version or "1.0")),
             started_at=workflow.now().isoformat(),
         )
         self._interpreter: Interpreter | None = None
         self._spans = RunSpans(self._state.execution_id, self._state.workflow_id)
-        self._listed_as = WorkflowState.RUNNING.value
-        self._state_listed = False
+        self._ui = Visibility(self._state)
         self._pending_pause: bool | None = None
-        self._details_due = False
         self._run_input = run
         self._events: events.Catalog | None = None
 
@@ -106,13 +101,13 @@ class AdvancedWorkflowRun:
         """The same decision as a signal (Web UI, `temporal workflow signal`): an invalid one is
         recorded in the audit trail and ignored."""
         approvals.from_signal(self._state, payload, "approve", workflow.now().isoformat())
-        self._refresh_details()
+        self._ui.refresh()
 
     @workflow.signal(name="reject")
     def reject_signal(self, payload: Any) -> None:
         """`reject` as a signal; an invalid one is audited and ignored."""
         approvals.from_signal(self._state, payload, "reject", workflow.now().isoformat())
-        self._refresh_details()
+        self._ui.refresh()
 
     @workflow.update(name="cancel_step")
     def cancel_step(self, request: CancelStepInput) -> CancelStepResult:
@@ -165,13 +160,13 @@ class AdvancedWorkflowRun:
             why = f"event signal ignored: {refused}" if refused else ""
         if request is None or why:
             events.ignored(self._state, payload, why, workflow.now().isoformat())
-            self._refresh_details()
+            self._ui.refresh()
             return
         self._deliver(request)
 
     def _deliver(self, request: EventInput) -> EventResult:
         result = events.deliver(self._state, request, workflow.now().isoformat())
-        self._refresh_details()
+        self._ui.refresh()
         return result
 
     @workflow.update(name="retry_step")
@@ -212,13 +207,15 @@ class AdvancedWorkflowRun:
         result = suspension.decide(
             self._state, interpreter.suspensions if interpreter else None, request
         )
-        self._refresh_details()
+        self._ui.refresh()
         return result
 
     def _definition(self) -> AdvancedWorkflow | None:
         """The validated definition (validated once per process: an update may arrive before
-        `run()` has started)."""
+        `run()` has started); None before a run started by name has its definition."""
         run = self._run_input
+        if not run.definition:
+            return None
         report = validate_cached(run.definition, run.known_actions)
         return report.definition if report.ok else None
 
@@ -227,7 +224,9 @@ class AdvancedWorkflowRun:
         an update may arrive before `run()` has started)."""
         if self._events is None:
             definition = self._definition()
-            self._events = events.catalog(definition) if definition is not None else {}
+            if definition is None:
+                return {}  # not known yet (started by name), or invalid: nothing waits
+            self._events = events.catalog(definition)
         return self._events
 
     def _cancel(self, request: CancelStepInput) -> CancelStepResult:
@@ -239,7 +238,7 @@ class AdvancedWorkflowRun:
     def _audit(self, kind: str, by: str, detail: str) -> None:
         entry = AuditEntry(at=workflow.now().isoformat(), kind=kind, by=by, detail=detail)
         self._state.audit.append(entry)
-        self._refresh_details()
+        self._ui.refresh()
 
     @workflow.signal(name="pause")
     def pause(self, request: PauseInput) -> None:
@@ -253,24 +252,26 @@ class AdvancedWorkflowRun:
 
     @workflow.run
     async def run(self, run: RunInput) -> ExecutionResult:
+        run = await self._resolved(run)
         self._spans.start_run(self._state.version)
         definition = self._validated(run)
         interpreter = self._interpreter = Interpreter(
             definition,
             self._state,
             run.input,
-            self._changed,
+            self._ui.changed,
             options=run.options,
             spans=self._spans,
         )
+        self._ui.records = interpreter.records
         if run.reuse:  # a rerun: the original's completed steps are taken over, not run
             interpreter.reuse = Reuse(run.reuse)
         self._state.rerun_of = run.rerun_of
         if self._pending_pause is not None:  # a signal that arrived with the first task
             interpreter.paused = self._state.paused = self._pending_pause
-        self._upsert_identity()
+        self._ui.identity()
         interpreter.sla.arm_run()
-        self._refresh_details()
+        self._ui.refresh()
 
         scheduler = asyncio.ensure_future(interpreter.run_to_end(fail_fast=True))
         # The timeout timer is left pending when the run ends first: cancelling it would add
@@ -303,6 +304,41 @@ class AdvancedWorkflowRun:
             return await self._fail(WorkflowState.FAILED, ErrorType.WORKFLOW_FAILED)
         self._finish(WorkflowState.COMPLETED)
         return fit_payload(self._state)
+
+    async def _resolved(self, run: RunInput) -> RunInput:
+        """A run started by name (`{workflow, version, input}`) gets its definition from the
+        workers' library through a local activity: the history keeps it, a replay never reads
+        the library again. An unknown name fails the run at once, naming the served ones."""
+        if run.workflow is None or run.definition:
+            return run
+        request = {"workflow": run.workflow, "version": run.version}
+        try:
+            data = await workflow.execute_local_activity(
+                RESOLVE_ACTIVITY,
+                request,
+                result_type=dict,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary=f"definition {run.workflow} {run.version or '(highest)'}",
+            )
+        except (ActivityError, ApplicationError) as exc:
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
+            why = cause.message if isinstance(cause, ApplicationError) else str(exc)
+            self._state.error = ErrorInfo(
+                type=ErrorType.DEFINITION_INVALID, message=why, non_retryable=True
+            )
+            self._finish(WorkflowState.FAILED)
+            raise ApplicationError(
+                why,
+                self._state.model_dump(mode="json"),
+                type=ErrorType.DEFINITION_INVALID,
+                non_retryable=True,
+            ) from None
+        self._run_input = run = run.model_copy(update={"definition": data})
+        self._state.workflow_id = str(data.get("workflow_id", run.workflow))
+        self._state.version = str(data.get("version", "1.0"))
+        self._spans = RunSpans(self._state.execution_id, self._state.workflow_id)
+        return run
 
     def _validated(self, run: RunInput) -> AdvancedWorkflow:
         """The definition, checked again inside the workflow by the client's validator: an
@@ -345,11 +381,7 @@ class AdvancedWorkflowRun:
         self._state.status = state
         self._state.ended_at = workflow.now().isoformat()
         self._spans.end_run(state, self._state.error.type if self._state.error else None)
-        self._refresh_details()
-        # CadenzaState says what Temporal's ExecutionStatus cannot: a run that never waited and
-        # completed needs no upsert (one history event and one visibility write saved per run).
-        if state != WorkflowState.COMPLETED or self._state_listed:
-            workflow.upsert_search_attributes([SA_STATE.value_set(state.value)])
+        self._ui.ended(state)
 
     # ------------------------------------------------------------------ visibility
 
@@ -366,119 +398,6 @@ class AdvancedWorkflowRun:
             self._state.audit.append(entry)
         else:
             self._interpreter.set_paused(paused, entry)
-
-    def _upsert_identity(self) -> None:
-        present = workflow.info().typed_search_attributes
-        pairs: list[SearchAttributeUpdate[Any]] = []
-        if present.get(SA_WORKFLOW_ID) is None:
-            pairs.append(SA_WORKFLOW_ID.value_set(self._state.workflow_id))
-        if present.get(SA_VERSION) is None:
-            pairs.append(SA_VERSION.value_set(self._state.version))
-        if pairs:
-            workflow.upsert_search_attributes(pairs)
-
-    def _refresh_details(self) -> None:
-        """Current details for the Web UI and the waiting search attribute, now."""
-        self._write_details()
-        self._list_waiting()
-
-    def _changed(self) -> None:
-        """A step changed: the search attribute now (it is a command: its place in the history
-        must not move), the details string once per activation (a container of 1,000 steps
-        changes 2,000 times; the string is only read when someone looks)."""
-        self._list_waiting()
-        if not self._details_due:
-            self._details_due = True
-            asyncio.get_running_loop().call_soon(self._details_now)
-
-    def _details_now(self) -> None:
-        self._details_due = False
-        self._write_details()
-
-    def _write_details(self) -> None:
-        """Current details for the Web UI: progress counts and what runs now."""
-        state = self._state
-        interpreter = self._interpreter
-        lines = [f"**{state.workflow_id}** v{state.version}: {state.status.value}"]
-        if state.paused:
-            lines[0] += " (PAUSED: no new steps start; send the `resume` signal)"
-        if state.rerun_of:
-            lines[0] += f" (a rerun of `{state.rerun_of}`)"
-        if interpreter is not None:
-            counts = interpreter.records.counts
-            lines += [
-                "",
-                f"steps: {counts.get('completed', 0)}/{len(state.steps)} completed"
-                + "".join(
-                    f", {n} {s}" for s, n in sorted(counts.items()) if n and s != "completed"
-                ),
-            ]
-            shown = sorted(interpreter.records.running)[:DETAIL_ROWS]
-            if shown:
-                # the same rows as `cadenza status --watch`: running and waiting steps
-                lines += ["", *markdown_table(progress_rows(state, workflow.now(), shown))]
-                if len(interpreter.records.running) > len(shown):
-                    lines.append(
-                        f"... and {len(interpreter.records.running) - len(shown)} more running"
-                    )
-        if state.sla:
-            lines += ["", sla_summary(state)]
-        lines += _waiting_lines(state)
-        if state.error is not None:
-            lines.append(f"error: {state.error.type}: {state.error.message[:200]}")
-        if state.compensations:
-            lines.append(f"compensations: {len(state.compensations)}")
-        workflow.set_current_details("\n".join(lines))
-
-    def _list_waiting(self) -> None:
-        state = self._state
-        if state.status not in (WorkflowState.RUNNING, WorkflowState.SUSPENDED):
-            return
-        value = WorkflowState.RUNNING.value
-        if state.suspended:
-            value = WorkflowState.SUSPENDED.value
-        elif state.pending_approvals or state.pending_events:
-            value = "waiting"
-        if value != self._listed_as:
-            # `cadenza pending` finds runs through this attribute
-            self._listed_as = value
-            self._state_listed = True
-            workflow.upsert_search_attributes([SA_STATE.value_set(value)])
-
-
-def _waiting_lines(state: ExecutionResult) -> list[str]:
-    """The Web UI's lines for what waits for people or systems, with the exact commands."""
-    lines: list[str] = []
-    for pending in state.pending_approvals.values():
-        cli, signal = approvals.commands(state.execution_id, pending)
-        who = ", ".join(pending.approvers) or "anyone"
-        lines += [
-            "",
-            f"**`{pending.step_id}` waits for approval** by {who} "
-            f"({pending.approvals} of {pending.required}, since {pending.since}"
-            + (", escalated" if pending.escalated else "")
-            + ")",
-            f"- `{cli}`",
-            f"- `{signal}`",
-        ]
-    for sid, suspended in state.suspended.items():
-        lines += [
-            "",
-            f"**`{sid}` is SUSPENDED** since {suspended.since} after {suspended.attempts} "
-            f"attempt(s): {suspended.error.type}: {suspended.error.message[:200]}",
-            *(f"- `{c}`" for c in suspension.commands(state.execution_id, sid)),
-        ]
-    for waiting in state.pending_events.values():
-        cli, update = events.commands(state.execution_id, waiting)
-        lines += [
-            "",
-            f"**`{waiting.step_id}` waits for the event `{waiting.name}`** (since {waiting.since})",
-            f"- `{cli}`",
-            f"- `{update}`",
-        ]
-    if state.buffered_events:
-        lines += ["", f"events kept for later steps: {len(state.buffered_events)}"]
-    return lines
 
 
 async def _stop(task: asyncio.Future[None]) -> None:
