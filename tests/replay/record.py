@@ -258,7 +258,26 @@ CASES["event-subworkflow-mutex"] = (
     },
     {},
 )
+CASES["suspended-skipped"] = (
+    {
+        "workflow_id": "replay-suspended-skipped",
+        "retry_policy": {**FAST, "max_attempts": 2, "on_exhausted": "suspend"},
+        "steps": [
+            {"step_id": "charge", "action": "std.echo", "rollback_actions": ["std.log"]},
+            {"step_id": "sync", "action": "std.fail", "dependencies": ["charge"]},
+            {
+                "step_id": "notify",
+                "action": "std.echo",
+                "dependencies": ["sync"],
+                "input_mapping": {"done": "steps.sync.output.done"},
+            },
+        ],
+    },
+    {},
+)
 OPTIONS = {"children-batches-and-loop": SMALL, "map-batched": SMALL}
+# suspended steps: (step, seconds to wait, output of skip_step)
+SKIPS = {"suspended-skipped": ("sync", 1.5, {"done": True})}
 # event cases: (event name, data, seconds to wait before sending it)
 EVENTS = {"event-subworkflow-mutex": ("payment", {"a": 1}, 0.5)}
 # mutex workflows whose histories a case records too
@@ -319,6 +338,10 @@ async def main() -> None:
                 event, data, delay = EVENTS[name]
                 await asyncio.sleep(delay)
                 await cadenza.send_event(handle.id, event, data, "recorder")
+            if name in SKIPS:
+                step, delay, output = SKIPS[name]
+                await asyncio.sleep(delay)
+                await cadenza.skip_step(handle.id, step, "recorder", output)
             if name in CANCELS:
                 step, by, delay = CANCELS[name]
                 await asyncio.sleep(delay)
