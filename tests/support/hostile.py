@@ -141,7 +141,16 @@ def wrong_types() -> list[Case]:
         "steps": [None, "a", {"step_id": "a"}, [], [1, 2]],
         "global_variables": ["x", [1], 5],
         "retry_policy": [{"max_attempts": 0}, {"backoff_coefficient": 0.1}, {"nope": 1}, "x"],
-        "sla_targets": [{"max_duration_seconds": -1}, {"step_max_seconds": {"zz": 1}}, 7],
+        "sla_targets": [
+            {"max_duration_seconds": -1},
+            {"step_max_seconds": {"zz": 1}},
+            7,
+            {"max_duration_seconds": float("nan")},
+            {"max_duration_seconds": float("inf")},
+            {"step_max_seconds": {"a": -1}},
+            {"step_max_seconds": {"a": float("nan")}},
+            {"step_max_seconds": {"a": 1e300}},
+        ],
         "tags": ["t", {"a": 1}],
         "unknown_field": ["x"],
     }
@@ -149,12 +158,18 @@ def wrong_types() -> list[Case]:
         "step_id": [None, "", "Bad Id", "a" * 200, "x\x00y", "a"],  # "a": a duplicate
         "step_type": ["teleport", 5, None],
         "action": [5, ["std.echo"], "", "no.such.action"],
-        "timeout": [-3, "later", 0],
+        "timeout": [-3, "later", 0, float("inf"), float("nan")],
         "dependencies": ["a", [5], ["zz"], ["b"]],  # "b": itself
         "input_mapping": ["x", {"p": 5}, {"p": "input.a +"}],
         "output_mapping": [{"v": "result +"}, ["x"]],
         "conditions": [[{"when": "1 +"}], "x", [{"nope": "true"}]],
-        "retry_policy": [{"max_attempts": -1}, {"non_retryable_errors": "x"}],
+        "retry_policy": [
+            {"max_attempts": -1},
+            {"non_retryable_errors": "x"},
+            {"initial_interval": float("inf")},
+            {"maximum_interval": float("nan")},
+            {"backoff_coefficient": float("inf")},
+        ],
         "loop_max_iterations": [0, -1, 10**12],
         "approval": [{"required_approvals": 0}, {"on_timeout": "explode"}, "x"],
         "wait": [{"seconds": -5}, {"until": "1 +"}, {}],
@@ -181,7 +196,37 @@ def wrong_types() -> list[Case]:
                     lambda f=field_name, v=value: step(**{f: v}),
                 )
             )
-    return cases
+    return cases + number_cases()
+
+
+def number_cases() -> list[Case]:
+    """Numbers that would wedge a run (a timer of inf seconds fails the workflow task on every
+    retry), on the step type that uses them."""
+    nan, inf = float("nan"), float("inf")
+    approval = [
+        {"reminder_every": 1e-6},
+        {"reminder_every": nan},
+        {"escalation_timeout": inf},
+        {"escalation_timeout": -1},
+        {"required_approvals": 10**30},
+    ]
+    waits = [{"seconds": inf}, {"seconds": 1e300}, {"seconds": nan}, {"seconds": -inf}]
+    cases = [
+        Case(
+            f"number: approval {spec}",
+            "definition",
+            lambda s=spec: step(step_type="approval", action=None, approval=s),
+        )
+        for spec in approval
+    ]
+    return cases + [
+        Case(
+            f"number: wait {spec}",
+            "definition",
+            lambda s=spec: step(step_type="wait", action=None, wait=s),
+        )
+        for spec in waits
+    ]
 
 
 def corpus() -> list[Case]:

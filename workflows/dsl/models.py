@@ -8,7 +8,7 @@ Field names follow the seed's `AdvancedWorkflow` / `WorkflowStep` dataclasses an
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,20 @@ from workflows.contracts import (
 WORKFLOW_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 
+MAX_SECONDS = 315_360_000
+"""The longest duration a definition may name (10 years): Temporal's timers accept it and
+`timedelta` holds it; beyond it (or inf, NaN) a timer would fail the workflow task on every
+retry instead of the definition failing validation. Every number of a definition is finite
+(`allow_inf_nan=False`) and bounded (tests/unit/test_numbers.py walks them all)."""
+MIN_REMINDER_SECONDS = 1
+"""The shortest `reminder_every`: timers have about 1 s granularity, and each reminder runs an
+activity (a tighter loop floods the history)."""
+MAX_APPROVALS = 100
+"""The most approvals one approval step may require (each vote keeps a comment in the result)."""
+
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+"""A positive, finite duration in seconds, at most MAX_SECONDS."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,18 +81,24 @@ class RetryPolicySpec(_Model):
         None, ge=1, le=1000, description="Attempts in all, the first included (default 3)."
     )
     initial_interval: float | None = Field(
-        None, gt=0, le=86400, description="Seconds before the first retry (default 1)."
+        None,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="Seconds before the first retry (default 1).",
     )
     backoff_coefficient: float | None = Field(
         None,
         ge=1,
         le=100,
+        allow_inf_nan=False,
         description="Multiplier applied to the interval per retry (default 2.0).",
     )
     maximum_interval: float | None = Field(
         None,
         gt=0,
         le=86400,
+        allow_inf_nan=False,
         description="Upper bound of the retry interval in seconds (default 60).",
     )
     non_retryable_errors: list[str] | None = Field(
@@ -93,6 +113,7 @@ class RetryPolicySpec(_Model):
         None,
         ge=0,
         le=1,
+        allow_inf_nan=False,
         description="Fraction of a parallel container's children that must succeed (default 0.5).",
     )
     on_exhausted: Literal["fail", "suspend"] | None = Field(
@@ -138,7 +159,9 @@ class ApprovalSpec(_Model):
     """Settings of an `approval` step (see DESIGN.md, approval steps)."""
 
     approvers: list[str] = Field(default_factory=list, description="Who may decide; empty: anyone.")
-    required_approvals: int = Field(1, ge=1, description="Approvals needed; one rejection rejects.")
+    required_approvals: int = Field(
+        1, ge=1, le=MAX_APPROVALS, description="Approvals needed; one rejection rejects."
+    )
     on_timeout: Literal["reject", "approve", "escalate"] = Field(
         "reject", description="What happens when the step's timeout passes without a decision."
     )
@@ -146,15 +169,19 @@ class ApprovalSpec(_Model):
         default_factory=list, description="Approvers asked after an escalation."
     )
     reminder_every: float | None = Field(
-        None, gt=0, description="Seconds between reminders while the step waits."
+        None,
+        ge=MIN_REMINDER_SECONDS,
+        le=MAX_SECONDS,
+        allow_inf_nan=False,
+        description="Seconds between reminders while the step waits (at least 1).",
     )
     reminder_action: str = Field(
         "std.log",
         description="Action run for each reminder and escalation, with {step_id, message, "
         "approvers, waiting_seconds} (std.log, std.http or your own).",
     )
-    escalation_timeout: float | None = Field(
-        None, gt=0, description="Seconds the escalation approvers get; default: the step timeout."
+    escalation_timeout: Seconds | None = Field(
+        None, description="Seconds the escalation approvers get; default: the step timeout."
     )
 
 
@@ -184,7 +211,13 @@ class RouterSpec(_Model):
 class WaitSpec(_Model):
     """Settings of a `wait` step: a durable timer, or a condition (a milestone). Exactly one."""
 
-    seconds: float | None = Field(None, ge=0, description="Wait this many seconds.")
+    seconds: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_SECONDS,
+        allow_inf_nan=False,
+        description="Wait this many seconds (at most 10 years).",
+    )
     until: str | None = Field(None, description="CEL expression giving a timestamp to wait for.")
     condition: str | None = Field(
         None,
@@ -285,8 +318,8 @@ class CompletionSpec(_Model):
 class SlaTargets(_Model):
     """Service-level targets: breaches are recorded and alerted, never fail the run."""
 
-    max_duration_seconds: float | None = Field(None, gt=0, description="Whole-run target.")
-    step_max_seconds: dict[str, float] = Field(
+    max_duration_seconds: Seconds | None = Field(None, description="Whole-run target.")
+    step_max_seconds: dict[str, Seconds] = Field(
         default_factory=dict, description="Per-step targets, by step id."
     )
 
@@ -307,7 +340,9 @@ class WorkflowStep(_Model):
         pattern=r"^[a-z0-9][a-z0-9_.-]*$",
         description="Routes the step's activities to task queue `cadenza.<capability>`.",
     )
-    timeout: float = Field(300, gt=0, le=31_536_000, description="Step timeout in seconds.")
+    timeout: float = Field(
+        300, gt=0, le=31_536_000, allow_inf_nan=False, description="Step timeout in seconds."
+    )
     execution: Literal["activity", "local"] = Field(
         "activity",
         description="`local` runs the action as a Temporal local activity: one history event "
@@ -403,7 +438,9 @@ class AdvancedWorkflow(_Model):
     global_variables: dict[str, Any] = Field(
         default_factory=dict, description="Initial `vars`, visible to every expression."
     )
-    timeout: float = Field(3600, gt=0, le=31_536_000, description="Whole-run timeout in seconds.")
+    timeout: float = Field(
+        3600, gt=0, le=31_536_000, allow_inf_nan=False, description="Whole-run timeout in seconds."
+    )
     max_parallel_steps: int = Field(
         10, ge=1, le=2000, description="Steps running at once, at most."
     )
