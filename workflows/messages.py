@@ -8,15 +8,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Sizes of what a message carries into the run's state and result: bounded, so no number of
+# messages of ordinary count can push the result past Temporal's 2 MB payload limit, and an
+# over-long one is refused by the update (nothing reaches history) or dropped as a signal.
+MAX_STEP_ID = 300
+"""A step id in a message (map instances `<id>[<index>]` included)."""
+MAX_NAME = 200
+"""Who decides, pauses, cancels or sends."""
+MAX_TEXT = 2000
+"""A comment or a reason."""
+
 
 class DecisionInput(BaseModel):
     """Payload of the `approve` / `reject` updates and signals."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    step_id: str = Field(description="The approval step decided.")
-    by: str = Field(min_length=1, description="Who decides.")
-    comment: str = Field("", description="Why (for a rejection: the reason).")
+    step_id: str = Field(max_length=MAX_STEP_ID, description="The approval step decided.")
+    by: str = Field(min_length=1, max_length=MAX_NAME, description="Who decides.")
+    comment: str = Field("", max_length=MAX_TEXT, description="Why (for a rejection: the reason).")
 
 
 class RetryStepInput(BaseModel):
@@ -24,8 +34,8 @@ class RetryStepInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    step_id: str
-    by: str = Field(min_length=1, max_length=200, description="Who decides.")
+    step_id: str = Field(max_length=MAX_STEP_ID)
+    by: str = Field(min_length=1, max_length=MAX_NAME, description="Who decides.")
 
 
 class SkipStepInput(BaseModel):
@@ -33,8 +43,8 @@ class SkipStepInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    step_id: str
-    by: str = Field(min_length=1, max_length=200, description="Who decides.")
+    step_id: str = Field(max_length=MAX_STEP_ID)
+    by: str = Field(min_length=1, max_length=MAX_NAME, description="Who decides.")
     output: Any = Field(None, description="The step's output, as later steps read it.")
 
 
@@ -43,9 +53,9 @@ class FailStepInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    step_id: str
-    by: str = Field(min_length=1, max_length=200, description="Who decides.")
-    reason: str = Field("", max_length=2000, description="Why (kept in the audit trail).")
+    step_id: str = Field(max_length=MAX_STEP_ID)
+    by: str = Field(min_length=1, max_length=MAX_NAME, description="Who decides.")
+    reason: str = Field("", max_length=MAX_TEXT, description="Why (kept in the audit trail).")
 
 
 class StepDecisionResult(BaseModel):
@@ -62,9 +72,9 @@ class EventInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="The event's name.")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="The event's name.")
     data: Any = Field(None, description="The event's data (checked against the step's schema).")
-    by: str = Field("", max_length=200, description="Who or what sent it.")
+    by: str = Field("", max_length=MAX_NAME, description="Who or what sent it.")
 
 
 class EventResult(BaseModel):
@@ -94,9 +104,9 @@ class CancelStepInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step_id: str = Field(min_length=1, max_length=300)
-    by: str = Field(min_length=1, max_length=200, description="Who cancels.")
-    reason: str = Field("", max_length=2000)
+    step_id: str = Field(min_length=1, max_length=MAX_STEP_ID)
+    by: str = Field(min_length=1, max_length=MAX_NAME, description="Who cancels.")
+    reason: str = Field("", max_length=MAX_TEXT)
 
 
 class CancelStepResult(BaseModel):
@@ -111,8 +121,8 @@ class PauseInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    by: str = ""
-    reason: str = ""
+    by: str = Field("", max_length=MAX_NAME, description="Who pauses or resumes.")
+    reason: str = Field("", max_length=MAX_TEXT, description="Why (kept in the audit trail).")
 
 
 StepDecision = RetryStepInput | SkipStepInput | FailStepInput
