@@ -40,8 +40,10 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="Definition files (YAML or JSON).")],
     as_json: Annotated[bool, typer.Option("--json", help="Diagnostics as JSON.")] = False,
     actions: ActionsOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
 ) -> None:
-    """Validate definitions; print every diagnostic (FILE: path: code: message)."""
+    """Validate definitions; print every diagnostic (FILE: path: code: message); warnings fail
+    only with --strict."""
 
     async def main() -> int:
         known = load_registry(actions).names()
@@ -50,7 +52,7 @@ def validate(
             try:
                 report = validate_definition(load_file(file), known)
                 diagnostics = [d.as_dict() for d in report.diagnostics]
-                ok = report.ok
+                ok = report.ok and not (strict and report.diagnostics)
             except (DocumentError, UsageError) as exc:
                 diagnostics = [Diagnostic("$", DiagnosticCode.UNREADABLE, str(exc)).as_dict()]
                 ok = False
@@ -67,6 +69,8 @@ def validate(
                     (out if warning else err).print(line, highlight=False, markup=False)
                 if entry["valid"]:
                     out.print(f"{entry['file']}: valid", highlight=False, markup=False)
+                elif strict and all(d["severity"] != "error" for d in entry["diagnostics"]):
+                    err.print(f"{entry['file']}: warnings fail with --strict", highlight=False)
         return EXIT_OK if all(entry["valid"] for entry in reports) else EXIT_USAGE
 
     run_command(main)

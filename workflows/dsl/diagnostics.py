@@ -79,6 +79,9 @@ class DiagnosticCode(StrEnum):
     QUORUM_UNREACHABLE = "quorum_unreachable"
     MISSING_ESCALATE_TO = "missing_escalate_to"
     ESCALATION_UNUSED = "escalation_unused"
+    ON_TIMEOUT_WITHOUT_TIMEOUT = "on_timeout_without_timeout"
+    # the run as a whole
+    RUN_TIMEOUT_DEFAULT = "run_timeout_default"
     # expressions and actions
     INVALID_EXPRESSION = "invalid_expression"
     UNKNOWN_NAME = "unknown_name"

@@ -347,6 +347,22 @@ EXPLANATIONS: dict[DiagnosticCode, Explanation] = {
         "on_timeout is 'reject'",
         "Set `on_timeout: escalate`, or remove `escalate_to`.",
     ),
+    _C.ON_TIMEOUT_WITHOUT_TIMEOUT: Explanation(
+        "A warning: an approval says what happens on timeout (`on_timeout: approve | escalate`, "
+        "or `escalation_timeout`) but has no `timeout` of its own, so it waits until decided.",
+        "steps[0].approval.on_timeout: warning: on_timeout_without_timeout: on_timeout "
+        "'escalate' never acts: the step has no `timeout` of its own, so it waits until decided "
+        "(or the run's timeout); set the step's `timeout`",
+        "Set the step's `timeout` (seconds to decide), or remove `on_timeout`.",
+    ),
+    _C.RUN_TIMEOUT_DEFAULT: Explanation(
+        "A warning: the definition waits for people or other systems (an approval or event "
+        "step) and does not set the run's `timeout`, so the run ends after the default 3,600 s.",
+        "timeout: warning: run_timeout_default: steps[1] waits for a decision or an event, but "
+        "the run has no `timeout`: it ends after the default 3600 s, decided or not; set "
+        "`timeout` to how long the run may take (e.g. 604800 for a week)",
+        "Set `timeout` at the top of the definition to how long the run may take.",
+    ),
     _C.INVALID_EXPRESSION: Explanation(
         "A CEL expression does not compile, is too long, or nests comprehensions too deeply.",
         "steps[0].input_mapping.total: invalid_expression: Failed to parse expression "
@@ -428,6 +444,7 @@ def render_markdown() -> str:
         "below are stable: tools may match on them. A field value of the wrong type or range",
         "carries pydantic's error type as its code instead (`int_parsing`, `literal_error`,",
         "`greater_than_equal`, ...: see https://docs.pydantic.dev/latest/errors/validation_errors/).",
+        "Warnings (`warning:` before the code) do not fail `cadenza validate`; `--strict` does.",
         "",
         "| code | meaning |",
         "| --- | --- |",

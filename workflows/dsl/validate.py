@@ -209,6 +209,7 @@ class _Checker:
         self._check_level(d.steps, "steps")
         for step, path in self._walk(d.steps, "steps"):
             self._check_step(step, path)
+        self._check_run_timeout(d)
         if d.sla_targets is not None:
             for sid in d.sla_targets.step_max_seconds:
                 if sid not in self.step_paths:
@@ -217,6 +218,24 @@ class _Checker:
                         DiagnosticCode.UNKNOWN_STEP,
                         f"unknown step '{sid}'" + did_you_mean(sid, self.step_paths),
                     )
+
+    def _check_run_timeout(self, d: AdvancedWorkflow) -> None:
+        """A run that waits for people or other systems should say how long it may take."""
+        if "timeout" in d.model_fields_set:
+            return
+        waits = [
+            path
+            for step, path in self._walk(d.steps, "steps")
+            if step.step_type in (StepType.APPROVAL, StepType.EVENT)
+        ]
+        if waits:
+            self.warn(
+                "timeout",
+                DiagnosticCode.RUN_TIMEOUT_DEFAULT,
+                f"{waits[0]} waits for a decision or an event, but the run has no `timeout`: "
+                f"it ends after the default {d.timeout:g} s, decided or not; set `timeout` to "
+                "how long the run may take (e.g. 604800 for a week)",
+            )
 
     def _walk(self, steps: Sequence[WorkflowStep], base: str) -> Iterator[tuple[WorkflowStep, str]]:
         stack = [(s, f"{base}[{i}]") for i, s in reversed(list(enumerate(steps)))]
@@ -380,6 +399,15 @@ class _Checker:
                 f"{path}.approval.escalate_to",
                 DiagnosticCode.ESCALATION_UNUSED,
                 f"escalate_to is ignored: on_timeout is {spec.on_timeout!r}",
+            )
+        if "timeout" not in step.model_fields_set and (
+            spec.on_timeout != "reject" or spec.escalation_timeout is not None
+        ):
+            self.warn(
+                f"{path}.approval.on_timeout",
+                DiagnosticCode.ON_TIMEOUT_WITHOUT_TIMEOUT,
+                f"on_timeout {spec.on_timeout!r} never acts: the step has no `timeout` of its "
+                "own, so it waits until decided (or the run's timeout); set the step's `timeout`",
             )
         self._action(f"{path}.approval.reminder_action", spec.reminder_action)
 

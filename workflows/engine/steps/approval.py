@@ -17,6 +17,9 @@ from workflows.engine import approvals
 from workflows.engine.context import Priority, StepContext, StepHandler
 from workflows.engine.failures import StepFailure
 
+NO_DEFAULT_DEADLINE = "approval-no-default-deadline"
+"""The patch under which an approval without its own `timeout` waits with no deadline."""
+
 
 class ApprovalStep(StepHandler):
     async def run(
@@ -69,12 +72,15 @@ async def _decisions(
     """Wait until the step is decided (False), or approved by `on_timeout` (True); send
     reminders and escalate on the way; a timeout that rejects raises ApprovalTimeout."""
     sid = step.step_id
-    deadline = workflow.now() + timedelta(seconds=step.timeout)
+    deadline = _deadline(step)
     every = timedelta(seconds=spec.reminder_every) if spec.reminder_every else None
     next_reminder = workflow.now() + every if every else None
     while pending.outcome is None:
-        wake = min(deadline, next_reminder) if next_reminder else deadline
-        seconds = (wake - workflow.now()).total_seconds()
+        wakes = [moment for moment in (deadline, next_reminder) if moment is not None]
+        if not wakes:  # no deadline, no reminders: only a decision (or the run's end) ends it
+            await workflow.wait_condition(lambda: pending.outcome is not None)
+            break
+        seconds = (min(wakes) - workflow.now()).total_seconds()
         if seconds > 0:
             try:
                 await workflow.wait_condition(
@@ -88,10 +94,10 @@ async def _decisions(
         now = workflow.now()
         if next_reminder is not None and every is not None and next_reminder <= now:
             next_reminder = now + every
-            if now < deadline:
+            if deadline is None or now < deadline:
                 await _notify(ctx, step, spec, pending, "reminder", policy)
                 continue
-        if now < deadline:
+        if deadline is None or now < deadline:
             continue
         if spec.on_timeout == "approve":
             approvals.note(ctx.state, sid, "timeout", _iso(now), "approved on timeout")
@@ -112,6 +118,14 @@ async def _decisions(
             f"no decision on {sid!r} in time ({pending.approvals} of {pending.required} approvals)",
         )
     return False
+
+
+def _deadline(step: WorkflowStep) -> datetime | None:
+    """When the time to decide ends: `timeout` set on the step, else none of its own (the run's
+    timeout bounds the wait). Runs recorded before this rule waited the default 300 s."""
+    if "timeout" in step.model_fields_set or not workflow.patched(NO_DEFAULT_DEADLINE):
+        return workflow.now() + timedelta(seconds=step.timeout)
+    return None
 
 
 def approval_output(pending: PendingApproval, decision: str, by: list[str]) -> dict[str, Any]:
