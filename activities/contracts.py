@@ -37,6 +37,9 @@ class ErrorType(StrEnum):
     """An action was refused what it asked for (std.http: an address the egress policy denies)."""
     EVENT_TIMEOUT = "EventTimeout"
     RECURSION_LIMIT_EXCEEDED = "RecursionLimitExceeded"
+    NO_WORKER_FOR_CAPABILITY = "NoWorkerForCapability"
+    """A step routed to `cadenza.<capability>` waited longer than `schedule_to_start_seconds`
+    for a worker polling that queue."""
 
 
 class StepActivityInput(BaseModel):

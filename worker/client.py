@@ -30,6 +30,7 @@ from temporalio.service import RPCError
 from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.client_messages import DecisionRefused as DecisionRefused, RunMessages
 from worker.codec import data_converter
+from worker.live import LiveState
 from worker.schedules import ScheduleMethods
 from worker.settings import DEFAULT_ADDRESS
 from workflows.contracts import (
@@ -148,6 +149,7 @@ class CadenzaClient(RunMessages, ScheduleMethods):
     def __init__(self, client: Client, task_queue: str = "cadenza") -> None:
         self.client = client
         self.task_queue = task_queue
+        self._live = LiveState()
 
     async def start(
         self,
@@ -173,7 +175,9 @@ class CadenzaClient(RunMessages, ScheduleMethods):
         data = (
             definition
             if isinstance(definition, dict)
-            else model.model_dump(mode="json", exclude_defaults=True)
+            # exclude_unset keeps what was set, defaults included: an approval's explicit
+            # `timeout: 300` is a deadline, an absent one none (docs/semantics.md)
+            else model.model_dump(mode="json", exclude_unset=True)
         )
         run = RunInput(
             definition=data,
@@ -289,17 +293,21 @@ class CadenzaClient(RunMessages, ScheduleMethods):
         )
 
     async def status(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
-        """The live (or final) execution state, through the `status` query.
+        """The live (or final) execution state, through the `status` query, with what only
+        Temporal's description knows merged in (`worker.live`): a running step whose action is
+        between attempts is `retrying` (a `LiveStepRecord` with `retry`), one routed to a queue
+        no worker polls has `no_worker`.
 
         Args:
             timeout: give up after this many seconds (a running run is answered by a worker:
                 with none polling its task queue, the query waits). None waits.
         """
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
-        return await handle.query(
+        state = await handle.query(
             AdvancedWorkflowRun.status,
             rpc_timeout=None if timeout is None else timedelta(seconds=timeout),
         )
+        return await self._live.merge(self.client, handle, state)
 
     async def task_problem(self, execution_id: str) -> str | None:
         """Why the run's workflow task keeps failing (a bug, a bad payload, non-determinism),

@@ -296,6 +296,14 @@ class ExecutionOptions(BaseModel):
         description="How often a mutex checks that the run holding it still runs (a terminated"
         " holder releases it within this time).",
     )
+    schedule_to_start_seconds: float = Field(
+        300,
+        gt=0,
+        le=31_536_000,
+        description="How long an activity of a step with `agent_capability` may wait for a"
+        " worker polling its queue `cadenza.<capability>` (each attempt): then the step fails"
+        " with NoWorkerForCapability.",
+    )
     activity_summaries: bool = Field(
         False,
         description="Label each step's activity with its step id in the Web UI. Each label is"

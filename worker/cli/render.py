@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
@@ -9,9 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from worker.client import CadenzaClient
+from worker.live import LiveStepRecord
 from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType, WorkflowStep
 from workflows.dsl.plan import upstream_edges
-from workflows.engine.progress import COLUMNS, progress_rows, sla_summary
+from workflows.engine.progress import COLUMNS, ProgressRow, progress_rows, sla_summary
 from workflows.orchestrator import TaskResult
 
 STATUS_STYLE = {
@@ -35,7 +38,7 @@ def result_view(
     for column in COLUMNS:
         table.add_column(column)
     ids = list(result.steps)[:max_rows]
-    for row in progress_rows(result, now or datetime.now(UTC), ids):
+    for row in live_rows(result, now or datetime.now(UTC), ids):
         cells = row.cells()
         table.add_row(
             cells[0], Text(row.status, style=STATUS_STYLE.get(row.status, "")), *cells[2:]
@@ -63,6 +66,9 @@ def result_view(
                 style="magenta",
             )
         )
+    for sid, record in result.steps.items():
+        if isinstance(record, LiveStepRecord) and record.no_worker:
+            lines.append(Text(no_worker_line(sid, record.no_worker), style="magenta"))
     for audit in [*result.approvals, *result.audit]:
         detail = f" {audit.detail}" if audit.detail else ""
         lines.append(
@@ -74,6 +80,47 @@ def result_view(
         shown = ", ".join(f"{k}={v!r}" for k, v in list(result.vars.items())[:10])
         lines.append(Text(f"vars: {shown}"[:400]))
     return Group(*lines)
+
+
+def live_rows(
+    state: ExecutionResult, now: datetime, step_ids: Iterable[str] | None = None
+) -> list[ProgressRow]:
+    """The progress rows, with what the client-side description adds (`worker.live`)."""
+    rows = progress_rows(state, now, step_ids)
+    for i, row in enumerate(rows):
+        detail = live_detail(state.steps[row.step_id])
+        if detail:
+            rows[i] = dataclasses.replace(row, detail=detail[:160])
+    return rows
+
+
+def live_detail(record: object) -> str | None:
+    """`attempt 2 of 3 at 12:00:05; last error: ...` for a retrying step, `no worker polls
+    'cadenza.gpu'` for a routed one nobody serves; None otherwise."""
+    if not isinstance(record, LiveStepRecord):
+        return None
+    if record.retry is not None:
+        retry = record.retry
+        text = f"attempt {retry.attempt}"
+        text += f" of {retry.max_attempts}" if retry.max_attempts else ""
+        if retry.next_attempt_at:
+            at = datetime.fromisoformat(retry.next_attempt_at).astimezone(UTC)
+            text += f" at {at:%H:%M:%S} UTC"
+        else:
+            text += " running"
+        if retry.last_error is not None:
+            text += f"; last error {retry.last_error.type}: {retry.last_error.message}"
+        return text
+    if record.no_worker:
+        return f"waits for a worker: none polls {record.no_worker!r}"
+    return None
+
+
+def no_worker_line(step_id: str, queue: str) -> str:
+    return (
+        f"waiting: {step_id} for a worker on task queue {queue!r}, which no worker polls; "
+        f"start one: cadenza worker --task-queue {queue}"
+    )
 
 
 def task_view(result: TaskResult) -> RenderableType:

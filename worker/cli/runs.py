@@ -31,18 +31,20 @@ from worker.cli.base import (
     print_started,
     run_command,
 )
-from worker.cli.render import result_view, ui_link
+from worker.cli.render import live_rows, result_view, ui_link
 from worker.client import CadenzaClient, connect
 from worker.dev.devmode import dev_session, quiet_sdk_logs
+from worker.live import LiveStepRecord
 from worker.observability.tracing import install_tracing, traces_exported
 from worker.settings import Settings
 from workflows.dsl.models import ExecutionOptions, ExecutionResult, WorkflowState
-from workflows.engine.progress import duration, progress_rows, sla_summary
+from workflows.engine.progress import duration, sla_summary
 
 
 def _print_result(result: ExecutionResult, as_json: bool) -> int:
     if as_json:
-        sys.stdout.write(result.model_dump_json() + "\n")
+        # serialize_as_any: live records (worker.live) keep their retry and no_worker fields
+        sys.stdout.write(result.model_dump_json(serialize_as_any=True) + "\n")
     else:
         out.print(result_view(result))
     return EXIT_OK if result.status == WorkflowState.COMPLETED else EXIT_FAILED
@@ -101,12 +103,14 @@ async def _watch(cadenza: CadenzaClient, execution_id: str, interval: float) -> 
 def _print_changes(state: ExecutionResult, seen: dict[str, tuple[str, int]]) -> None:
     """One line per step whose status or attempts changed since the last look."""
     stamp = datetime.now(UTC).strftime("%H:%M:%S")
-    for row in progress_rows(state, datetime.now(UTC)):
+    for row in live_rows(state, datetime.now(UTC)):
         key = (row.status, row.attempts)
         if seen.get(row.step_id, ("pending", 0)) == key:
             continue
         seen[row.step_id] = key
-        took = f" {duration(row.seconds)}" if row.status not in ("running", "waiting") else ""
+        took = ""
+        if row.status not in ("running", "waiting", "retrying"):
+            took = f" {duration(row.seconds)}"
         detail = f": {row.detail}" if row.detail else ""
         err.print(
             f"{stamp} {row.step_id} {row.status} (attempts {row.attempts}){took}{detail}",
@@ -267,7 +271,13 @@ def _top_rows(runs: list[tuple[str, ExecutionResult | None]]) -> list[dict[str, 
         for record in state.steps.values():
             counts[record.status.value] = counts.get(record.status.value, 0) + 1
         started = datetime.fromisoformat(state.started_at) if state.started_at else now
-        running = [sid for sid, r in state.steps.items() if r.status.value == "running"]
+        running = [
+            sid
+            + (f" (retry {r.attempts})" if r.status.value == "retrying" else "")
+            + (" (no worker)" if isinstance(r, LiveStepRecord) and r.no_worker else "")
+            for sid, r in state.steps.items()
+            if r.status.value in ("running", "retrying")
+        ]
         rows.append(
             {
                 "execution_id": execution_id,
@@ -277,6 +287,7 @@ def _top_rows(runs: list[tuple[str, ExecutionResult | None]]) -> list[dict[str, 
                 "elapsed_seconds": round((now - started).total_seconds(), 1),
                 "completed": counts.get("completed", 0),
                 "failed": counts.get("failed", 0),
+                "retrying": counts.get("retrying", 0),
                 "total": len(state.steps),
                 "running": running,
                 "waiting_approvals": sorted(state.pending_approvals),

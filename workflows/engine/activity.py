@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from activities.contracts import TASK_QUEUE_PREFIX, StepActivityInput, StepActivityResult
+from workflows.contracts import ExecutionOptions
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 from workflows.engine.failures import StepFailure, activity_failure
 from workflows.retry import temporal_retry_policy
@@ -44,6 +45,7 @@ async def execute_action(
     summary = None
     if summaries:
         summary = step.step_id if role == "step" else f"{step.step_id}: {role} {action}"
+    queue = TASK_QUEUE_PREFIX + step.agent_capability if step.agent_capability else None
     try:
         if step.execution == "local":
             return await workflow.execute_local_activity(
@@ -62,9 +64,19 @@ async def execute_action(
             heartbeat_timeout=min(HEARTBEAT_TIMEOUT, timeout),
             retry_policy=retry,
             summary=summary,
-            task_queue=(
-                TASK_QUEUE_PREFIX + step.agent_capability if step.agent_capability else None
-            ),
+            task_queue=queue,
+            schedule_to_start_timeout=_schedule_to_start() if queue else None,
         )
     except ActivityError as exc:
-        raise StepFailure(*activity_failure(exc, step.step_id, policy)) from None
+        raise StepFailure(*activity_failure(exc, step.step_id, policy, queue)) from None
+
+
+def _schedule_to_start() -> timedelta:
+    """How long a routed step's activity may wait for a worker on its capability queue: the
+    run's `ExecutionOptions.schedule_to_start_seconds` (an `AdvancedWorkflowRun` keeps its
+    `RunInput`); batch and loop child workflows use the default."""
+    run_input = getattr(workflow.instance(), "_run_input", None)
+    options = getattr(run_input, "options", None)
+    if not isinstance(options, ExecutionOptions):
+        options = ExecutionOptions()
+    return timedelta(seconds=options.schedule_to_start_seconds)

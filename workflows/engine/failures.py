@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    TimeoutError,
+    TimeoutType,
+)
 
 from cadenza.errors import CadenzaError
 
@@ -56,11 +62,26 @@ def expression_failure(exc: ExpressionError, step_id: str) -> ErrorInfo:
 
 
 def activity_failure(
-    exc: ActivityError, step_id: str, policy: EffectiveRetryPolicy
+    exc: ActivityError, step_id: str, policy: EffectiveRetryPolicy, queue: str | None = None
 ) -> tuple[ErrorInfo, int]:
-    """Classify an activity failure: error type, message and the attempts it took."""
+    """Classify an activity failure: error type, message and the attempts it took (`queue`:
+    the capability queue a routed step's activity went to)."""
     cause = exc.cause
     attempts = policy.max_attempts
+    if (
+        queue is not None
+        and isinstance(cause, TimeoutError)
+        and cause.type == TimeoutType.SCHEDULE_TO_START
+    ):
+        # no worker took the attempt: Temporal does not retry a schedule-to-start timeout
+        error = ErrorInfo(
+            type=ErrorType.NO_WORKER_FOR_CAPABILITY,
+            message=f"no worker polls the task queue {queue!r}: start one with "
+            f"`cadenza worker --task-queue {queue}` (the step waited schedule_to_start_seconds)",
+            step_id=step_id,
+            non_retryable=True,
+        )
+        return error, 1
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details else None
         if isinstance(details, dict) and isinstance(details.get("attempt"), int):
