@@ -43,6 +43,7 @@ from activities.contracts import (
     ErrorType,
     model_problem,
 )
+from activities.reasoning.answers import MAX_ANSWER_DEPTH, text_too_deep, value_too_deep
 from activities.registry import ActionRegistry
 from cadenza.errors import CadenzaError
 
@@ -152,6 +153,8 @@ def _parse_script(name: str, path: Path, mtime_ns: int, size: int) -> list[dict[
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise _model_error(f"scripted model {name!r}: {path} is not valid YAML{where}") from None
+    except RecursionError:
+        raise _model_error(f"scripted model {name!r}: {path} nests too deeply") from None
     if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
         raise _model_error(
             f"scripted model {name!r}: {path} must be a list of turns {{content, tool_calls}}"
@@ -287,8 +290,16 @@ class LlmActivities:
             {"name": c["name"], "args": c.get("args") or {}, "id": c.get("id") or f"call_{i}"}
             for i, c in enumerate(getattr(reply, "tool_calls", None) or [])
         ]
+        content = _text(reply.content)
+        if text_too_deep(content) or value_too_deep(calls, MAX_ANSWER_DEPTH + 2):
+            # the workflow parses the answer and sizes its tool calls: refused here, before
+            # its history holds a value no parser there can walk
+            raise _model_error(
+                f"model {name!r} answered with brackets or tool arguments nested more than "
+                f"{MAX_ANSWER_DEPTH} levels deep; refused"
+            )
         return ChatResponse(
-            message={"role": "assistant", "content": _text(reply.content), "tool_calls": calls},
+            message={"role": "assistant", "content": content, "tool_calls": calls},
             usage={k: int(v) for k, v in usage.items() if isinstance(v, int)},
             model=name,
         )

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StepActivityInput,
         StepActivityResult,
     )
+    from activities.reasoning.answers import text_too_deep
     from workflows.dsl.models import EffectiveRetryPolicy
     from workflows.retry import temporal_retry_policy
 
@@ -316,12 +317,16 @@ async def choose_branch(
 
 
 def parse_json_answer(answer: str) -> Any:
-    """The JSON value in a model's answer (also inside a ```json fence), or None."""
+    """The JSON value in a model's answer (also inside a ```json fence), or None (also for an
+    answer nested too deeply to parse without recursing: the chat activity refuses those, this
+    is for answers recorded before it did)."""
     text = answer.strip()
     if text.startswith("```"):
         text = text.strip("`")
         text = text[4:] if text.lower().startswith("json") else text
+    if text_too_deep(text):
+        return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
