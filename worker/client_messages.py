@@ -12,6 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from cadenza.errors import EXIT_USAGE, CadenzaError
+from worker.approval_keys import sign
+from worker.settings import Settings
 from workflows.contracts import (
     CancelStepInput,
     CancelStepResult,
@@ -45,6 +47,8 @@ class RunMessages:
     """The updates a run accepts from outside (a mixin of `CadenzaClient`)."""
 
     client: Client
+    signing_key: str | None = None
+    """ID:BASE64-PRIVATE that signs approval decisions; None: CADENZA_APPROVAL_SIGNING_KEY."""
 
     async def approve(
         self, execution_id: str, step_id: str, by: str, comment: str = ""
@@ -133,6 +137,9 @@ class RunMessages:
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
         update = AdvancedWorkflowRun.approve if name == "approve" else AdvancedWorkflowRun.reject
         request = DecisionInput(step_id=step_id, by=by, comment=comment)
+        key = self.signing_key if self.signing_key is not None else Settings().approval_signing_key
+        if key:  # proven, not claimed: the run verifies it against its trusted keys
+            request = sign(key, execution_id, request, name)
         return await _refusable(handle.execute_update(update, request), execution_id)
 
 

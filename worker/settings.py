@@ -29,6 +29,16 @@ class Settings(BaseSettings):
         description="A folder of definition files the worker serves by workflow_id and version "
         "(runs started with {workflow, version, input}).",
     )
+    approval_keys: str = Field(
+        "",
+        description="Trusted approval keys ID:BASE64-PUBLIC, comma-separated: with any, runs "
+        "accept only decisions signed by one of them (cadenza approval-keys prints a pair).",
+    )
+    approval_signing_key: str = Field(
+        "",
+        repr=False,
+        description="ID:BASE64-PRIVATE: cadenza approve/reject and CadenzaClient sign with it.",
+    )
     max_cached_workflows: int = Field(1000, ge=0, description="Workflow cache size of a worker.")
     max_concurrent_activities: int = Field(200, ge=1)
     http_timeout: float = Field(30.0, gt=0, description="Default timeout of the HTTP client.")

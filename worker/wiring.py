@@ -24,6 +24,7 @@ from activities.circuit import CircuitBreaker
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from cadenza.errors import EXIT_USAGE, CadenzaError
+from worker.approval_keys import ApprovalKeyActivities, parse_trusted
 from worker.definition_library import DefinitionLibrary
 from worker.mutex_activity import MutexActivities
 from worker.observability.setup import Observability, alert_sinks, observability
@@ -54,6 +55,7 @@ PASSTHROUGH_MODULES = (
     "cadenza.errors",
     "workflows",
     "opentelemetry",
+    "cryptography",
 )
 
 
@@ -166,6 +168,7 @@ def build_worker(
             llm.chat,
             MutexActivities(client).request,
             library.resolve_activity,
+            ApprovalKeyActivities(parse_trusted(settings.approval_keys)).keys,
         ],
         plugins=plugins,
         **{

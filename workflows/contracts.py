@@ -37,6 +37,8 @@ RUN_WORKFLOW = "AdvancedWorkflowRun"
 BATCH_WORKFLOW = "CadenzaBatchRun"
 LOOP_WORKFLOW = "CadenzaLoopRun"
 TASK_WORKFLOW = "AgenticTaskRun"
+KEYS_ACTIVITY = "cadenza.approvals.keys"
+"""The local activity that gives a run with approval steps the workers' trusted approval keys."""
 RESOLVE_ACTIVITY = "cadenza.definitions.resolve"
 """The local activity that gives a run started by name its definition (recorded in history)."""
 
@@ -137,6 +139,9 @@ class AuditEntry(BaseModel):
     by: str = ""
     detail: str = ""
     step_id: str | None = None
+    verified_key: str | None = Field(
+        None, description="A signed decision: the trusted key its signature was verified with."
+    )
 
 
 class SuspendedStep(BaseModel):

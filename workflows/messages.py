@@ -27,6 +27,16 @@ class DecisionInput(BaseModel):
     step_id: str = Field(max_length=MAX_STEP_ID, description="The approval step decided.")
     by: str = Field(min_length=1, max_length=MAX_NAME, description="Who decides.")
     comment: str = Field("", max_length=MAX_TEXT, description="Why (for a rejection: the reason).")
+    key_id: str | None = Field(None, max_length=64, description="Signed: the signing key's id.")
+    expires_at: str | None = Field(
+        None, max_length=64, description="Signed: until when the signature holds (ISO 8601)."
+    )
+    signature: str | None = Field(
+        None,
+        max_length=200,
+        description="Signed: base64 Ed25519 signature over run, step, decision, by, comment and "
+        "expires_at (required when the workers trust approval keys).",
+    )
 
 
 class RetryStepInput(BaseModel):

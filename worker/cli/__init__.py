@@ -42,6 +42,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "approve": approvals.approve,
     "reject": approvals.reject,
     "pending": approvals.pending,
+    "approval-keys": approvals.approval_keys,
     "send": approvals.send,
     "retry-step": approvals.retry_step,
     "skip-step": approvals.skip_step,

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 from temporalio.service import RPCError
 
+from worker.approval_keys import new_pair
 from worker.cli.base import (
     EXIT_OK,
     UsageError,
@@ -236,3 +237,12 @@ def _suspended_table(rows: list[tuple[str, SuspendedStep]]) -> Table:
         error = f"{x.error.type}: {x.error.message}"
         table.add_row(eid, x.step_id, error[:100], str(x.attempts), human_duration(waited))
     return table
+
+
+def approval_keys(
+    key_id: Annotated[str, typer.Argument(help="An id for the key pair.")] = "k1",
+) -> None:
+    """Print a new Ed25519 pair: the signing key for approvers' tools, the trusted key for the
+    workers (with it, runs accept only signed approval decisions)."""
+    signing, trusted = new_pair(key_id)
+    sys.stdout.write(f"CADENZA_APPROVAL_SIGNING_KEY={signing}\nCADENZA_APPROVAL_KEYS={trusted}\n")

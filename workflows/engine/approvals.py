@@ -7,7 +7,10 @@ before `run()` has done anything.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Literal
+
+from temporalio import workflow
 
 from workflows.contracts import (
     AuditEntry,
@@ -18,12 +21,19 @@ from workflows.contracts import (
     Vote,
     parse_signal,
 )
+from workflows.engine.signatures import Signing
 
 Decision = Literal["approve", "reject"]
 
 
-def refusal(state: ExecutionResult, request: DecisionInput, decision: Decision) -> str | None:
-    """Why `request` may not be applied now, or None when it may."""
+def refusal(
+    state: ExecutionResult,
+    request: DecisionInput,
+    decision: Decision,
+    signing: Signing | None = None,
+) -> str | None:
+    """Why `request` may not be applied now, or None when it may (with `signing`: only a
+    decision signed by a trusted key, for this run and step, not expired, not used before)."""
     pending = state.pending_approvals.get(request.step_id)
     if pending is None:
         if request.step_id in state.steps:
@@ -31,31 +41,47 @@ def refusal(state: ExecutionResult, request: DecisionInput, decision: Decision) 
             return f"step {request.step_id!r} is not waiting for a decision (it is {status})"
         waiting = ", ".join(sorted(state.pending_approvals)) or "none"
         return f"no step {request.step_id!r} in this run; steps waiting for approval: {waiting}"
-    return approver_refusal(pending, request.by)
+    why = approver_refusal(pending, request.by)
+    if why is None and signing is not None:
+        why = signing.refusal(state.execution_id, request, decision, workflow.now())
+    return why
 
 
 def approver_refusal(pending: PendingApproval, by: str) -> str | None:
     """Why `by` may not decide `pending` (not a listed approver, or already decided), or None.
     Shared by approval steps and the approval of agentic tasks."""
-    if pending.approvers and by not in pending.approvers:
+    who = same_person(by)
+    if not who:
+        return "`by` is empty once spaces are stripped: say who decides"
+    if pending.approvers and who not in {same_person(a) for a in pending.approvers}:
         return f"{by!r} may not decide step {pending.step_id!r}; approvers: " + ", ".join(
             pending.approvers
         )
-    if any(v.by == by for v in pending.votes):
+    if any(same_person(v.by) == who for v in pending.votes):
         return f"{by!r} has already decided step {pending.step_id!r}"
     return None
 
 
+def same_person(name: str) -> str:
+    """An approver's name as compared: Unicode NFKC, case-folded, stripped (`alice`, `Alice `
+    and the full-width `ALICE` are one person)."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
 def apply(
-    state: ExecutionResult, request: DecisionInput, decision: Decision, at: str
+    state: ExecutionResult,
+    request: DecisionInput,
+    decision: Decision,
+    at: str,
+    signing: Signing | None = None,
 ) -> DecisionResult:
     """Record a valid decision (check `refusal` first) and return where the step stands."""
     pending = state.pending_approvals[request.step_id]
     pending.votes.append(Vote(by=request.by, decision=decision, comment=request.comment, at=at))
+    verified = signing.accept(request) if signing is not None else None
+    entry = AuditEntry(at=at, kind=decision, by=request.by, detail=request.comment)
     state.approvals.append(
-        AuditEntry(
-            at=at, kind=decision, by=request.by, detail=request.comment, step_id=request.step_id
-        )
+        entry.model_copy(update={"step_id": request.step_id, "verified_key": verified})
     )
     return DecisionResult(
         step_id=request.step_id,
@@ -66,7 +92,11 @@ def apply(
 
 
 def from_signal(
-    state: ExecutionResult, payload: Any, decision: Decision, at: str
+    state: ExecutionResult,
+    payload: Any,
+    decision: Decision,
+    at: str,
+    signing: Signing | None = None,
 ) -> DecisionResult | None:
     """Apply a decision that came as a signal; an invalid one is audited and ignored."""
     request, problem = parse_signal(DecisionInput, payload, decision)
@@ -75,11 +105,11 @@ def from_signal(
         by = payload.get("by") if isinstance(payload, dict) else None
         _ignored(state, at, problem, str(by or ""), step_id if isinstance(step_id, str) else None)
         return None
-    why = refusal(state, request, decision)
+    why = refusal(state, request, decision, signing)
     if why is not None:
         _ignored(state, at, f"{decision} signal ignored: {why}", request.by, request.step_id)
         return None
-    return apply(state, request, decision, at)
+    return apply(state, request, decision, at, signing)
 
 
 def _ignored(state: ExecutionResult, at: str, reason: str, by: str, step_id: str | None) -> None:

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.contracts import ErrorType
 from workflows.contracts import (
+    KEYS_ACTIVITY,
     RESOLVE_ACTIVITY,
     RUN_WORKFLOW,
     AuditEntry,
@@ -39,12 +40,13 @@ from workflows.contracts import (
     WorkflowState,
     parse_signal,
 )
-from workflows.dsl.models import AdvancedWorkflow
+from workflows.dsl.models import AdvancedWorkflow, StepType
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 from workflows.engine import approvals, events, suspension
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
 from workflows.engine.reruns import Reuse
+from workflows.engine.signatures import Signing
 from workflows.engine.telemetry import RunSpans
 from workflows.engine.visibility import Visibility
 
@@ -67,6 +69,7 @@ class AdvancedWorkflowRun:
         self._ui = Visibility(self._state)
         self._pending_pause: bool | None = None
         self._run_input = run
+        self._signing: Signing | None = None
         self._events: events.Catalog | None = None
 
     @workflow.query(name="status")
@@ -77,22 +80,24 @@ class AdvancedWorkflowRun:
     @workflow.update(name="approve")
     def approve(self, request: DecisionInput) -> DecisionResult:
         """Approve a waiting approval step (validated: see `approvals.refusal`)."""
-        return approvals.apply(self._state, request, "approve", workflow.now().isoformat())
+        at = workflow.now().isoformat()
+        return approvals.apply(self._state, request, "approve", at, self._signing)
 
     @approve.validator
     def _check_approve(self, request: DecisionInput) -> None:
-        why = approvals.refusal(self._state, request, "approve")
+        why = approvals.refusal(self._state, request, "approve", self._signing)
         if why is not None:
             raise ValueError(why)
 
     @workflow.update(name="reject")
     def reject(self, request: DecisionInput) -> DecisionResult:
         """Reject a waiting approval step: one rejection rejects it."""
-        return approvals.apply(self._state, request, "reject", workflow.now().isoformat())
+        at = workflow.now().isoformat()
+        return approvals.apply(self._state, request, "reject", at, self._signing)
 
     @reject.validator
     def _check_reject(self, request: DecisionInput) -> None:
-        why = approvals.refusal(self._state, request, "reject")
+        why = approvals.refusal(self._state, request, "reject", self._signing)
         if why is not None:
             raise ValueError(why)
 
@@ -100,13 +105,15 @@ class AdvancedWorkflowRun:
     def approve_signal(self, payload: Any) -> None:
         """The same decision as a signal (Web UI, `temporal workflow signal`): an invalid one is
         recorded in the audit trail and ignored."""
-        approvals.from_signal(self._state, payload, "approve", workflow.now().isoformat())
+        at = workflow.now().isoformat()
+        approvals.from_signal(self._state, payload, "approve", at, self._signing)
         self._ui.refresh()
 
     @workflow.signal(name="reject")
     def reject_signal(self, payload: Any) -> None:
         """`reject` as a signal; an invalid one is audited and ignored."""
-        approvals.from_signal(self._state, payload, "reject", workflow.now().isoformat())
+        at = workflow.now().isoformat()
+        approvals.from_signal(self._state, payload, "reject", at, self._signing)
         self._ui.refresh()
 
     @workflow.update(name="cancel_step")
@@ -255,6 +262,7 @@ class AdvancedWorkflowRun:
         run = await self._resolved(run)
         self._spans.start_run(self._state.version)
         definition = self._validated(run)
+        await self._trust_keys(definition)
         interpreter = self._interpreter = Interpreter(
             definition,
             self._state,
@@ -304,6 +312,21 @@ class AdvancedWorkflowRun:
             return await self._fail(WorkflowState.FAILED, ErrorType.WORKFLOW_FAILED)
         self._finish(WorkflowState.COMPLETED)
         return fit_payload(self._state)
+
+    async def _trust_keys(self, definition: AdvancedWorkflow) -> None:
+        """A run with approval steps takes the workers' trusted approval keys into its history
+        (a local activity, never read again on replay): with keys, decisions must be signed."""
+        has_approvals = any(s.step_type == StepType.APPROVAL for s in definition.all_steps())
+        if not has_approvals or not workflow.patched("signed-decisions"):
+            return
+        keys: dict[str, str] = await workflow.execute_local_activity(
+            KEYS_ACTIVITY,
+            result_type=dict,
+            start_to_close_timeout=timedelta(seconds=10),
+            summary="trusted approval keys",
+        )
+        if keys:
+            self._signing = Signing(keys)
 
     async def _resolved(self, run: RunInput) -> RunInput:
         """A run started by name (`{workflow, version, input}`) gets its definition from the
