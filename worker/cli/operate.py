@@ -60,22 +60,20 @@ def server(
         db_path=db or Settings().data_dir / "temporal.db",
         pragmas=["journal_mode=wal", f"synchronous={synchronous.upper()}"],
     )
-    embedded = EmbeddedServer(config)
+    embedded = EmbeddedServer(config, die_with_parent=True)
     try:
-        embedded.start()
+        with embedded.stopping_on_signals():  # stops the child however the block is left
+            embedded.start()
+            out.print(
+                f"Temporal server on {config.address}, Web UI http://{ip}:{ui_port}, "
+                f"data {config.db_path}. Ctrl-C (SIGINT) or SIGTERM stops it."
+            )
+            code = embedded.wait()
+    except KeyboardInterrupt:  # SIGINT, SIGTERM or SIGHUP
+        code = 0
     except ServerError as exc:
         err.print(f"[red]error:[/red] {exc}")
         exit_now(exc.exit_code)
-    out.print(
-        f"Temporal server on {config.address}, Web UI http://{ip}:{ui_port}, "
-        f"data {config.db_path}. Ctrl-C stops it."
-    )
-    signal.signal(signal.SIGTERM, lambda *_: embedded.stop())
-    try:
-        code = embedded.wait()
-    except KeyboardInterrupt:
-        embedded.stop()
-        code = 0
     exit_now(0 if code in (0, -signal.SIGTERM, 130) else code)
 
 

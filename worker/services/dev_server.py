@@ -9,6 +9,7 @@ search attributes are registered at start.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -16,8 +17,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from cadenza.errors import EXIT_USAGE, CadenzaError
 
@@ -120,12 +123,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    """Ask Linux to SIGTERM this process when its parent dies (even by SIGKILL)."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class EmbeddedServer:
     """A `temporal server start-dev` child process."""
 
-    def __init__(self, config: ServerConfig, log_path: Path | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, log_path: Path | None = None, die_with_parent: bool = False
+    ) -> None:
+        """`die_with_parent`: the child is stopped when this process dies, however it dies
+        (Linux; for `cadenza server`, which owns nothing but the child)."""
         self.config = config
         self.log_path = log_path
+        self.die_with_parent = die_with_parent and sys.platform == "linux"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout: float = 60.0) -> None:
@@ -136,7 +156,12 @@ class EmbeddedServer:
             self.config.db_path.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            self.config.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            self.config.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # preexec_fn is unsafe with threads: only `cadenza server` (no threads) asks for it
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
@@ -168,3 +193,32 @@ class EmbeddedServer:
         """Block until the server exits; its exit code."""
         assert self.process is not None
         return self.process.wait()
+
+    @contextlib.contextmanager
+    def stopping_on_signals(self, signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
+        """Within the block, SIGTERM, SIGINT and SIGHUP raise KeyboardInterrupt (in the main
+        thread, out of `start` or `wait`: a BaseException, so no `except Exception` on the way
+        swallows it); on the way out, however it is left, the server is stopped.
+
+        The handler only raises: stopping inside a handler would wait for the child while the
+        interrupted `wait` holds the process's wait lock (the wrapper then never exits). SIGINT
+        is caught even when it was inherited ignored (a background job of a script), and
+        further signals are ignored while the server stops (a SIGKILL follows after 15 s).
+        """
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            for each in signals:
+                signal.signal(each, signal.SIG_IGN)
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+        previous = {each: signal.signal(each, handler) for each in signals}
+        try:
+            yield
+        finally:
+            for each in signals:
+                signal.signal(each, signal.SIG_IGN)
+            try:
+                self.stop()
+            finally:
+                for each, action in previous.items():
+                    signal.signal(each, action)
