@@ -27,7 +27,7 @@ async def execute_action(
     params: dict[str, Any],
     policy: EffectiveRetryPolicy,
     role: str,
-    summaries: bool,
+    options: ExecutionOptions,
 ) -> StepActivityResult:
     """Run `action` for `step` (role: step, error_handler, rollback, reminder, escalation);
     a failure after the retries raises StepFailure with the classified error."""
@@ -43,7 +43,7 @@ async def execute_action(
     # A summary labels the activity in the Web UI; each is one more payload the SDK converts
     # through the sandbox (0.2-0.3 ms of worker CPU per step): opt-in (ExecutionOptions).
     summary = None
-    if summaries:
+    if options.activity_summaries:
         summary = step.step_id if role == "step" else f"{step.step_id}: {role} {action}"
     queue = TASK_QUEUE_PREFIX + step.agent_capability if step.agent_capability else None
     try:
@@ -65,18 +65,9 @@ async def execute_action(
             retry_policy=retry,
             summary=summary,
             task_queue=queue,
-            schedule_to_start_timeout=_schedule_to_start() if queue else None,
+            schedule_to_start_timeout=(
+                timedelta(seconds=options.schedule_to_start_seconds) if queue else None
+            ),
         )
     except ActivityError as exc:
         raise StepFailure(*activity_failure(exc, step.step_id, policy, queue)) from None
-
-
-def _schedule_to_start() -> timedelta:
-    """How long a routed step's activity may wait for a worker on its capability queue: the
-    run's `ExecutionOptions.schedule_to_start_seconds` (an `AdvancedWorkflowRun` keeps its
-    `RunInput`); batch and loop child workflows use the default."""
-    run_input = getattr(workflow.instance(), "_run_input", None)
-    options = getattr(run_input, "options", None)
-    if not isinstance(options, ExecutionOptions):
-        options = ExecutionOptions()
-    return timedelta(seconds=options.schedule_to_start_seconds)

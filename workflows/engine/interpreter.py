@@ -416,8 +416,8 @@ class Interpreter:
         policy: EffectiveRetryPolicy,
         role: str,
     ) -> StepActivityResult:
-        wid, labelled = self.definition.workflow_id, self.options.activity_summaries
-        return await execute_action(wid, step, action, params, policy, role, labelled)
+        wid = self.definition.workflow_id
+        return await execute_action(wid, step, action, params, policy, role, self.options)
 
     async def run_action(
         self,
