@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -78,7 +79,7 @@ class RunMessages:
             DecisionRefused: the run refused it (no such step, it has ended), with the reason.
         """
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
-        request = CancelStepInput(step_id=step_id, by=by, reason=reason)
+        request = _message(CancelStepInput, step_id=step_id, by=by, reason=reason)
         return await _refusable(
             handle.execute_update(AdvancedWorkflowRun.cancel_step, request), execution_id
         )
@@ -94,7 +95,7 @@ class RunMessages:
                 does not match the step's schema, too many events kept), with the reason.
         """
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
-        request = EventInput(name=name, data=data, by=by)
+        request = _message(EventInput, name=name, data=data, by=by)
         return await _refusable(
             handle.execute_update(AdvancedWorkflowRun.event, request), execution_id
         )
@@ -105,21 +106,23 @@ class RunMessages:
         Raises:
             DecisionRefused: the step is not suspended (the run's reason says what it is).
         """
-        return await self._step_decision(RetryStepInput(step_id=step_id, by=by), execution_id)
+        return await self._step_decision(
+            _message(RetryStepInput, step_id=step_id, by=by), execution_id
+        )
 
     async def skip_step(
         self, execution_id: str, step_id: str, by: str, output: Any = None
     ) -> StepDecisionResult:
         """Treat a suspended step as completed with `output` (`skip_step` update); refused
         (DecisionRefused) when it is not suspended or `output` lacks a field later steps read."""
-        request = SkipStepInput(step_id=step_id, by=by, output=output)
+        request = _message(SkipStepInput, step_id=step_id, by=by, output=output)
         return await self._step_decision(request, execution_id)
 
     async def fail_step(
         self, execution_id: str, step_id: str, by: str, reason: str = ""
     ) -> StepDecisionResult:
         """Fail a suspended step as it would have failed (`fail_step` update)."""
-        request = FailStepInput(step_id=step_id, by=by, reason=reason)
+        request = _message(FailStepInput, step_id=step_id, by=by, reason=reason)
         return await self._step_decision(request, execution_id)
 
     async def _step_decision(self, request: StepDecision, execution_id: str) -> StepDecisionResult:
@@ -136,11 +139,27 @@ class RunMessages:
     ) -> DecisionResult:
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
         update = AdvancedWorkflowRun.approve if name == "approve" else AdvancedWorkflowRun.reject
-        request = DecisionInput(step_id=step_id, by=by, comment=comment)
+        request = _message(DecisionInput, step_id=step_id, by=by, comment=comment)
         key = self.signing_key if self.signing_key is not None else Settings().approval_signing_key
         if key:  # proven, not claimed: the run verifies it against its trusted keys
             request = sign(key, execution_id, request, name)
         return await _refusable(handle.execute_update(update, request), execution_id)
+
+
+Message = TypeVar("Message", bound=BaseModel)
+
+
+def _message(model: type[Message], **fields: Any) -> Message:
+    """A message to a run, built here: a field it refuses (too long, empty) is a
+    DecisionRefused naming the field and the limit, as the run would refuse it."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise DecisionRefused(f"refused before sending: {problems}") from None
 
 
 async def _refusable(update: Awaitable[State], execution_id: str) -> State:
