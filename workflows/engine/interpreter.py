@@ -41,6 +41,7 @@ from workflows.engine.cancellation import Cancellation, unneeded_error
 from workflows.engine.context import Priority, descendants
 from workflows.engine.failures import RetryStep, StepFailure, expression_failure, recover
 from workflows.engine.mutex import Mutexes
+from workflows.engine.readiness import Readiness
 from workflows.engine.records import Records
 from workflows.engine.reruns import Reuse
 from workflows.engine.saga import Saga
@@ -73,7 +74,6 @@ class Interpreter:
         self.loop_root: str | None = None
         self._children = 0
         self._policies: dict[str, EffectiveRetryPolicy] = {}
-        self._guard_errors: dict[str, ExpressionError] = {}
         self.steps: dict[str, WorkflowStep] = {s.step_id: s for s in definition.all_steps()}
         self._plans: dict[str | None, Plan] = {None: build_plan(definition.steps)}
         for step in self.steps.values():
@@ -90,8 +90,6 @@ class Interpreter:
         self._background: list[asyncio.Future[Any]] = []
         self._kept: dict[str, list[asyncio.Future[Any]]] = {}  # by the container that left it
         self.paused = False
-        self._branch_skips: dict[str, str] = {}
-        self._tolerated: set[str] = set()
         self.saga = Saga.of(self.steps.values())
         self.reuse: Reuse | None = None  # a rerun: records of the original's completed steps
         state.vars = dict(definition.global_variables)
@@ -105,6 +103,7 @@ class Interpreter:
         self.records = Records(
             state, self.steps, self.spans, self.sla, self.scope, on_change, self._bodies
         )
+        self.readiness = Readiness(state, self.steps, self.records, self.scope)
 
     # ------------------------------------------------------------------ levels
 
@@ -143,37 +142,7 @@ class Interpreter:
         guard condition not true)."""
         if self.reuse is not None and self.reuse.settle(self, sid):
             return True
-        blocked = scheduler.blocked_by(plan, sid, self.state.steps, self._tolerated)
-        if blocked is not None:
-            self.records.fail_unstarted(sid, blocked)
-            return True
-        reason = self._skip_reason(plan, sid)
-        if reason is not None:
-            self.records.skip(sid, reason)
-            return True
-        return False
-
-    def _skip_reason(self, plan: Plan, sid: str) -> str | None:
-        if sid in self._branch_skips:
-            return self._branch_skips[sid]
-        if scheduler.all_dependencies_skipped(plan, sid, self.state.steps):
-            return "all of its dependencies were skipped"
-        return self._guard_reason(self.steps[sid])
-
-    def _guard_reason(self, step: WorkflowStep) -> str | None:
-        """Why the step's guard conditions skip it, or None (an error is kept for run_step)."""
-        sid = step.step_id
-        if not HANDLERS[step.step_type].conditions_are_guards:
-            return None
-        for k, cond in enumerate(step.conditions):
-            try:
-                value = self.evaluate(cond.when, **self.scope.bound.get(sid, {}))
-            except ExpressionError as exc:
-                self._guard_errors[sid] = exc  # reported as the step's failure when it runs
-                return None
-            if value is not True:
-                return f"guard conditions[{k}] ({cond.when}) was {value!r}"
-        return None
+        return self.readiness.settle(plan, sid)
 
     # ------------------------------------------------------------------ one step
 
@@ -233,7 +202,7 @@ class Interpreter:
         an operator's decision on the suspended step (`retry_step` runs it again)."""
         while True:
             try:
-                guard_error = self._guard_errors.pop(step.step_id, None)
+                guard_error = self.readiness.guard_errors.pop(step.step_id, None)
                 if guard_error is not None:
                     raise StepFailure(expression_failure(guard_error, step.step_id))
                 output = await self._handled(step, record, policy, prio)
@@ -282,7 +251,7 @@ class Interpreter:
         self.set_status(record, StepStatus.CANCELLED if cancelled else StepStatus.FAILED)
         record.error = failure.error
         if policy.continue_on_failure:
-            self._tolerated.add(step.step_id)
+            self.readiness.tolerated.add(step.step_id)
         elif self.failure is None and self.termination is None and self._critical(step):
             self.failure = failure.error
 
@@ -304,11 +273,11 @@ class Interpreter:
         self.on_change()
 
     def skip_later(self, step_id: str, reason: str) -> None:
-        self._branch_skips[step_id] = reason
+        self.readiness.branch_skips[step_id] = reason
 
     def cancel_refusal(self, request: CancelStepInput) -> str | None:
         """Why `request` may not cancel its step now, or None (the update's validator)."""
-        skipping = request.step_id in self._branch_skips
+        skipping = request.step_id in self.readiness.branch_skips
         return self.cancellation.refusal(self.state, self.steps, request, skipping)
 
     def cancel_step(self, request: CancelStepInput) -> str:
@@ -320,7 +289,9 @@ class Interpreter:
         inside = [s.step_id for s in self.members(step)]
         if not self.cancellation.request(step, request, inside):
             why = request.reason or "no reason given"
-            self._branch_skips[step.step_id] = f"cancelled by {request.by} before it started: {why}"
+            self.readiness.branch_skips[step.step_id] = (
+                f"cancelled by {request.by} before it started: {why}"
+            )
         return was
 
     def members(self, step: WorkflowStep) -> list[WorkflowStep]:
@@ -352,7 +323,7 @@ class Interpreter:
         current = asyncio.current_task()
         if current is not None:
             self.cancellation.tasks[instance.step_id] = current
-        reason = self._guard_reason(instance)
+        reason = self.readiness.guard_reason(instance)
         if reason is not None:
             self.records.skip(instance.step_id, reason)
             return
@@ -402,8 +373,7 @@ class Interpreter:
         record = self.state.steps[step_id]
         if record.status != StepStatus.PENDING:
             self.set_status(record, StepStatus.PENDING)
-        self._branch_skips.pop(step_id, None)
-        self._tolerated.discard(step_id)
+        self.readiness.reset(step_id)
 
     def slot(self, priority: Priority) -> AbstractAsyncContextManager[None]:
         return self.slots.for_step(priority, lambda: self.paused)
@@ -451,7 +421,7 @@ class Interpreter:
         return result
 
     def absorb(self, result: ChildResult) -> None:
-        self._tolerated.update(self.records.absorbed(result))
+        self.readiness.tolerated.update(self.records.absorbed(result))
         self.saga.completed(result.completion_order)
         if result.termination is not None:
             self.terminate(result.termination)
