@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import jsonschema
 import pydantic
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
@@ -26,6 +25,7 @@ from activities.circuit import CIRCUIT_OPEN, CircuitBreaker
 from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
 from activities.egress import EgressPolicy
 from activities.registry import ActionContext, ActionError, ActionRegistry, ActionSpec
+from activities.schema_engine import schema_validator
 
 MAX_OUTPUT_BYTES = 1_048_576
 
@@ -187,7 +187,7 @@ class StepExecutor:
 
 def _validated_params(spec: ActionSpec, request: StepActivityInput) -> Any:
     if request.input_schema:
-        validator = jsonschema.validators.validator_for(request.input_schema)(request.input_schema)
+        validator = schema_validator(request.input_schema)
         errors = sorted(validator.iter_errors(request.params), key=lambda e: list(e.path))
         if errors:
             described = "; ".join(

@@ -46,6 +46,7 @@ PASSTHROUGH_MODULES = (
     "pydantic",
     "pydantic_core",
     "cel",
+    "re2",
     "jsonschema",
     "referencing",
     "rpds",

@@ -379,6 +379,21 @@ def corpus() -> list[Case]:
             lambda: schema_step({"patternProperties": {"(x*)*y": {}}}),
         ),
         Case("schema: invalid regex", "definition", lambda: schema_step({"pattern": "(unclosed"})),
+        Case(
+            "schema: backreference (not RE2)",
+            "definition",
+            lambda: schema_step({"properties": {"s": {"pattern": r"^(a+)\1$"}}}),
+        ),
+        Case(
+            "schema: lookahead (not RE2)",
+            "definition",
+            lambda: schema_step({"patternProperties": {r"^(?=a)\w+$": {}}}),
+        ),
+        Case(
+            "schema: unevaluatedProperties beside patternProperties",
+            "definition",
+            lambda: schema_step({"patternProperties": {"^a": {}}, "unevaluatedProperties": False}),
+        ),
         Case("schema: nested 5000 deep", "definition", lambda: schema_step(deep_schema(5000))),
         Case("schema: a list", "definition", lambda: schema_step([1, 2])),
     ]

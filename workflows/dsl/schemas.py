@@ -4,6 +4,12 @@ A schema is data from the definition, so it is held to what the step executor ca
 a valid schema of its draft; local references only (a schema may not make a worker fetch URLs or
 read files); no reference that loops without consuming data (infinite recursion); patterns that
 compile and have no nested quantifiers (`(a+)+`: exponential backtracking on a crafted input).
+
+Patterns run on RE2 (`activities/schema_engine.py`: linear in the input), so a pattern must be RE2
+syntax: backreferences and lookarounds, which only a backtracking engine can run, are refused
+here, with `unevaluatedProperties` beside `patternProperties` (jsonschema matches those with
+Python's backtracking `re`, outside the keywords the engine replaces). The nested-quantifier
+check predates RE2 and stays as a lint (RE2 runs `(a+)+` in linear time).
 """
 
 from __future__ import annotations
@@ -14,12 +20,18 @@ from typing import Any
 
 import jsonschema
 
+from activities.schema_engine import PatternError, compile_pattern, validator_class
 from workflows.dsl.diagnostics import DiagnosticCode
 
 REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
 # a group holding a quantifier, itself quantified: (a+)+, (x*)*, (\w+\s?)*, (a{1,})+ ...
 _NESTED_QUANTIFIER = re.compile(
     r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,\d*\})"
+)
+# what RE2 says of the constructs only a backtracking engine runs (backreferences, lookarounds)
+_BACKTRACKING = re.compile(
+    r"invalid escape sequence: \\[1-9]"
+    r"|invalid (?:perl operator|named capture group): \(\?(?:<?[=!]|P)"
 )
 SAMPLES: tuple[Any, ...] = (None, {}, [], "", 0, {"a": {"b": [1]}}, [[{}]])
 
@@ -32,7 +44,7 @@ def schema_problems(schema: Any) -> list[Problem]:
     if not isinstance(schema, dict):
         return [([], DiagnosticCode.INVALID_JSON_SCHEMA, "a JSON Schema is a mapping")]
     try:
-        cls = jsonschema.validators.validator_for(schema)
+        cls = validator_class(schema)
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         return [
@@ -69,6 +81,8 @@ def schema_problems(schema: Any) -> list[Problem]:
 
 def _walk(schema: Any) -> Iterator[Problem]:
     stack: list[tuple[Any, list[str | int]]] = [(schema, [])]
+    unevaluated: list[list[str | int]] = []
+    patterned = False
     while stack:
         node, path = stack.pop()
         if isinstance(node, list):
@@ -88,20 +102,43 @@ def _walk(schema: Any) -> Iterator[Problem]:
             elif key == "pattern" and isinstance(value, str):
                 yield from _pattern(here, value)
             elif key == "patternProperties" and isinstance(value, dict):
+                patterned = True
                 for pattern in value:
                     yield from _pattern([*here, pattern], pattern)
+            elif key == "unevaluatedProperties":
+                unevaluated.append(here)
             if isinstance(value, dict | list):
                 stack.append((value, here))
+    if unevaluated and patterned:
+        # jsonschema finds the properties patternProperties evaluated (in this schema and the
+        # ones it applies: allOf, $ref, if/then...) with Python's `re`, not the keywords replaced
+        yield (
+            min(unevaluated, key=len),
+            DiagnosticCode.CATASTROPHIC_PATTERN,
+            "unevaluatedProperties in a schema with patternProperties is not supported: "
+            "jsonschema would match those patterns with Python's backtracking engine, which a "
+            "crafted input can keep busy for minutes; use additionalProperties",
+        )
 
 
 def _pattern(path: list[str | int], pattern: str) -> Iterator[Problem]:
     try:
-        re.compile(pattern)
-    except re.error as exc:
+        compile_pattern(pattern)
+    except PatternError as exc:
+        said = exc.args[0] if exc.args else exc
+        reason = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        backtracking = _BACKTRACKING.search(reason) is not None
         yield (
             path,
-            DiagnosticCode.INVALID_PATTERN,
-            f"pattern {pattern[:60]!r} does not compile: {exc}",
+            DiagnosticCode.CATASTROPHIC_PATTERN if backtracking else DiagnosticCode.INVALID_PATTERN,
+            f"pattern {pattern[:60]!r} is not RE2 syntax ({reason[:120]}): patterns run on RE2, "
+            "which matches in time linear in the input"
+            + (
+                "; backreferences and lookarounds need a backtracking engine, which a crafted "
+                "input can keep busy for hours: rewrite the pattern without them"
+                if backtracking
+                else ""
+            ),
         )
         return
     if _NESTED_QUANTIFIER.search(pattern):

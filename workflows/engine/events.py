@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
-
+from activities.schema_engine import schema_validator
 from workflows.contracts import (
     AuditEntry,
     EventInput,
@@ -138,7 +137,7 @@ def _schema_refusal(step: WorkflowStep, data: Any) -> str | None:
     schema = step.event.schema_ if step.event is not None else {}
     if not schema:
         return None
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = schema_validator(schema)
     error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.path))), None)
     if error is None:
         return None
