@@ -136,3 +136,18 @@ LANGUAGE_CASES: list[tuple[str, Any, str, str, str]] = [
         "names in scope",
     ),
 ]
+
+LANGUAGE_CASES += [
+    (
+        "an approver listed twice under another spelling",
+        with_step(
+            1,
+            step_type="approval",
+            action=None,
+            approval={"approvers": ["alice", "Alice ", "bob"], "required_approvals": 2},
+        ),
+        "steps[1].approval.approvers[1]",
+        "duplicate_approver",
+        "are the same person",
+    ),
+]

@@ -77,6 +77,7 @@ class DiagnosticCode(StrEnum):
     INVALID_MODEL = "invalid_model"
     # approvals
     QUORUM_UNREACHABLE = "quorum_unreachable"
+    DUPLICATE_APPROVER = "duplicate_approver"
     MISSING_ESCALATE_TO = "missing_escalate_to"
     ESCALATION_UNUSED = "escalation_unused"
     ON_TIMEOUT_WITHOUT_TIMEOUT = "on_timeout_without_timeout"

@@ -329,6 +329,14 @@ EXPLANATIONS: dict[DiagnosticCode, Explanation] = {
         "`scripted:NAME`",
         "Write `openai:MODEL`, `ollama:MODEL` or `scripted:NAME`.",
     ),
+    _C.DUPLICATE_APPROVER: Explanation(
+        "An approval lists one person twice (names compare after Unicode NFKC, case folding and "
+        "stripping), or an empty name: a quorum could be met by fewer people than it says.",
+        "steps[0].approval.approvers[1]: duplicate_approver: 'Alice ' and 'alice' are the same "
+        "person (names compare after Unicode NFKC, case folding and stripping): list each "
+        "approver once",
+        "List each approver once, and raise or lower required_approvals to what you mean.",
+    ),
     _C.QUORUM_UNREACHABLE: Explanation(
         "An approval requires more approvals than it lists approvers.",
         "steps[0].approval.required_approvals: quorum_unreachable: 3 approvals required but only "

@@ -4,6 +4,7 @@ must not have, and its own checks. `validate._Checker` applies it; `RULES` has o
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -126,6 +127,32 @@ def _conditional(step: WorkflowStep, path: str, report: Report) -> None:
 
 def _approval(step: WorkflowStep, path: str, report: Report) -> None:
     report.check_approval(step, path)
+    if step.approval is None:
+        return
+    for people in ("approvers", "escalate_to"):
+        seen: dict[str, str] = {}
+        for k, name in enumerate(getattr(step.approval, people)):
+            key = same_person(name)
+            if key in seen:
+                report.error(
+                    f"{path}.approval.{people}[{k}]",
+                    DiagnosticCode.DUPLICATE_APPROVER,
+                    f"{name!r} and {seen[key]!r} are the same person (names compare after "
+                    "Unicode NFKC, case folding and stripping): list each approver once",
+                )
+            elif not key:
+                report.error(
+                    f"{path}.approval.{people}[{k}]",
+                    DiagnosticCode.DUPLICATE_APPROVER,
+                    "an empty approver name: remove it",
+                )
+            seen.setdefault(key, name)
+
+
+def same_person(name: str) -> str:
+    """An approver's name as compared: Unicode NFKC, case-folded, stripped (`alice`, `Alice `
+    and the full-width `ALICE` are one person)."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 def _agent(step: WorkflowStep, path: str, report: Report) -> None:

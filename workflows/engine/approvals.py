@@ -7,7 +7,6 @@ before `run()` has done anything.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any, Literal
 
 from temporalio import workflow
@@ -21,6 +20,7 @@ from workflows.contracts import (
     Vote,
     parse_signal,
 )
+from workflows.dsl.rules import same_person
 from workflows.engine.signatures import Signing
 
 Decision = Literal["approve", "reject"]
@@ -60,12 +60,6 @@ def approver_refusal(pending: PendingApproval, by: str) -> str | None:
     if any(same_person(v.by) == who for v in pending.votes):
         return f"{by!r} has already decided step {pending.step_id!r}"
     return None
-
-
-def same_person(name: str) -> str:
-    """An approver's name as compared: Unicode NFKC, case-folded, stripped (`alice`, `Alice `
-    and the full-width `ALICE` are one person)."""
-    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 def apply(
