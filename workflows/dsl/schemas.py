@@ -128,9 +128,12 @@ def _pattern(path: list[str | int], pattern: str) -> Iterator[Problem]:
         said = exc.args[0] if exc.args else exc
         reason = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
         backtracking = _BACKTRACKING.search(reason) is not None
+        code = DiagnosticCode.INVALID_PATTERN
+        if backtracking:
+            code = DiagnosticCode.CATASTROPHIC_PATTERN
         yield (
             path,
-            DiagnosticCode.CATASTROPHIC_PATTERN if backtracking else DiagnosticCode.INVALID_PATTERN,
+            code,
             f"pattern {pattern[:60]!r} is not RE2 syntax ({reason[:120]}): patterns run on RE2, "
             "which matches in time linear in the input"
             + (
