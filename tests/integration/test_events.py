@@ -12,7 +12,7 @@ import pytest
 from tests.support.flows import run, sleep, status_when, wf
 from tests.support.processes import cadenza as cadenza_cli
 from worker.client import CadenzaClient, DecisionRefused
-from workflows.contracts import StepStatus, WorkflowState
+from workflows.contracts import ExecutionOptions, StepStatus, WorkflowState
 
 PAYMENT_SCHEMA = {
     "type": "object",
@@ -182,3 +182,40 @@ async def test_cadenza_send_and_pending_list_the_waiting_event(
     assert "step paid took it" in sent.stdout
     result = await cadenza.result(handle.id)
     assert result.steps["paid"].output["data"] == {"amount": 3}
+
+
+async def test_steps_waiting_for_messages_inside_a_batch_fail_at_once(
+    cadenza: CadenzaClient, worker_factory
+) -> None:
+    """Decisions and events sent to the run cannot reach a batch child workflow: the steps that
+    wait for them fail at once, saying so, instead of waiting (an approval with `on_timeout:
+    approve` used to approve itself unseen)."""
+    children = [
+        {"step_id": "a", "action": "std.echo"},
+        {"step_id": "b", "action": "std.echo"},
+        {
+            "step_id": "sign",
+            "step_type": "approval",
+            "timeout": 60,
+            "approval": {"on_timeout": "approve"},
+        },
+        event_step("paid", "payment"),
+    ]
+    definition = wf(
+        {
+            "step_id": "fan",
+            "step_type": "parallel",
+            "parallel_steps": children,
+            "retry_policy": {"parallel_failure_threshold": 0.5},
+        }
+    )
+    async with worker_factory():
+        handle = await cadenza.start(
+            definition, options=ExecutionOptions(batch_threshold=2, batch_size=2)
+        )
+        result = await cadenza.result(handle.id)
+    for sid, what in (("sign", "decisions"), ("paid", "events")):
+        record = result.steps[sid]
+        assert record.status == StepStatus.FAILED, sid
+        assert record.error is not None and f"({what} are sent to the run" in record.error.message
+    assert result.steps["a"].status == StepStatus.COMPLETED

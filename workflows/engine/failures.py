@@ -21,7 +21,13 @@ if TYPE_CHECKING:
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ErrorType
-    from workflows.contracts import ErrorInfo, RetryStepInput, SkipStepInput, StepRecord
+    from workflows.contracts import (
+        RUN_WORKFLOW,
+        ErrorInfo,
+        RetryStepInput,
+        SkipStepInput,
+        StepRecord,
+    )
     from workflows.dsl.expressions import ExpressionError
     from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 
@@ -143,3 +149,20 @@ async def recover(
 
 class RetryStep(CadenzaError):
     """An operator's `retry_step`: run the suspended step again with a fresh retry budget."""
+
+
+def unreachable(step: WorkflowStep, waits_for: str) -> StepFailure | None:
+    """The failure of a step that waits for a message (`waits_for`: decisions, events) while
+    it runs in a batch or continued-loop child workflow, where messages sent to the run never
+    arrive (it would wait until its timeout, and an approval's `on_timeout: approve` would then
+    approve it unseen); None in the run itself."""
+    if workflow.info().workflow_type == RUN_WORKFLOW:
+        return None
+    return StepFailure.of(
+        step,
+        ErrorType.STEP_FAILED,
+        f"{step.step_type} steps cannot wait inside a batch of a large container or map, or a "
+        f"loop past its inline iterations ({waits_for} are sent to the run, which cannot "
+        "reach them): move the step out of it, or make that part a sub-workflow "
+        "(step_type: workflow, whose runs accept messages)",
+    )

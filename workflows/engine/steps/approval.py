@@ -15,7 +15,7 @@ from workflows.contracts import PendingApproval, StepRecord
 from workflows.dsl.models import ApprovalSpec, EffectiveRetryPolicy, WorkflowStep
 from workflows.engine import approvals
 from workflows.engine.context import Priority, StepContext, StepHandler
-from workflows.engine.failures import StepFailure
+from workflows.engine.failures import StepFailure, unreachable
 
 NO_DEFAULT_DEADLINE = "approval-no-default-deadline"
 """The patch under which an approval without its own `timeout` waits with no deadline."""
@@ -30,6 +30,9 @@ class ApprovalStep(StepHandler):
         policy: EffectiveRetryPolicy,
         priority: Priority,
     ) -> Any:
+        cut_off = unreachable(step, "decisions")
+        if cut_off is not None:
+            raise cut_off
         spec = step.approval or ApprovalSpec()
         pending = approvals.open_approval(
             ctx.state,

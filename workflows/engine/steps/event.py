@@ -10,11 +10,11 @@ from typing import Any
 from temporalio import workflow
 
 from activities.contracts import ErrorType
-from workflows.contracts import RUN_WORKFLOW, PendingEvent, ReceivedEvent, StepRecord
+from workflows.contracts import PendingEvent, ReceivedEvent, StepRecord
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
 from workflows.engine import events
 from workflows.engine.context import Priority, StepContext, StepHandler
-from workflows.engine.failures import StepFailure
+from workflows.engine.failures import StepFailure, unreachable
 
 
 class EventStep(StepHandler):
@@ -28,14 +28,9 @@ class EventStep(StepHandler):
     ) -> Any:
         spec = step.event
         assert spec is not None  # validated
-        if workflow.info().workflow_type != RUN_WORKFLOW:
-            raise StepFailure.of(
-                step,
-                ErrorType.STEP_FAILED,
-                "event steps cannot wait inside a batch of a large container or map, or a loop "
-                "past its inline iterations (events are sent to the run): move the event step "
-                "out of it, or make it a sub-workflow (step_type: workflow)",
-            )
+        cut_off = unreachable(step, "events")
+        if cut_off is not None:
+            raise cut_off
         event = events.take_buffered(ctx.state, spec.name)
         if event is None:
             event = await _wait(ctx, step, record, spec.name, spec.transient)
