@@ -172,3 +172,23 @@ async def _cli_decides(cadenza: CadenzaClient, ledger: Path) -> None:
     assert skipped.returncode == 0, skipped.stderr
     result = await cadenza.result(handle.id)
     assert result.steps["notify"].output == {"fixed": 1}
+
+
+async def test_suspended_and_failed_runs_raise_critical_alerts(
+    cadenza: CadenzaClient, client: Any, registry: Any, tmp_path: Path
+) -> None:
+    from tests.support.receivers import receiver
+    from worker.settings import Settings
+    from worker.wiring import running_worker
+
+    with receiver() as received:
+        settings = Settings(alert_webhook_url=f"{received.url}/alerts")
+        async with running_worker(client, settings, registry, task_queue=cadenza.task_queue):
+            run_id = await start_suspended(cadenza, tmp_path / "ledger")
+            await cadenza.fail_step(run_id, "sync", "ops", "gave up")
+            result = await cadenza.result(run_id)
+    assert result.status == WorkflowState.FAILED
+    alerts = {(a["rule"], a["severity"], a["step_id"]) for a in received.alerts}
+    assert alerts == {("run.suspended", "critical", "sync"), ("run.failed", "critical", "sync")}
+    failed = next(a for a in received.alerts if a["rule"] == "run.failed")
+    assert f"cadenza rerun {run_id}" in failed["message"] and "gave up" in failed["message"]

@@ -12,25 +12,16 @@ run.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+
+from workflows.engine.alerts import send_alert
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import ALERT_ACTIVITY, AlertInput
+    from activities.contracts import AlertInput
     from workflows.contracts import ExecutionResult, SlaBreach, StepStatus, WorkflowState
     from workflows.dsl.models import SlaTargets
-
-ALERT_TIMEOUT = timedelta(seconds=30)
-ALERT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
 
 
 # Steps that wait (an approval, an event, a wait condition, a mutex) or are suspended have not
@@ -117,16 +108,5 @@ class SlaWatch:
             target_seconds=seconds,
             at=now,
         )
-        try:
-            await workflow.execute_activity(
-                ALERT_ACTIVITY,
-                alert,
-                start_to_close_timeout=ALERT_TIMEOUT,
-                retry_policy=ALERT_RETRY,
-                summary=f"alert {rule}" + (f" {step_id}" if step_id else ""),
-            )
-            breach["alert"] = "sent"
-        except ActivityError as exc:
-            cause = exc.cause or exc
-            breach["alert"] = f"failed: {cause}"[:300]
+        breach["alert"] = await send_alert(alert)
         self.on_change()

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
-from activities.contracts import ALERT_ACTIVITY, AlertInput
+from activities.contracts import AlertInput
 from workflows.contracts import (
     AuditEntry,
     ErrorInfo,
@@ -33,6 +31,7 @@ from workflows.contracts import (
     WorkflowState,
 )
 from workflows.dsl.models import AdvancedWorkflow, WorkflowStep
+from workflows.engine.alerts import send_alert
 from workflows.engine.context import StepContext
 
 MAX_SKIP_OUTPUT_BYTES = 262_144
@@ -88,15 +87,7 @@ class Suspensions:
             f"`cadenza retry-step|skip-step|fail-step {state.execution_id} {step_id} --by WHO`",
             at=at,
         )
-        try:
-            await workflow.execute_activity(
-                ALERT_ACTIVITY,
-                alert,
-                start_to_close_timeout=timedelta(seconds=30),
-                summary=f"alert run.suspended {step_id}",
-            )
-        except ActivityError:
-            pass  # the alert sinks failed: the suspension is still in the state and the Web UI
+        await send_alert(alert)  # failed sinks: the suspension is in the state and the Web UI
 
 
 def refusal(

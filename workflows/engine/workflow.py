@@ -43,6 +43,7 @@ from workflows.contracts import (
 from workflows.dsl.models import AdvancedWorkflow, StepType
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 from workflows.engine import approvals, events, suspension
+from workflows.engine.alerts import ENDED_ALERTS, ended_alert, send_alert
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
 from workflows.engine.reruns import Reuse
@@ -389,6 +390,8 @@ class AdvancedWorkflowRun:
         assert self._interpreter is not None
         await self._interpreter.compensate()
         self._finish(state)
+        if workflow.patched(ENDED_ALERTS):  # critical: someone should look (and rerun)
+            await send_alert(ended_alert(self._state, state))
         error = self._state.error
         message = error.message if error else state.value
         if error and error.step_id:
