@@ -217,7 +217,7 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
     server = EmbeddedServer(config, log_path=tmp_path / "server.log")
     server.start()
     try:
-        client = await connect(address=config.address)
+        client = await connect(wait=30, address=config.address)
         await ensure_search_attributes(client)
         queue = f"restart-{os.getpid()}"
         definition = wf({"step_id": "before", "action": "std.echo"}, approval("sign_off", "before"))
@@ -228,7 +228,7 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
         server.stop()  # the worker is gone too
         server = EmbeddedServer(config, log_path=tmp_path / "server.log")
         server.start()
-        client = await connect(address=config.address)
+        client = await connect(wait=30, address=config.address)
         async with running_worker(client, Settings(), registry, task_queue=queue):
             cadenza = CadenzaClient(client, queue)
             state = await waiting(cadenza, handle.id, "sign_off")

@@ -124,7 +124,7 @@ async def test_a_suspended_run_survives_a_worker_and_a_server_restart(
     server = EmbeddedServer(config, log_path=tmp_path / "server.log")
     server.start()
     try:
-        client = await connect(address=config.address)
+        client = await connect(wait=30, address=config.address)
         await ensure_search_attributes(client)
         async with running_worker(client, Settings(), registry, task_queue="suspend-restart"):
             cadenza = CadenzaClient(client, "suspend-restart")
@@ -132,7 +132,7 @@ async def test_a_suspended_run_survives_a_worker_and_a_server_restart(
         server.stop()  # the worker is gone too
         server = EmbeddedServer(config, log_path=tmp_path / "server.log")
         server.start()
-        client = await connect(address=config.address)
+        client = await connect(wait=30, address=config.address)
         async with running_worker(client, Settings(), registry, task_queue="suspend-restart"):
             cadenza = CadenzaClient(client, "suspend-restart")
             await status_when(cadenza, run_id, suspended, "still suspended", within=60)
