@@ -4,6 +4,7 @@ waiting for a run's state (polling the `status` query, never a fixed sleep)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from worker.client import CadenzaClient
@@ -31,7 +32,11 @@ async def run(cadenza: CadenzaClient, definition: dict[str, Any], run_input: Any
 
 
 async def status_when(
-    cadenza: CadenzaClient, execution_id: str, check: Any, what: str, within: float = 30
+    cadenza: CadenzaClient,
+    execution_id: str,
+    check: Callable[[ExecutionResult], bool],
+    what: str,
+    within: float = 30,
 ) -> ExecutionResult:
     """Poll the `status` query until `check(state)` holds (fails after `within` seconds)."""
     deadline = asyncio.get_running_loop().time() + within

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +19,7 @@ from typing import Any
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
+from tests.support.flows import FAST as FAST, status_when as status_when
 from worker.client import CadenzaClient
 from worker.settings import Settings
 from worker.wiring import running_worker
@@ -27,8 +28,8 @@ from workflows.dsl.loader import parse_document
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "patterns.md"
-FAST = {"initial_interval": 0.1, "maximum_interval": 0.2}
-"""The only thing the tests add to a definition of the document (besides the run's input)."""
+# FAST (imported from tests.support.flows, as status_when) is the only thing the tests add to a
+# definition of the document, besides the run's input.
 
 _SECTION = re.compile(r"^### WCP-(\d+) (.+)$", re.M)
 _YAML = re.compile(r"^```yaml\n(.*?)^```$", re.M | re.S)
@@ -100,23 +101,6 @@ async def run(cadenza: CadenzaClient, definition: dict[str, Any], *inputs: Any) 
     handles = [await cadenza.start(definition, i or {}) for i in (inputs or [None])]
     results = await asyncio.gather(*(cadenza.result(h.id) for h in handles))
     return results[0] if len(results) == 1 else list(results)
-
-
-async def status_when(
-    cadenza: CadenzaClient,
-    execution_id: str,
-    check: Callable[[ExecutionResult], bool],
-    what: str,
-    within: float = 30,
-) -> ExecutionResult:
-    """Poll the `status` query until `check(state)` holds (fails after `within` seconds)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        state = await cadenza.status(execution_id)
-        if check(state):
-            return state
-        assert asyncio.get_running_loop().time() < deadline, f"never: {what}; last: {state}"
-        await asyncio.sleep(0.05)
 
 
 def statuses(state: ExecutionResult, *step_ids: str) -> list[StepStatus | None]:
