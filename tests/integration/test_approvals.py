@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from tests.support.servers import file_server
 from worker.client import CadenzaClient, DecisionRefused
 from worker.services.dev_server import temporal_binary
 from workflows.dsl.models import ExecutionResult, StepStatus, WorkflowState
@@ -208,34 +209,24 @@ async def test_two_approvals_pending_at_once_are_decided_by_step_id(
 
 async def test_waiting_approval_survives_worker_and_server_restarts(registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """File persistence: decided after a worker restart and a server restart, the run completes."""
-    from worker.client import connect
-    from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
     from worker.settings import Settings
-    from worker.wiring import ensure_search_attributes, running_worker
+    from worker.wiring import running_worker
 
-    config = ServerConfig(port=free_port(), headless=True, db_path=tmp_path / "temporal.db")
-    server = EmbeddedServer(config, log_path=tmp_path / "server.log")
-    server.start()
-    try:
-        client = await connect(wait=30, address=config.address)
-        await ensure_search_attributes(client)
-        queue = f"restart-{os.getpid()}"
-        definition = wf({"step_id": "before", "action": "std.echo"}, approval("sign_off", "before"))
+    queue = f"restart-{os.getpid()}"
+    definition = wf({"step_id": "before", "action": "std.echo"}, approval("sign_off", "before"))
+    with file_server(tmp_path) as server:
+        client = await server.client()
         async with running_worker(client, Settings(), registry, task_queue=queue):
             cadenza = CadenzaClient(client, queue)
             handle = await cadenza.start(definition)
             await waiting(cadenza, handle.id, "sign_off")
-        server.stop()  # the worker is gone too
-        server = EmbeddedServer(config, log_path=tmp_path / "server.log")
-        server.start()
-        client = await connect(wait=30, address=config.address)
+        server.restart()  # the worker is gone too
+        client = await server.client()
         async with running_worker(client, Settings(), registry, task_queue=queue):
             cadenza = CadenzaClient(client, queue)
             state = await waiting(cadenza, handle.id, "sign_off")
             assert state.steps["before"].status == StepStatus.COMPLETED
             await cadenza.approve(handle.id, "sign_off", "ann", "after two restarts")
             result = await asyncio.wait_for(cadenza.result(handle.id), timeout=60)
-        assert result.status == WorkflowState.COMPLETED, result.error
-        assert result.steps["sign_off"].output["comment"] == "after two restarts"
-    finally:
-        server.stop()
+    assert result.status == WorkflowState.COMPLETED, result.error
+    assert result.steps["sign_off"].output["comment"] == "after two restarts"

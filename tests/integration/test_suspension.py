@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.flows import FAST, status_when
 from tests.support.processes import cadenza as cli, spawn_worker
+from tests.support.servers import file_server
 from worker.client import CadenzaClient, DecisionRefused
 from workflows.contracts import ExecutionResult, StepStatus, WorkflowState
 
@@ -114,34 +115,23 @@ async def test_a_failed_step_fails_the_run_and_compensates(
 async def test_a_suspended_run_survives_a_worker_and_a_server_restart(
     registry, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from worker.client import connect
-    from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
     from worker.settings import Settings
-    from worker.wiring import ensure_search_attributes, running_worker
+    from worker.wiring import running_worker
 
-    ledger = tmp_path / "ledger"
-    config = ServerConfig(port=free_port(), headless=True, db_path=tmp_path / "temporal.db")
-    server = EmbeddedServer(config, log_path=tmp_path / "server.log")
-    server.start()
-    try:
-        client = await connect(wait=30, address=config.address)
-        await ensure_search_attributes(client)
-        async with running_worker(client, Settings(), registry, task_queue="suspend-restart"):
-            cadenza = CadenzaClient(client, "suspend-restart")
-            run_id = await start_suspended(cadenza, ledger)
-        server.stop()  # the worker is gone too
-        server = EmbeddedServer(config, log_path=tmp_path / "server.log")
-        server.start()
-        client = await connect(wait=30, address=config.address)
-        async with running_worker(client, Settings(), registry, task_queue="suspend-restart"):
-            cadenza = CadenzaClient(client, "suspend-restart")
+    ledger, queue = tmp_path / "ledger", "suspend-restart"
+    with file_server(tmp_path) as server:
+        client = await server.client()
+        async with running_worker(client, Settings(), registry, task_queue=queue):
+            run_id = await start_suspended(CadenzaClient(client, queue), ledger)
+        server.restart()  # the worker is gone too
+        client = await server.client()
+        async with running_worker(client, Settings(), registry, task_queue=queue):
+            cadenza = CadenzaClient(client, queue)
             await status_when(cadenza, run_id, suspended, "still suspended", within=60)
             Path(f"{ledger}.fixed").touch()
             await cadenza.retry_step(run_id, "sync", "ops")
             result = await asyncio.wait_for(cadenza.result(run_id), timeout=60)
-        assert result.status == WorkflowState.COMPLETED, result.error
-    finally:
-        server.stop()
+    assert result.status == WorkflowState.COMPLETED, result.error
 
 
 async def test_the_cli_lists_and_decides_suspended_steps(

@@ -1,0 +1,49 @@
+"""An embedded Temporal server with its data in a file, for tests that restart it (what a run
+must survive: its worker gone, the server stopped and started again on the same data)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+
+from worker.client import connect
+from worker.services.dev_server import EmbeddedServer, ServerConfig, free_port
+from worker.wiring import ensure_search_attributes
+
+
+class FileServer:
+    """`start`ed by `file_server`; `restart` stops it (its workers lose it too) and starts it
+    again on the same database file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.config = ServerConfig(port=free_port(), headless=True, db_path=folder / "temporal.db")
+        self._log = folder / "server.log"
+        self._server = EmbeddedServer(self.config, log_path=self._log)
+
+    async def client(self) -> Client:
+        """A client of the server, once it answers (a server just started may not yet), with
+        cadenza's search attributes registered."""
+        client = await connect(wait=30, address=self.config.address)
+        await ensure_search_attributes(client)
+        return client
+
+    def restart(self) -> None:
+        self._server.stop()
+        self._server = EmbeddedServer(self.config, log_path=self._log)
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@contextmanager
+def file_server(folder: Path) -> Iterator[FileServer]:
+    server = FileServer(folder)
+    server._server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
