@@ -7,7 +7,9 @@ alert are not sent it again. Sinks are configured on the worker (worker/settings
 
 - `log`: a WARNING line on the `cadenza.alerts` logger;
 - `webhook`: an HTTP POST of the alert as JSON (httpx), retried on connection errors and 5xx,
-  with an `Idempotency-Key` header (the alert's key) so a receiver can drop repeats;
+  with an `Idempotency-Key` header (the alert's key) so a receiver can drop repeats. Its URL
+  (often with a secret in its path) and token stay in the worker's settings: results, errors
+  and logs name it "the alert webhook", never the URL;
 - `otel`: a `cadenza.alert` span with an `alert` event, exported with the worker's traces.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -28,6 +31,9 @@ from activities.contracts import ALERT_ACTIVITY, AlertInput
 from cadenza.errors import CadenzaError
 
 log = logging.getLogger("cadenza.alerts")
+
+WEBHOOK = "the alert webhook (CADENZA_ALERT_WEBHOOK_URL)"
+"""How results, errors and logs name the webhook: its URL is a secret and stays in settings."""
 
 
 class AlertSink(Protocol):
@@ -55,12 +61,13 @@ class WebhookSink:
         attempts: int = 3,
         backoff: float = 0.5,
     ) -> None:
-        self.name = f"webhook {url}"
+        self.name = "webhook"  # never the URL: names go into results, history and logs
         self.url = url
         self.http = http
         self.headers = headers or {}
         self.attempts = attempts
         self.backoff = backoff
+        _SCRUBBING.sinks.add(self)  # httpx logs every request's URL at INFO: not this one's
 
     async def send(self, alert: AlertInput) -> None:
         headers = {**self.headers, "Idempotency-Key": alert.key}
@@ -74,18 +81,46 @@ class WebhookSink:
                     if response.status_code >= 400:
                         # the receiver refuses it: retrying would not help
                         log.error(
-                            "alert webhook %s refused %s: HTTP %s",
-                            self.url,
-                            alert.key,
-                            response.status_code,
+                            "%s refused %s: HTTP %s", WEBHOOK, alert.key, response.status_code
                         )
                     return
                 problem = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = self.scrub(f"{type(exc).__name__}: {exc}")
             if attempt < self.attempts:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-        raise AlertDeliveryFailed(f"alert webhook {self.url}: {problem}")
+        raise AlertDeliveryFailed(f"{WEBHOOK}: {problem}")
+
+    def scrub(self, text: str) -> str:
+        """`text` without the webhook's URL or any part of it past the host (its path may be
+        the receiver's secret, as Slack's and many others' are)."""
+        parsed = httpx.URL(self.url)
+        secrets = [self.url, str(parsed), parsed.raw_path.decode("ascii", "replace")]
+        secrets += [p for p in parsed.path.split("/") if len(p) >= 8]
+        secrets += [v for v in self.headers.values() if v]
+        for secret in sorted({s for s in secrets if s and s != "/"}, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+
+class _Scrubbing(logging.Filter):
+    """Rewrites httpx's log records that would show a webhook's URL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sinks: weakref.WeakSet[WebhookSink] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for sink in list(self.sinks):
+            text = record.getMessage()
+            scrubbed = sink.scrub(text)
+            if scrubbed != text:
+                record.msg, record.args = scrubbed, None
+        return True
+
+
+_SCRUBBING = _Scrubbing()
+logging.getLogger("httpx").addFilter(_SCRUBBING)
 
 
 class OtelEventSink:

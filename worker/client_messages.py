@@ -140,7 +140,9 @@ class RunMessages:
         handle = self.client.get_workflow_handle_for(AdvancedWorkflowRun.run, execution_id)
         update = AdvancedWorkflowRun.approve if name == "approve" else AdvancedWorkflowRun.reject
         request = _message(DecisionInput, step_id=step_id, by=by, comment=comment)
-        key = self.signing_key if self.signing_key is not None else Settings().approval_signing_key
+        key = self.signing_key
+        if key is None:
+            key = Settings().approval_signing_key.get_secret_value()
         if key:  # proven, not claimed: the run verifies it against its trusted keys
             request = sign(key, execution_id, request, name)
         return await _refusable(handle.execute_update(update, request), execution_id)

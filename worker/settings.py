@@ -1,15 +1,22 @@
-"""Settings of cadenza processes: `CADENZA_*` variables; the Temporal connection uses envconfig."""
+"""Settings of cadenza processes: `CADENZA_*` variables; the Temporal connection uses envconfig.
+
+Secrets (the alert webhook's URL and token, the approval signing key, the OpenAI key) are
+`SecretStr`: `repr`, `str` and `model_dump_json` of the settings show `**********`, and the code
+that uses one asks for it with `get_secret_value()`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.egress import EgressPolicy
+from activities.reasoning.allow import ModelAllowList
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
+QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*?\[\]!]+$")
 
 
 class Settings(BaseSettings):
@@ -34,9 +41,8 @@ class Settings(BaseSettings):
         description="Trusted approval keys ID:BASE64-PUBLIC, comma-separated: with any, runs "
         "accept only decisions signed by one of them (cadenza approval-keys prints a pair).",
     )
-    approval_signing_key: str = Field(
-        "",
-        repr=False,
+    approval_signing_key: SecretStr = Field(
+        SecretStr(""),
         description="ID:BASE64-PRIVATE: cadenza approve/reject and CadenzaClient sign with it.",
     )
     max_cached_workflows: int = Field(1000, ge=0, description="Workflow cache size of a worker.")
@@ -48,6 +54,12 @@ class Settings(BaseSettings):
         "and CIDRs, comma-separated (private, loopback, link-local and metadata are refused).",
     )
     log_level: str = Field("INFO")
+    queues_allow: str = Field(
+        "",
+        description="Task queues steps may be routed to (agent_capability: X runs on "
+        "cadenza.X): names and globs, comma-separated; empty: any. A run routing a step "
+        "elsewhere fails before it schedules anything, with error type Forbidden.",
+    )
 
     circuit_failure_threshold: int = Field(
         5, ge=0, description="Consecutive failures that open an action's circuit (0: off)."
@@ -64,10 +76,15 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         None, description="OpenAI-compatible server of `openai:` models (vLLM, LM Studio...)."
     )
-    openai_api_key: str | None = Field(
-        None, repr=False, description="Key of `openai:` models (else OPENAI_API_KEY)."
+    openai_api_key: SecretStr | None = Field(
+        None, description="Key of `openai:` models (else OPENAI_API_KEY)."
     )
     ollama_url: str = Field("http://127.0.0.1:11434", description="Server of `ollama:` models.")
+    models_allow: str = Field(
+        "",
+        description="Models this worker may call: provider:name names or globs, comma-separated "
+        "(openai:gpt-4o-mini,scripted:*); unset: any. Others are refused with Forbidden.",
+    )
     graceful_shutdown_seconds: float = Field(
         30.0,
         ge=0,
@@ -77,7 +94,11 @@ class Settings(BaseSettings):
     health_port: int | None = Field(
         None, ge=0, le=65535, description="Serve /livez and /readyz on this port (0: any free)."
     )
-    health_host: str = Field("0.0.0.0", description="Interface of the health endpoint.")
+    health_host: str = Field(
+        "127.0.0.1",
+        description="Interface of the health endpoint (0.0.0.0 for probes from outside the host "
+        "or pod, as the Kubernetes manifests set it).",
+    )
 
     # observability (worker/observability/); OTLP export uses the OTEL_* variables
     telemetry: bool = Field(
@@ -86,12 +107,17 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: any free)."
     )
-    metrics_host: str = Field("0.0.0.0", description="Interface of the metrics endpoint.")
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface of the metrics endpoint (0.0.0.0 to be scraped from elsewhere).",
+    )
     alert_sinks: list[str] = Field(
         default_factory=lambda: ["log"], description="Where alerts go: log, webhook, otel."
     )
-    alert_webhook_url: str | None = Field(None, description="POST alerts here (adds 'webhook').")
-    alert_webhook_token: str | None = Field(
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="POST alerts here (adds 'webhook'); a secret: it may carry a token."
+    )
+    alert_webhook_token: SecretStr | None = Field(
         None, description="Bearer token for the webhook (from the worker's environment only)."
     )
     anomaly_factor: float = Field(3.0, gt=1, description="Alert above this x baseline p95.")
@@ -113,6 +139,31 @@ class Settings(BaseSettings):
         EgressPolicy.parse(value)  # a typo fails the worker's start, not every request
         return value
 
+    @field_validator("queues_allow")
+    @classmethod
+    def _queues_allow_parses(cls, value: str) -> str:
+        for pattern in _patterns(value):
+            if not QUEUE_PATTERN.match(pattern):
+                raise ValueError(
+                    f"CADENZA_QUEUES_ALLOW: {pattern!r} is not a task queue name or glob "
+                    "(letters, digits, . _ - and the globs * ? [ ])"
+                )
+        return value
+
+    def allowed_queues(self) -> list[str]:
+        """The queue names and globs of `CADENZA_QUEUES_ALLOW` (empty: any queue)."""
+        return _patterns(self.queues_allow)
+
+    @field_validator("models_allow")
+    @classmethod
+    def _models_allow_parses(cls, value: str) -> str:
+        ModelAllowList.parse(value)  # a typo fails the worker's start, not every model call
+        return value
+
     def egress(self) -> EgressPolicy:
         """Where std.http may connect (`CADENZA_HTTP_ALLOW`)."""
         return EgressPolicy.parse(self.http_allow)
+
+
+def _patterns(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]

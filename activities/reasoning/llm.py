@@ -15,15 +15,19 @@ model libraries' own retries are off. The model is chosen by name, `provider:mod
 Keys are read by the worker and never enter a workflow's history. A provider's answer that
 cannot succeed on retry (bad key, unknown model, bad request) fails the call with a
 non-retryable ModelError; overload, rate limits, 5xx and connection errors are retried by
-Temporal with the step's retry policy.
+Temporal with the step's retry policy. The operator's allow-list (`CADENZA_MODELS_ALLOW`,
+activities/reasoning/allow.py) refuses other models with a non-retryable Forbidden, and one
+circuit breaker per model name (activities/circuit.py) fails calls fast while a model is down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from pydantic import ConfigDict, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.circuit import CIRCUIT_OPEN, CircuitBreaker
 from activities.contracts import (
     CHAT_ACTIVITY,
     SCRIPT_NAME,
@@ -43,6 +48,7 @@ from activities.contracts import (
     ErrorType,
     model_problem,
 )
+from activities.reasoning.allow import ModelAllowList
 from activities.reasoning.answers import MAX_ANSWER_DEPTH, text_too_deep, value_too_deep
 from activities.registry import ActionRegistry
 from cadenza.errors import CadenzaError
@@ -173,7 +179,9 @@ class Providers:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Providers:
-        key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY") or None
+        configured = settings.openai_api_key  # a SecretStr in worker.settings
+        configured = configured.get_secret_value() if configured is not None else None
+        key = configured or os.environ.get("OPENAI_API_KEY") or None
         return cls(
             scripts=settings.llm_scripts,
             openai_base_url=settings.openai_base_url,
@@ -244,12 +252,27 @@ def to_langchain(messages: list[dict[str, Any]]) -> list[BaseMessage]:
 
 
 class LlmActivities:
-    """`cadenza.llm.chat`: one model call of an agent step."""
+    """`cadenza.llm.chat`: one model call of an agent step, a router or an agentic task.
 
-    def __init__(self, registry: ActionRegistry, providers: Providers, default_model: str) -> None:
+    `allowed` is the operator's allow-list (`CADENZA_MODELS_ALLOW`): any other model is refused
+    with a non-retryable Forbidden. `breaker` keeps one circuit per model name: after its
+    threshold of consecutive retryable failures (5xx, timeouts, connection errors) calls to that
+    model fail at once with CircuitOpen until its reset time, other models unaffected."""
+
+    def __init__(
+        self,
+        registry: ActionRegistry,
+        providers: Providers,
+        default_model: str,
+        *,
+        allowed: ModelAllowList | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.registry = registry
         self.providers = providers
         self.default_model = default_model
+        self.allowed = allowed or ModelAllowList()
+        self.breaker = breaker or CircuitBreaker(failure_threshold=0)
         self._hosted: dict[str, BaseChatModel] = {}
         """Hosted models by name, kept: each holds an HTTP client and its open connections."""
 
@@ -262,7 +285,50 @@ class LlmActivities:
 
     @activity.defn(name=CHAT_ACTIVITY)
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One model call. Every error says on which attempt it happened (`details`), so a
+        non-retryable one is recorded as the one attempt it took."""
+        attempt = activity.info().attempt
+        try:
+            return await self._chat(request)
+        except ApplicationError as exc:
+            if exc.details:
+                raise
+            raise ApplicationError(
+                exc.message,
+                {"attempt": attempt},
+                type=exc.type,
+                non_retryable=exc.non_retryable,
+                next_retry_delay=exc.next_retry_delay,
+            ) from None
+
+    async def _chat(self, request: ChatRequest) -> ChatResponse:
         name = request.model or self.default_model
+        refused = self.allowed.refusal(name)
+        if refused is not None:
+            raise ApplicationError(refused, type=ErrorType.FORBIDDEN, non_retryable=True)
+        wait = self.breaker.check(name)
+        if wait is not None:
+            raise ApplicationError(
+                f"circuit open for model {name!r} after {self.breaker.failure_threshold} "
+                f"consecutive failures on this worker; the next call goes through in {wait:.1f} s",
+                type=CIRCUIT_OPEN,
+                next_retry_delay=timedelta(seconds=max(wait, 0.1)),
+            )
+        try:
+            response = await self._call(name, request)
+        except ApplicationError as exc:
+            if not exc.non_retryable:
+                self.breaker.failed(name)
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.breaker.failed(name)
+            raise
+        self.breaker.succeeded(name)
+        return response
+
+    async def _call(self, name: str, request: ChatRequest) -> ChatResponse:
         model = self.model(name, request.turn)
         tools = [
             {

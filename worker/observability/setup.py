@@ -62,8 +62,10 @@ def alert_sinks(settings: Settings, http: httpx.AsyncClient) -> list[AlertSink]:
                 )
             headers = {}
             if settings.alert_webhook_token:
-                headers["Authorization"] = f"Bearer {settings.alert_webhook_token}"
-            sinks.append(WebhookSink(settings.alert_webhook_url, http, headers=headers))
+                token = settings.alert_webhook_token.get_secret_value()
+                headers["Authorization"] = f"Bearer {token}"
+            url = settings.alert_webhook_url.get_secret_value()
+            sinks.append(WebhookSink(url, http, headers=headers))
         else:
             raise TelemetryConfigError(f"unknown alert sink {name!r}: use log, webhook or otel")
     return sinks
