@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.alerts import AlertActivities, AlertManager
 from activities.circuit import CircuitBreaker
+from activities.reasoning.allow import ModelAllowList
 from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from cadenza.errors import EXIT_USAGE, CadenzaError
@@ -157,7 +158,13 @@ def build_worker(
     alerting = AlertActivities(alerts or AlertManager(alert_sinks(settings, http)))
     from activities.reasoning.llm import LlmActivities, Providers  # LangChain: workers only
 
-    llm = LlmActivities(registry, Providers.from_settings(settings), settings.llm_model)
+    llm = LlmActivities(
+        registry,
+        Providers.from_settings(settings),
+        settings.llm_model,
+        allowed=ModelAllowList.parse(settings.models_allow),
+        breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds),
+    )
     library = DefinitionLibrary(settings.definitions, registry.names())
     return Worker(
         client,
