@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.circuit import CIRCUIT_OPEN, CircuitBreaker
 from activities.contracts import ErrorType, StepActivityInput, StepActivityResult
 from activities.egress import EgressPolicy
+from activities.metrics import StepMetrics
 from activities.registry import ActionContext, ActionError, ActionRegistry, ActionSpec
 from activities.schema_engine import schema_validator
 
@@ -37,6 +38,8 @@ class StepExecutor:
         registry: the actions this worker serves.
         http: an `httpx.AsyncClient` handed to actions (the worker owns and closes it).
         egress: where `std.http` may connect; default: public addresses only.
+        reminder_links: approvers -> {approver: sign-in link to the approval inbox}; given,
+            reminders and escalations carry one link per approver (never their result).
         max_output_bytes: outputs above this size fail with PayloadTooLarge (history keeps them).
     """
 
@@ -47,12 +50,14 @@ class StepExecutor:
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         breaker: CircuitBreaker | None = None,
         egress: EgressPolicy | None = None,
+        reminder_links: Callable[[list[str]], dict[str, str]] | None = None,
     ) -> None:
         self.registry = registry
         self.http = http
         self.egress = egress or EgressPolicy()
         self.max_output_bytes = max_output_bytes
         self.breaker = breaker or CircuitBreaker(failure_threshold=0)
+        self.reminder_links = reminder_links
 
     @activity.defn(dynamic=True)
     async def execute(self, args: Sequence[RawValue]) -> StepActivityResult:
@@ -92,7 +97,14 @@ class StepExecutor:
             trace.get_current_span().set_attribute("cadenza.step_id", request.step_id)
             trace.get_current_span().set_attribute("cadenza.role", request.role)
             spec = self.registry.get(info.activity_type)
+            request, links = _with_links(request, spec, self.reminder_links)
             params = _validated_params(spec, request)
+            metrics = StepMetrics(
+                request.workflow_id,
+                request.step_id,
+                request.custom_metrics,
+                request.metrics_enabled,
+            )
             ctx = ActionContext(
                 workflow_id=request.workflow_id,
                 step_id=request.step_id,
@@ -100,6 +112,7 @@ class StepExecutor:
                 http=self.http,
                 heartbeat=activity.heartbeat,
                 egress=self.egress,
+                metrics=metrics,
             )
             wait = self.breaker.check(spec.name)
             if wait is not None:
@@ -112,8 +125,11 @@ class StepExecutor:
                     next_retry_delay=timedelta(seconds=max(wait, 0.1)),
                 )
             try:
-                output = await self._run(spec, params, ctx, info.heartbeat_timeout)
-                checked = self._checked_output(output)
+                try:
+                    output = await self._run(spec, params, ctx, info.heartbeat_timeout)
+                finally:  # what an attempt recorded before it failed counts too
+                    metrics.publish()
+                checked = _without(self._checked_output(output), links)
             except ActionError as exc:
                 if not exc.non_retryable:
                     self.breaker.failed(spec.name)
@@ -220,3 +236,39 @@ def _application_error(
     return ApplicationError(
         message, {"attempt": attempt}, type=str(error_type), non_retryable=non_retryable
     )
+
+
+def _with_links(
+    request: StepActivityInput,
+    spec: ActionSpec,
+    make: Callable[[list[str]], dict[str, str]] | None,
+) -> tuple[StepActivityInput, list[str]]:
+    """A reminder or escalation with one inbox sign-in link per approver added to its message
+    (and as `inbox_links` for actions without an input model), and the links. Not for std.log:
+    a sign-in link is a credential, and logs keep no credentials."""
+    approvers = request.params.get("approvers")
+    if make is None or request.role not in ("reminder", "escalation") or spec.name == "std.log":
+        return request, []
+    if not isinstance(approvers, list) or not approvers:
+        return request, []
+    links = make([str(a) for a in approvers])
+    lines = "".join(f"\n  {who}: {url}" for who, url in links.items())
+    params = {**request.params, "message": f"{request.params.get('message', '')}\nSign in:{lines}"}
+    if spec.input_model is None:
+        params["inbox_links"] = links
+    return request.model_copy(update={"params": params}), list(links.values())
+
+
+def _without(value: Any, links: list[str]) -> Any:
+    """`value` with every sign-in link replaced: the activity's result goes into history."""
+    if not links:
+        return value
+    if isinstance(value, str):
+        for link in links:
+            value = value.replace(link, "<inbox sign-in link>")
+        return value
+    if isinstance(value, list):
+        return [_without(v, links) for v in value]
+    if isinstance(value, dict):
+        return {_without(k, links): _without(v, links) for k, v in value.items()}
+    return value

@@ -26,7 +26,9 @@ from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.approval_keys import ApprovalKeyActivities, parse_trusted
+from worker.run_facts import RunFactsActivities
 from worker.definition_library import DefinitionLibrary
+from worker.inbox.links import worker_reminder_links
 from worker.mutex_activity import MutexActivities
 from worker.observability.setup import Observability, alert_sinks, observability
 from worker.services.dev_server import SEARCH_ATTRIBUTES
@@ -103,7 +105,7 @@ async def ensure_search_attributes(client: Client) -> None:
             AddSearchAttributesRequest(
                 namespace=namespace,
                 search_attributes={
-                    name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+                    name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_snake(kind)}")
                     for name, kind in missing.items()
                 },
             )
@@ -114,6 +116,11 @@ async def ensure_search_attributes(client: Client) -> None:
             f" be added ({exc}); run `temporal operator search-attribute create --name NAME "
             "--type Keyword` for each"
         ) from None
+
+
+def _snake(kind: str) -> str:
+    """`KeywordList` -> `KEYWORD_LIST`: the server's name of a search attribute type."""
+    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(kind)).upper()
 
 
 def agent_plugin() -> Any:
@@ -149,6 +156,7 @@ def build_worker(
         http,
         breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds),
         egress=settings.egress(),
+        reminder_links=worker_reminder_links(),  # CADENZA_INBOX_URL: links in reminders
     )
     plugins = list(worker_options.pop("plugins", []))
     if observed is not None:
@@ -177,6 +185,7 @@ def build_worker(
             MutexActivities(client).request,
             library.resolve_activity,
             ApprovalKeyActivities(parse_trusted(settings.approval_keys)).keys,
+            RunFactsActivities(registry, observed.monitor.baselines if observed else None).facts,
         ],
         plugins=plugins,
         **{

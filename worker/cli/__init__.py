@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from worker.cli import approvals, codec, definitions, operate, runs, schedules, tasks
+from worker.cli import approvals, codec, definitions, inbox, operate, runs, schedules, tasks
 from worker.cli.base import EXIT_OK, EXIT_USAGE, exit_now
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
 for name, command in COMMANDS.items():
     app.command(name)(command)
 app.add_typer(schedules.app, name="schedule")
+app.add_typer(inbox.app, name="inbox")
 
 
 def main() -> None:
