@@ -54,6 +54,10 @@ class StepActivityInput(BaseModel):
         None, description="JSON Schema the params must satisfy (the step's input_validation)."
     )
     role: Literal["step", "error_handler", "rollback", "reminder", "escalation", "tool"] = "step"
+    custom_metrics: list[str] = Field(
+        default_factory=list, description="The step's declared metrics (ctx.metrics records them)."
+    )
+    metrics_enabled: bool = Field(True, description="The step's metrics_enabled.")
 
 
 class StepActivityResult(BaseModel):

@@ -7,13 +7,16 @@ import importlib
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from activities.contracts import ErrorType
 from activities.egress import EgressPolicy
 from cadenza.errors import CadenzaError
+
+if TYPE_CHECKING:  # activities.metrics raises ActionError: imported for the type only
+    from activities.metrics import StepMetrics
 
 
 class ActionError(CadenzaError):
@@ -46,6 +49,10 @@ class ActionContext:
     heartbeat: Callable[..., None]
     egress: EgressPolicy = field(default_factory=EgressPolicy)
     """Where `std.http` may connect (the worker's CADENZA_HTTP_ALLOW)."""
+    metrics: StepMetrics | None = None
+    """The step's custom metrics (its `custom_metrics`): `ctx.metrics.counter("orders")`,
+    `.histogram(name, value)`, `.gauge(name, value)` (activities/metrics.py). The step executor
+    always sets it; None only in a context built by hand."""
 
 
 ActionFn = Callable[[Any, ActionContext], Awaitable[Any] | Any]

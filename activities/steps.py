@@ -99,21 +99,7 @@ class StepExecutor:
             spec = self.registry.get(info.activity_type)
             request, links = _with_links(request, spec, self.reminder_links)
             params = _validated_params(spec, request)
-            metrics = StepMetrics(
-                request.workflow_id,
-                request.step_id,
-                request.custom_metrics,
-                request.metrics_enabled,
-            )
-            ctx = ActionContext(
-                workflow_id=request.workflow_id,
-                step_id=request.step_id,
-                attempt=info.attempt,
-                http=self.http,
-                heartbeat=activity.heartbeat,
-                egress=self.egress,
-                metrics=metrics,
-            )
+            ctx = self._context(request, info)
             wait = self.breaker.check(spec.name)
             if wait is not None:
                 raise ApplicationError(
@@ -128,7 +114,8 @@ class StepExecutor:
                 try:
                     output = await self._run(spec, params, ctx, info.heartbeat_timeout)
                 finally:  # what an attempt recorded before it failed counts too
-                    metrics.publish()
+                    if ctx.metrics is not None:
+                        ctx.metrics.publish()
                 checked = _without(self._checked_output(output), links)
             except ActionError as exc:
                 if not exc.non_retryable:
@@ -155,6 +142,23 @@ class StepExecutor:
             raise _application_error(
                 f"{type(exc).__name__}: {exc}", ErrorType.STEP_FAILED, False, info.attempt
             ) from exc
+
+    def _context(self, request: StepActivityInput, info: activity.Info) -> ActionContext:
+        """What the action may use: the worker's clients, heartbeats, the step's metrics."""
+        return ActionContext(
+            workflow_id=request.workflow_id,
+            step_id=request.step_id,
+            attempt=info.attempt,
+            http=self.http,
+            heartbeat=activity.heartbeat,
+            egress=self.egress,
+            metrics=StepMetrics(
+                request.workflow_id,
+                request.step_id,
+                request.custom_metrics,
+                request.metrics_enabled,
+            ),
+        )
 
     async def _run(
         self, spec: ActionSpec, params: Any, ctx: ActionContext, heartbeat_timeout: Any

@@ -44,6 +44,8 @@ async def execute_action(
     # through the sandbox (0.2-0.3 ms of worker CPU per step): opt-in (ExecutionOptions).
     summary = None
     if options.activity_summaries:
+        custom_metrics=step.custom_metrics,
+        metrics_enabled=step.metrics_enabled,
         summary = step.step_id if role == "step" else f"{step.step_id}: {role} {action}"
     queue = TASK_QUEUE_PREFIX + step.agent_capability if step.agent_capability else None
     try:
