@@ -8,6 +8,10 @@
   fails with PayloadTooLarge without reading further.
 - Time: `timeout` bounds the whole request (connect, redirects, body), not each read.
 - Credentials written in a URL (`user:pass@`) never appear in an error message.
+- Secrets by name: a header value `{"$secret": "API_TOKEN", "prefix": "Bearer "}` is read from
+  the worker's `CADENZA_SECRET_API_TOKEN` here, at the request (activities/secrets.py); the
+  value is scrubbed (`***`) from the step's output and errors. An unknown name fails the step
+  at once (InputValidationError) naming the variable to set.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from activities.contracts import ErrorType
 from activities.egress import EgressPolicy, EgressRefused, GuardedTransport
 from activities.registry import ActionContext, ActionError
+from activities.secrets import Resolved, SecretRef, SecretResolver
 
 MAX_BODY_BYTES = 1_048_576
 MAX_REDIRECTS = 10
@@ -41,7 +46,11 @@ class HttpInput(BaseModel):
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
     url: str = Field(pattern=r"^https?://", description="Absolute http(s) URL.")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str | SecretRef] = Field(
+        default_factory=dict,
+        description="Request headers; a value may name a secret of the worker's environment: "
+        '{"$secret": "API_TOKEN", "prefix": "Bearer "} reads CADENZA_SECRET_API_TOKEN.',
+    )
     json_body: Any = Field(None, alias="json", description="JSON body to send.")
     timeout: float = Field(30, gt=0, le=3600, description="Seconds for the whole request.")
     expect_status: int | list[int] | None = Field(
@@ -55,12 +64,37 @@ class HttpInput(BaseModel):
         return status in (codes if isinstance(codes, list) else [codes])
 
 
-async def http(params: HttpInput, ctx: ActionContext) -> dict[str, Any]:
-    """Make an HTTP request; a 5xx or a network error retries, an unexpected 4xx does not."""
+async def http(
+    params: HttpInput, ctx: ActionContext, secrets: SecretResolver | None = None
+) -> dict[str, Any]:
+    """Make an HTTP request; a 5xx or a network error retries, an unexpected 4xx does not.
+    Secrets the headers name are resolved here and scrubbed from the output and errors."""
+    resolved = Resolved()
+    headers = (secrets or SecretResolver()).resolve_map(params.headers, "headers", resolved)
+    try:
+        out = await _request(params, ctx, headers)
+    except ActionError as exc:
+        if not resolved.values:
+            raise
+        raise ActionError(
+            resolved.scrub(str(exc)), type=exc.type, non_retryable=exc.non_retryable
+        ) from None
+    except Exception as exc:
+        if not resolved.values:
+            raise
+        raise ActionError(
+            resolved.scrub(f"{type(exc).__name__}: {exc}"), type=ErrorType.HTTP_ERROR
+        ) from None
+    return resolved.scrub(out)  # type: ignore[no-any-return]
+
+
+async def _request(
+    params: HttpInput, ctx: ActionContext, headers: dict[str, str]
+) -> dict[str, Any]:
     target = redact(f"{params.method} {params.url}")
     try:
         async with asyncio.timeout(params.timeout), _client(ctx.egress, params.timeout) as client:
-            response, body = await _exchange(client, params)
+            response, body = await _exchange(client, params, headers)
     except TimeoutError:
         raise ActionError(
             f"{target} took longer than its timeout of {params.timeout:g} s",
@@ -102,10 +136,14 @@ def _client(policy: EgressPolicy, timeout: float) -> httpx.AsyncClient:
     )
 
 
-async def _exchange(client: httpx.AsyncClient, params: HttpInput) -> tuple[httpx.Response, bytes]:
-    """Send the request and follow redirects; the final response and its body."""
+async def _exchange(
+    client: httpx.AsyncClient, params: HttpInput, headers: dict[str, str]
+) -> tuple[httpx.Response, bytes]:
+    """Send the request and follow redirects; the final response and its body. Headers that
+    carry a secret go to the origin they were written for only, as credentials do."""
+    secret_headers = [k.lower() for k, v in params.headers.items() if isinstance(v, SecretRef)]
     request = client.build_request(
-        params.method, params.url, headers=params.headers, json=params.json_body
+        params.method, params.url, headers=headers, json=params.json_body
     )
     for hop in range(MAX_REDIRECTS + 1):
         try:
@@ -122,7 +160,7 @@ async def _exchange(client: httpx.AsyncClient, params: HttpInput) -> tuple[httpx
                 or params.accepts(status, explicitly=True)
             ):
                 return response, await _read_body(response)
-            request = _redirected(request, response)
+            request = _redirected(request, response, secret_headers)
         finally:
             await response.aclose()
     raise ActionError(
@@ -132,7 +170,9 @@ async def _exchange(client: httpx.AsyncClient, params: HttpInput) -> tuple[httpx
     )
 
 
-def _redirected(request: httpx.Request, response: httpx.Response) -> httpx.Request:
+def _redirected(
+    request: httpx.Request, response: httpx.Response, secret_headers: list[str]
+) -> httpx.Request:
     """The request a redirect asks for, as browsers make it: 303 (and 301/302 after a POST)
     becomes a GET without a body; credentials and cookies stay with their origin."""
     url = request.url.join(response.headers["location"])
@@ -152,7 +192,7 @@ def _redirected(request: httpx.Request, response: httpx.Response) -> httpx.Reque
     if not content:
         dropped.append("content-type")
     if (url.scheme, url.host, url.port) != (request.url.scheme, request.url.host, request.url.port):
-        dropped += ["authorization", "cookie"]
+        dropped += ["authorization", "cookie", *secret_headers]
     for name in dropped:
         headers.pop(name, None)
     return httpx.Request(method, url, headers=headers, content=content or None)
