@@ -112,7 +112,7 @@ class ApprovalQueries:
         self._cadenza: CadenzaClient | None = None
         self._lock = asyncio.Lock()
         self.signing_key = signing_key
-        self._definitions: dict[str, dict[str, WorkflowStep]] = {}
+        self._definitions: dict[str, tuple[str, dict[str, WorkflowStep]]] = {}
         self._inputs: dict[str, RunInput] = {}
 
     async def cadenza(self) -> CadenzaClient:
@@ -231,7 +231,7 @@ class ApprovalQueries:
     async def _describe(
         self, run_id: str, state: ExecutionResult, pending: PendingApproval
     ) -> WaitingApproval:
-        steps = await self._steps_of(run_id)
+        name, steps = await self._definition_of(run_id)
         step = steps.get(pending.step_id)
         deadline = None
         if step is not None and "timeout" in step.model_fields_set and not pending.escalated:
@@ -240,7 +240,7 @@ class ApprovalQueries:
         return WaitingApproval(
             run=run_id,
             step=pending.step_id,
-            definition=f"{state.workflow_id} v{state.version}",
+            definition=f"{name or state.workflow_id} v{state.version}",
             step_name=(step.name or "") if step is not None else "",
             approvers=pending.approvers,
             approvals=pending.approvals,
@@ -254,8 +254,8 @@ class ApprovalQueries:
     async def _run_input(self, run_id: str) -> dict[str, Any]:
         return (await self._original(run_id)).input
 
-    async def _steps_of(self, run_id: str) -> dict[str, WorkflowStep]:
-        """The run's steps by id, from the definition in its first history event (cached)."""
+    async def _definition_of(self, run_id: str) -> tuple[str, dict[str, WorkflowStep]]:
+        """The run's definition name and steps by id, from its first history event (cached)."""
         if run_id not in self._definitions:
             run = await self._original(run_id)
             report = validate_cached(run.definition, run.known_actions)
@@ -263,7 +263,7 @@ class ApprovalQueries:
             steps = {s.step_id: s for s in model.all_steps()} if model is not None else {}
             if len(self._definitions) > 1000:
                 self._definitions.clear()
-            self._definitions[run_id] = steps
+            self._definitions[run_id] = (model.name if model is not None else "", steps)
         return self._definitions[run_id]
 
     async def _original(self, run_id: str) -> RunInput:
