@@ -14,24 +14,35 @@ Exporters follow the standard OpenTelemetry variables:
 - `OTEL_SERVICE_NAME` names the process (default `cadenza-worker` or `cadenza-cli`);
 - metrics go to OTLP the same way (`OTEL_METRICS_EXPORTER`, `..._METRICS_ENDPOINT`), and to a
   Prometheus endpoint with `cadenza worker --metrics-port`.
+
+With payload encryption on (`CADENZA_CODEC_KEYS`), error text is as secret as the payloads it
+came from: every exported span (cadenza's and Temporal's) keeps its error type but its status
+description, `exception.message` and message attributes become `redacted <hmac>` (a keyed hash:
+the same message gives the same tag, so failures can still be grouped), and stack traces are
+dropped (`RedactingSpanExporter`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry import context as otel_context, trace
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
+    SpanExportResult,
 )
+from opentelemetry.trace import Status
 from temporalio.contrib.opentelemetry import (
     OpenTelemetryPlugin,
     ReplaySafeTracerProvider,
@@ -39,6 +50,7 @@ from temporalio.contrib.opentelemetry import (
 )
 
 from cadenza.errors import EXIT_USAGE, CadenzaError
+from worker.codec import KEYS_VARIABLE, parse_keys
 
 log = logging.getLogger("cadenza.telemetry")
 
@@ -145,7 +157,16 @@ def traces_exported(env: Mapping[str, str] | None = None) -> bool:
 
 def span_exporter(env: Mapping[str, str]) -> tuple[SpanExporter | None, str | None]:
     """The span exporter the OTEL_* variables ask for (the exporters read their endpoint,
-    headers and timeout from the same variables)."""
+    headers and timeout from the same variables), redacting error text when
+    `CADENZA_CODEC_KEYS` encrypts payloads."""
+    exporter, described = _plain_exporter(env)
+    keys = parse_keys(env.get(KEYS_VARIABLE, ""))
+    if exporter is None or not keys:
+        return exporter, described
+    return RedactingSpanExporter(exporter, next(iter(keys.values()))), f"{described}, redacted"
+
+
+def _plain_exporter(env: Mapping[str, str]) -> tuple[SpanExporter | None, str | None]:
     chosen = _chosen(env, "TRACES")
     if chosen == "none":
         return None, None
@@ -168,6 +189,66 @@ def span_exporter(env: Mapping[str, str]) -> tuple[SpanExporter | None, str | No
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter(), f"otlp http/protobuf {endpoint}"
+
+
+SECRET_ATTRIBUTES = ("message", "exception.message", "exception.stacktrace", "error", "detail")
+"""Attribute names (or `.name` endings) whose values are error text, redacted when encrypting."""
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Exports spans with their error text replaced by a keyed hash; types stay readable."""
+
+    def __init__(self, inner: SpanExporter, key: bytes) -> None:
+        self.inner = inner
+        self._key = hmac.new(key, b"cadenza span redaction", hashlib.sha256).digest()
+
+    def redact(self, text: str) -> str:
+        tag = hmac.new(self._key, text.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+        return f"redacted {tag[:16]}"
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([self._span(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def _span(self, span: ReadableSpan) -> ReadableSpan:
+        status = span.status
+        if status.description:
+            kind = (span.attributes or {}).get("cadenza.error_type") or next(
+                (e.attributes.get("exception.type") for e in span.events if e.attributes), None
+            )
+            described = self.redact(status.description)
+            status = Status(status.status_code, f"{kind}: {described}" if kind else described)
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=self._attributes(span.attributes),
+            events=[
+                Event(e.name, self._attributes(e.attributes), e.timestamp) for e in span.events
+            ],
+            links=span.links,
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def _attributes(self, attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in (attributes or {}).items():
+            secret = any(name == s or name.endswith("." + s) for s in SECRET_ATTRIBUTES)
+            if not secret:
+                out[name] = value
+            elif not name.endswith("stacktrace"):  # frames quote the message: dropped
+                out[name] = self.redact(str(value))
+        return out
 
 
 def metric_reader(env: Mapping[str, str] | None = None) -> MetricReader | None:
