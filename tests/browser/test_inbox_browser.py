@@ -168,7 +168,10 @@ async def started(cadenza: CadenzaClient, definition: dict[str, Any], data: Any)
     await status_when(
         cadenza,
         run_id,
-        lambda s: s.steps["manager_approval"].status == StepStatus.WAITING,
+        lambda s: (
+            "manager_approval" in s.steps
+            and s.steps["manager_approval"].status == StepStatus.WAITING
+        ),
         "waiting for approval",
     )
     return run_id

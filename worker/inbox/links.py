@@ -61,7 +61,7 @@ class LinkSigner:
         body, dot, mac = token.partition(".")
         if not dot or len(token) > 2048:
             raise LinkInvalid("this sign-in link is malformed: ask for a new one")
-        if not hmac.compare_digest(self._mac(body), mac):
+        if not hmac.compare_digest(self._mac(body).encode(), mac.encode()):
             raise LinkInvalid("this sign-in link is not valid (altered, or made with another key)")
         try:
             claims = json.loads(_unb64(body))

@@ -145,7 +145,7 @@ class OidcClient:
             )
         except jwt.PyJWTError as exc:
             raise OidcFailed(f"the ID token does not verify: {exc}") from None
-        if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
             raise OidcFailed("the ID token's nonce is not this sign-in's (a replayed token?)")
         return claims
 
