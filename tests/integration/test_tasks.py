@@ -148,13 +148,17 @@ async def test_a_failed_strategy_goes_to_error_recovery_which_tries_another(
             {"content": "Done without the failing service."},
         ],
     )
+    strict = FAST.model_copy(update={"parallel_failure_threshold": 1.0})  # all must succeed
     request = TaskInput(
-        task="Collect two reports", tools=["std.echo", "std.fail"], model=model, retry=FAST
+        task="Collect two reports", tools=["std.echo", "std.fail"], model=model, retry=strict
     )
     result, _ = await run_task(client, registry, task_queue, tmp_path, request)
     assert result.status == "completed", result.error
     assert result.route == ["parallel", "error", "react", "complete"]
-    assert "tool std.fail failed" in result.decisions[1].reason
+    assert "ParallelThresholdNotMet: parallel: 1 of 2 subtasks succeeded" in (
+        result.decisions[1].reason
+    )
+    assert "tool std.fail: " in result.decisions[1].reason
     assert result.decisions[2].reason == "recovery: trying react"
     assert result.answer == "Done without the failing service."
 

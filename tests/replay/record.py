@@ -304,6 +304,18 @@ TASKS: dict[str, tuple[TaskInput, str | None]] = {
         ),
         "ana",
     ),
+    # behind workflow.patched('task-parallel-bound'): one subtask at a time, and 1 of 2
+    # succeeding meets the default threshold (0.5), so the parallel route completes the task
+    "task-parallel-bound": (
+        TaskInput(
+            task="Weekly report: sales and inventory",
+            tools=["std.echo", "std.fail"],
+            model="scripted:task-recovery",
+            retry=EffectiveRetryPolicy(max_attempts=1),
+            max_parallel_steps=1,
+        ),
+        None,
+    ),
 }
 # approval cases: (step, approver, seconds to wait before deciding)
 DECISIONS = {

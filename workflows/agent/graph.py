@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, TypedDict, cast
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         TASK_QUEUE_PREFIX,
         ChatRequest,
         ChatResponse,
+        ErrorType,
         StepActivityInput,
         StepActivityResult,
     )
@@ -50,6 +51,10 @@ class ModelCallConfig(TypedDict, total=False):
     """`cadenza.<agent_capability>`, or None for the run's own queue."""
     retry: dict[str, Any]
     """An EffectiveRetryPolicy as JSON (the step's merged policy)."""
+    schedule_to_start: float
+    """Seconds a call routed to `task_queue` may wait for a worker (each attempt); unset: no
+    bound. Set for agentic tasks' subtasks routed by capability."""
+    max_parallel_steps: int
     tools: list[str]
     max_iterations: int
     max_context_bytes: int
@@ -83,6 +88,8 @@ class ToolCall(TypedDict, total=False):
     output: Any
     error: str
     attempts: int
+    queue: str
+    """The capability queue the call ran on, when routed (agentic tasks' subtasks)."""
 
 
 class ModelCall(TypedDict):
@@ -104,11 +111,14 @@ class AgentState(TypedDict, total=False):
 
 
 def _options(config: ModelCallConfig) -> dict[str, Any]:
-    return {
+    options = {
         "start_to_close_timeout": timedelta(seconds=config["timeout"]),
         "retry_policy": temporal_retry_policy(EffectiveRetryPolicy.model_validate(config["retry"])),
         "task_queue": config.get("task_queue"),
     }
+    if config.get("schedule_to_start"):
+        options["schedule_to_start_timeout"] = timedelta(seconds=config["schedule_to_start"])
+    return options
 
 
 async def model_node(state: AgentState) -> dict[str, Any]:
@@ -242,11 +252,20 @@ async def call_tool(
             entry["attempts"] = result.attempt
             content = json.dumps(result.output, default=str)
         except ActivityError as exc:
-            cause = exc.cause or exc
-            entry["error"] = str(cause)[:500]
+            entry["error"] = _tool_error(exc, config.get("task_queue"))
             content = f"error: {entry['error']}"
     message = {"role": "tool", "content": content, "tool_call_id": tool.get("id", "")}
     return message, entry
+
+
+def _tool_error(exc: ActivityError, queue: str | None) -> str:
+    cause = exc.cause or exc
+    if queue and isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+        return (
+            f"{ErrorType.NO_WORKER_FOR_CAPABILITY}: no worker polls the task queue {queue!r}: "
+            f"start one with `cadenza worker --task-queue {queue}`"
+        )
+    return str(cause)[:500]
 
 
 def build_agent_graph() -> Any:

@@ -22,7 +22,6 @@ the workflow waits for an `approve`/`reject` update and resumes it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from temporalio import workflow
@@ -31,22 +30,23 @@ from temporalio.exceptions import ActivityError
 from activities.contracts import ErrorType
 from workflows.agent.graph import (
     AgentState,
-    call_tool,
     chat,
     choose_branch,
     model_call,
     run_agent,
 )
 from workflows.engine.telemetry import record_decision
+from workflows.orchestrator.guard import guarded, orchestrator_error, recovery_error
 from workflows.orchestrator.models import APPROVAL_NODE, ROUTES, TaskState
 from workflows.orchestrator.strategy import (
-    ANALYSIS_PROMPT,
     RECOVERY_ORDER,
+    analysis_prompt,
     fallback_analysis,
     feasible,
     parse_analysis,
     select_strategy,
 )
+from workflows.orchestrator.subtasks import run_subtasks
 
 
 async def orchestrator_node(state: TaskState) -> dict[str, Any]:
@@ -74,7 +74,7 @@ async def _analyse(state: TaskState) -> dict[str, Any]:
     config = state["config"]
     tools = list(config["tools"])
     messages = [
-        {"role": "system", "content": ANALYSIS_PROMPT.format(tools=", ".join(tools) or "none")},
+        {"role": "system", "content": analysis_prompt(tools, config.get("capabilities") or [])},
         {"role": "user", "content": state["task"]},
     ]
     try:
@@ -82,7 +82,7 @@ async def _analyse(state: TaskState) -> dict[str, Any]:
     except ActivityError as exc:
         return {"error": f"task analysis failed: {exc.cause or exc}"[:500], "messages": messages}
     answer = str(reply.message.get("content", ""))
-    analysis, problem = parse_analysis(answer, tools)
+    analysis, problem = parse_analysis(answer, tools, config.get("capabilities") or [])
     if analysis is None:
         analysis = fallback_analysis(state["task"], tools, problem)
     return {
@@ -100,7 +100,7 @@ async def route(state: TaskState) -> str:
 async def parallel_node(state: TaskState) -> dict[str, Any]:
     """Run the analysed subtasks' tool calls concurrently; any failure goes to recovery."""
     subtasks = (state.get("analysis") or {}).get("subtasks") or []
-    return await _run_calls(state, subtasks, "parallel")
+    return await run_subtasks(dict(state), subtasks, "parallel")
 
 
 async def conditional_node(state: TaskState) -> dict[str, Any]:
@@ -128,7 +128,7 @@ async def conditional_node(state: TaskState) -> dict[str, Any]:
             "messages": messages,
             "calls": calls,
         }
-    update = await _run_calls(
+    update = await run_subtasks(
         {**state, "usage": usage}, branches[chosen]["subtasks"], f"branch {chosen}"
     )
     update.update(messages=messages, calls=calls)
@@ -235,27 +235,6 @@ def _failure(message: str) -> dict[str, Any]:
     return {"type": ErrorType.WORKFLOW_FAILED, "message": message}
 
 
-async def _run_calls(
-    state: TaskState, subtasks: list[dict[str, Any]], label: str
-) -> dict[str, Any]:
-    config = state["config"]
-    calls = [
-        {"name": s["tool"], "args": s["args"], "id": f"{label}_{i}"} for i, s in enumerate(subtasks)
-    ]
-    done = await asyncio.gather(*(call_tool(config, c) for c in calls))
-    entries = [entry for _, entry in done]
-    update: dict[str, Any] = {
-        "trace": [*state.get("trace", []), *entries],
-        "usage": state.get("usage", {}),
-    }
-    failed = [e for e in entries if "error" in e]
-    if failed:
-        update["error"] = f"{label}: tool {failed[0]['tool']} failed: {failed[0]['error']}"[:500]
-    else:
-        update["done"] = True
-    return update
-
-
 def _add(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
     out = dict(total)
     for key, value in more.items():
@@ -269,12 +248,16 @@ def build_orchestrator_graph() -> Any:
 
     in_workflow = {"execute_in": "workflow"}
     graph = StateGraph(TaskState)
-    graph.add_node("orchestrator", orchestrator_node, metadata=in_workflow)
-    graph.add_node("parallel_executor", parallel_node, metadata=in_workflow)
-    graph.add_node("conditional_router", conditional_node, metadata=in_workflow)
-    graph.add_node("react_agent", react_node, metadata=in_workflow)
-    graph.add_node(APPROVAL_NODE, approval_node, metadata=in_workflow)
-    graph.add_node("error_recovery", recovery_node, metadata=in_workflow)
+    nodes: dict[str, Any] = {
+        "orchestrator": guarded("orchestrator", orchestrator_node, orchestrator_error),
+        "parallel_executor": guarded("parallel_executor", parallel_node),
+        "conditional_router": guarded("conditional_router", conditional_node),
+        "react_agent": guarded("react_agent", react_node),
+        APPROVAL_NODE: guarded(APPROVAL_NODE, approval_node),
+        "error_recovery": guarded("error_recovery", recovery_node, recovery_error),
+    }
+    for name, node in nodes.items():  # an exception in a node goes to error_recovery
+        graph.add_node(name, node, metadata=in_workflow)
     graph.add_edge(START, "orchestrator")
     edges: dict[Any, str] = {**ROUTES, "complete": END}
     graph.add_conditional_edges("orchestrator", route, edges)

@@ -3,9 +3,9 @@ returns (TaskResult), and the graph's state (TaskState)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from activities.contracts import model_problem
 from workflows.agent.graph import ModelCall, ModelCallConfig, ToolCall
@@ -36,6 +36,25 @@ class TaskInput(BaseModel):
     model: str | None = Field(None, description="provider:name; the worker's default if unset.")
     capability: str | None = Field(
         None, description="Route model and tool activities to task queue cadenza.<capability>."
+    )
+    capabilities: list[
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)]
+    ] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Capability queues the analysis may route subtasks to: a subtask with "
+        "`capability: X` runs its tool on task queue cadenza.X.",
+    )
+    max_parallel_steps: int = Field(
+        10, ge=1, le=2000, description="Subtasks of the parallel and conditional routes at once."
+    )
+    schedule_to_start_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=31_536_000,
+        allow_inf_nan=False,
+        description="How long a subtask routed to a capability queue waits for a worker (each "
+        "attempt) before it fails with NoWorkerForCapability.",
     )
     require_approval: bool = Field(False, description="Ask a human before any tool runs.")
     approvers: list[str] = Field(default_factory=list, description="Who may decide (any: []).")
@@ -95,6 +114,7 @@ class TaskConfig(ModelCallConfig, total=False):
 
     require_approval: bool
     max_recoveries: int
+    capabilities: list[str]
 
 
 class TaskState(TypedDict, total=False):

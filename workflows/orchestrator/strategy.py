@@ -35,11 +35,30 @@ First analyse the task. Answer with JSON only:
 applies; "sequential": you will work step by step with the tools."""
 
 
-def parse_analysis(answer: str, tools: list[str]) -> tuple[dict[str, Any] | None, str]:
-    """The model's analysis, normalised, or (None, why it is not usable)."""
+CAPABILITY_PROMPT = """
+Subtasks may run on these capability queues: {capabilities}. Give a subtask that needs one
+{{"tool": ..., "args": ..., "capability": <one of them>}}; "capabilities" lists those used."""
+
+
+def analysis_prompt(tools: list[str], capabilities: list[str]) -> str:
+    """The analysis question; the capability queues are offered only when the task has any."""
+    prompt = ANALYSIS_PROMPT.format(tools=", ".join(tools) or "none")
+    if capabilities:
+        prompt += CAPABILITY_PROMPT.format(capabilities=", ".join(capabilities))
+    return prompt
+
+
+def parse_analysis(
+    answer: str, tools: list[str], capabilities: list[str] | None = None
+) -> tuple[dict[str, Any] | None, str]:
+    """The model's analysis, normalised, or (None, why it is not usable). With `capabilities`
+    (the task's declared capability queues), a subtask may name one of them as `capability`
+    and the analysis' `capabilities` are those its subtasks use."""
     value = parse_json_answer(answer)
     if not isinstance(value, dict):
         return None, "the analysis is not a JSON object"
+    if value.get("branches") is not None and not isinstance(value["branches"], list):
+        return None, "branches is not a list"
     try:
         complexity = min(max(float(value.get("complexity", 0.5)), 0.0), 1.0)
     except (TypeError, ValueError):
@@ -47,22 +66,28 @@ def parse_analysis(answer: str, tools: list[str]) -> tuple[dict[str, Any] | None
     dependencies = value.get("dependencies", "sequential")
     if dependencies not in ("independent", "sequential", "conditional"):
         return None, f"dependencies {dependencies!r} is not independent/sequential/conditional"
-    subtasks, problem = _subtasks(value.get("subtasks"), tools)
+    declared = capabilities or []
+    subtasks, problem = _subtasks(value.get("subtasks"), tools, declared)
     if problem:
         return None, problem
     branches = []
     for index, branch in enumerate(value.get("branches") or []):
         if not isinstance(branch, dict) or not isinstance(branch.get("when"), str):
             return None, f"branch {index} has no `when` text"
-        calls, problem = _subtasks(branch.get("subtasks"), tools)
+        calls, problem = _subtasks(branch.get("subtasks"), tools, declared)
         if problem:
             return None, f"branch {index}: {problem}"
         branches.append({"when": branch["when"], "subtasks": calls})
-    capabilities = [c for c in value.get("capabilities") or [] if isinstance(c, str)]
+    listed = value.get("capabilities") or []
+    listed = listed if isinstance(listed, list | str | dict) else []
+    needed = [c for c in listed if isinstance(c, str)]
+    if declared:  # the queues the subtasks are routed to
+        every = [*subtasks, *(c for b in branches for c in b["subtasks"])]
+        needed = list(dict.fromkeys(c["capability"] for c in every if "capability" in c))
     return {
         "source": "model",
         "complexity": complexity,
-        "capabilities": capabilities,
+        "capabilities": needed,
         "dependencies": dependencies,
         "sensitive": bool(value.get("sensitive", False)),
         "subtasks": subtasks,
@@ -70,7 +95,9 @@ def parse_analysis(answer: str, tools: list[str]) -> tuple[dict[str, Any] | None
     }, ""
 
 
-def _subtasks(raw: Any, tools: list[str]) -> tuple[list[dict[str, Any]], str]:
+def _subtasks(
+    raw: Any, tools: list[str], capabilities: list[str]
+) -> tuple[list[dict[str, Any]], str]:
     if raw is None:
         return [], ""
     if not isinstance(raw, list):
@@ -82,7 +109,13 @@ def _subtasks(raw: Any, tools: list[str]) -> tuple[list[dict[str, Any]], str]:
         args = item.get("args") or {}
         if not isinstance(args, dict):
             return [], f"subtask {index}: args is not an object"
-        out.append({"tool": item["tool"], "args": args})
+        subtask = {"tool": item["tool"], "args": args}
+        capability = item.get("capability")
+        if capabilities and capability is not None:  # undeclared: the key is not used
+            if capability not in capabilities:
+                return [], f"subtask {index}: capability {capability!r} is not in {capabilities}"
+            subtask["capability"] = capability
+        out.append(subtask)
     return out, ""
 
 

@@ -139,6 +139,7 @@ class AgenticTaskRun:
     @workflow.run
     async def run(self, request: TaskInput) -> TaskResult:
         from langgraph.checkpoint.memory import InMemorySaver
+        from langgraph.errors import GraphRecursionError
         from langgraph.types import Command
         from temporalio.langgraph import graph
 
@@ -148,12 +149,16 @@ class AgenticTaskRun:
             "recursion_limit": 8 * (request.max_recoveries + 3),
         }
         self._show()
-        output = await app.ainvoke(_initial(request), config, version="v2")
-        while output.interrupts:
-            asked = output.interrupts[0].value  # never its id: not replay-stable
-            await self._wait_for_decision(asked, request.approval_timeout)
-            decision, self._decision = self._decision, None
-            output = await app.ainvoke(Command(resume=decision), config, version="v2")
+        try:
+            output = await app.ainvoke(_initial(request), config, version="v2")
+            while output.interrupts:
+                asked = output.interrupts[0].value  # never its id: not replay-stable
+                await self._wait_for_decision(asked, request.approval_timeout)
+                decision, self._decision = self._decision, None
+                output = await app.ainvoke(Command(resume=decision), config, version="v2")
+        except GraphRecursionError as exc:  # a route that never ends: fail, do not hang
+            failure = {"type": ErrorType.WORKFLOW_FAILED, "message": f"the graph looped: {exc}"}
+            return self._finish({"failure": failure})  # type: ignore[typeddict-item]
         return self._finish(output.value)
 
     async def _wait_for_decision(self, asked: dict[str, Any], timeout: float) -> None:
@@ -253,6 +258,9 @@ def _initial(request: TaskInput) -> TaskState:
             "max_iterations": request.max_iterations,
             "require_approval": request.require_approval,
             "max_recoveries": request.max_recoveries,
+            "capabilities": list(request.capabilities),
+            "max_parallel_steps": request.max_parallel_steps,
+            "schedule_to_start": request.schedule_to_start_seconds,
         },
         "messages": [],
         "analysis": None,
