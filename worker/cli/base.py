@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from activities.registry import ActionRegistry, load_action_modules
 from activities.std import default_registry
 from cadenza.errors import EXIT_FAILED as EXIT_FAILED, EXIT_USAGE as EXIT_USAGE, CadenzaError
+from worker.cli.render import SafeConsole, esc
 from worker.definition_files import load_definition
 from worker.settings import Settings
 from workflows.dsl.loader import MAX_DEPTH, ShapeError, check_shape
 
 # Off a terminal (pipes, CI logs) tables get room instead of being folded at 80 columns.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, soft_wrap=True)
+# User text is printed as text: no markup unless a call asks (worker/cli/render.py).
+out = SafeConsole(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = SafeConsole(stderr=True, soft_wrap=True)
 
 EXIT_OK = 0  # EXIT_FAILED (1) and EXIT_USAGE (2) come from cadenza.errors
 ActionsOpt = Annotated[
@@ -58,7 +59,7 @@ def run_command(coro: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     try:
         code = asyncio.run(coro())
     except CadenzaError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {esc(exc)}", highlight=False, markup=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130

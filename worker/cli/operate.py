@@ -26,6 +26,7 @@ from worker.cli.base import (
     out,
     run_command,
 )
+from worker.cli.render import esc
 from worker.client import connect
 from worker.codec import new_key
 from worker.replay import replay_files, replay_query
@@ -51,7 +52,7 @@ def server(
 ) -> None:
     """Run the embedded Temporal dev server (SQLite file, Web UI, search attributes)."""
     if synchronous.upper() not in ("FULL", "NORMAL"):
-        err.print("[red]error:[/red] --synchronous is FULL or NORMAL")
+        err.print("[red]error:[/red] --synchronous is FULL or NORMAL", markup=True)
         exit_now(EXIT_USAGE)
     config = ServerConfig(
         port=port,
@@ -72,7 +73,7 @@ def server(
     except KeyboardInterrupt:  # SIGINT, SIGTERM or SIGHUP
         code = 0
     except ServerError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {esc(exc)}", markup=True)
         exit_now(exc.exit_code)
     exit_now(0 if code in (0, -signal.SIGTERM, 130) else code)
 

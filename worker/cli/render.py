@@ -1,12 +1,22 @@
-"""Human-readable output of the CLI: step tables, results, Mermaid graphs, Web UI links."""
+"""Human-readable output of the CLI: step tables, results, Mermaid graphs, Web UI links.
+
+User text (names, ids, errors, comments, vars) is shown as text, never interpreted: the
+consoles (`SafeConsole`) parse no Rich markup or emoji codes unless a call asks for it (and then
+the user parts go through `esc`), and every string they render, like every `Text` made here,
+goes through `clean`, which drops ANSI/OSC escapes (colours, cursor moves, hyperlinks), other
+control characters and bidi overrides.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -16,6 +26,41 @@ from workflows.dsl.models import AdvancedWorkflow, ExecutionResult, StepType, Wo
 from workflows.dsl.plan import upstream_edges
 from workflows.engine.progress import COLUMNS, ProgressRow, progress_rows, sla_summary
 from workflows.orchestrator import TaskResult
+
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase
+    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (hyperlinks, titles), DCS, PM, APC
+    r"|\x1b[@-Z\\-_]?"  # other escapes, a lone ESC
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: object) -> str:
+    """`text` as a terminal should show it: no escape sequences, control characters (but
+    newlines and tabs) or bidi overrides."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
+
+
+def esc(text: object) -> str:
+    """`text` cleaned and escaped for a string printed with Rich markup on."""
+    return escape(clean(text))
+
+
+def plain(text: object, style: str = "") -> Text:
+    """User text as a Rich `Text`: shown as written, never as markup."""
+    return Text(clean(text), style=style)
+
+
+class SafeConsole(Console):
+    """A console for user text: no markup or emoji codes by default, every string cleaned."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, emoji=False, **options)
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(clean(text), **options)
+
 
 STATUS_STYLE = {
     "completed": "green",
@@ -34,51 +79,53 @@ def result_view(
     result: ExecutionResult, max_rows: int = 200, now: datetime | None = None
 ) -> RenderableType:
     """A table of steps (running ones with their time so far) followed by the run's outcome."""
-    table = Table(title=f"{result.workflow_id} v{result.version}  [{result.execution_id}]")
+    table = Table(title=plain(f"{result.workflow_id} v{result.version}  [{result.execution_id}]"))
     for column in COLUMNS:
         table.add_column(column)
     ids = list(result.steps)[:max_rows]
     for row in live_rows(result, now or datetime.now(UTC), ids):
         cells = row.cells()
         table.add_row(
-            cells[0], Text(row.status, style=STATUS_STYLE.get(row.status, "")), *cells[2:]
+            plain(cells[0]),
+            plain(row.status, STATUS_STYLE.get(row.status, "")),
+            *(plain(c) for c in cells[2:]),
         )
     if len(result.steps) > max_rows:
         table.caption = f"{len(result.steps) - max_rows} more steps not shown"
     status = result.status.value
     lines: list[RenderableType] = [
         table,
-        Text.assemble("status: ", (status, STATUS_STYLE.get(status, "bold"))),
+        Text.assemble("status: ", (clean(status), STATUS_STYLE.get(status, "bold"))),
     ]
     if result.sla:
         summary = sla_summary(result)
-        lines.append(Text(summary, style="red" if "breached" in summary else "green"))
+        lines.append(plain(summary, "red" if "breached" in summary else "green"))
     if result.error is not None:
-        lines.append(Text(f"error: {result.error.type}: {result.error.message}", style="red"))
+        lines.append(plain(f"error: {result.error.type}: {result.error.message}", "red"))
     for pending in result.pending_approvals.values():
         who = ", ".join(pending.approvers) or "anyone"
         lines.append(
-            Text(
+            plain(
                 f"waiting: {pending.step_id} for {who} ({pending.approvals}/{pending.required} "
                 f"approvals since {pending.since}"
                 + (", escalated" if pending.escalated else "")
                 + f"); cadenza approve {result.execution_id} {pending.step_id} --by NAME",
-                style="magenta",
+                "magenta",
             )
         )
     for sid, record in result.steps.items():
         if isinstance(record, LiveStepRecord) and record.no_worker:
-            lines.append(Text(no_worker_line(sid, record.no_worker), style="magenta"))
+            lines.append(plain(no_worker_line(sid, record.no_worker), "magenta"))
     for audit in [*result.approvals, *result.audit]:
         detail = f" {audit.detail}" if audit.detail else ""
         lines.append(
-            Text(f"audit {audit.at} {audit.step_id or ''} {audit.kind} {audit.by}{detail}"[:300])
+            plain(f"audit {audit.at} {audit.step_id or ''} {audit.kind} {audit.by}{detail}"[:300])
         )
     for entry in result.compensations:
-        lines.append(Text(f"compensated {entry.step_id} with {entry.action}: {entry.status}"))
+        lines.append(plain(f"compensated {entry.step_id} with {entry.action}: {entry.status}"))
     if result.vars:
         shown = ", ".join(f"{k}={v!r}" for k, v in list(result.vars.items())[:10])
-        lines.append(Text(f"vars: {shown}"[:400]))
+        lines.append(plain(f"vars: {shown}"[:400]))
     return Group(*lines)
 
 
@@ -125,14 +172,12 @@ def no_worker_line(step_id: str, queue: str) -> str:
 
 def task_view(result: TaskResult) -> RenderableType:
     """An agentic task's outcome: route, decisions, tool calls, answer or error."""
-    head = Text(
-        f"{result.execution_id}: {result.status}", style=_STATUS_STYLE.get(result.status, "")
-    )
-    parts: list[RenderableType] = [head, Text(f"task: {result.task[:300]}")]
+    head = plain(f"{result.execution_id}: {result.status}", _STATUS_STYLE.get(result.status, ""))
+    parts: list[RenderableType] = [head, plain(f"task: {result.task[:300]}")]
     if result.analysis is not None:
         a = result.analysis
         parts.append(
-            Text(
+            plain(
                 f"analysis ({a.get('source')}): complexity {a.get('complexity')}, "
                 f"{a.get('dependencies')}, sensitive {a.get('sensitive')}"
             )
@@ -140,20 +185,20 @@ def task_view(result: TaskResult) -> RenderableType:
     if result.decisions:
         table = Table("strategy", "complexity", "why", title="decisions", title_justify="left")
         for d in result.decisions:
-            table.add_row(d.strategy, f"{d.complexity:.2f}", d.reason)
+            table.add_row(plain(d.strategy), f"{d.complexity:.2f}", plain(d.reason))
         parts.append(table)
     if result.tool_calls:
         calls = Table("tool", "args", "outcome", title="tool calls", title_justify="left")
         for c in result.tool_calls:
             outcome = f"error: {c['error']}" if "error" in c else str(c.get("output"))
-            calls.add_row(c["tool"], str(c.get("args"))[:80], outcome[:120])
+            calls.add_row(plain(c["tool"]), plain(str(c.get("args"))[:80]), plain(outcome[:120]))
         parts.append(calls)
     if result.answer:
-        parts.append(Text(f"answer: {result.answer}"))
+        parts.append(plain(f"answer: {result.answer}"))
     if result.usage:
-        parts.append(Text("usage: " + ", ".join(f"{k} {v}" for k, v in result.usage.items())))
+        parts.append(plain("usage: " + ", ".join(f"{k} {v}" for k, v in result.usage.items())))
     if result.error is not None:
-        parts.append(Text(f"{result.error.type}: {result.error.message}", style="red"))
+        parts.append(plain(f"{result.error.type}: {result.error.message}", "red"))
     return Group(*parts)
 
 
@@ -176,7 +221,7 @@ def mermaid(definition: AdvancedWorkflow) -> str:
 
     def node(step_id: str, label: str, kind: StepType) -> str:
         left, right = shapes.get(kind, ("[", "]"))
-        safe = label.replace('"', "'")
+        safe = clean(label).replace('"', "'").replace("\n", " ")
         return f'    {_mid(step_id)}{left}"{safe}"{right}'
 
     def level(steps: list[WorkflowStep]) -> None:
@@ -193,6 +238,7 @@ def mermaid(definition: AdvancedWorkflow) -> str:
                     if step.map is None
                     else f"{step.step_id}: each of {step.map.items}"
                 )
+                title = clean(title).replace('"', "'").replace("\n", " ")
                 lines.append(f'    subgraph {_mid(step.step_id)}_children ["{title}"]')
                 level(step.children())
                 lines.append("    end")

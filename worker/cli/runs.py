@@ -31,7 +31,7 @@ from worker.cli.base import (
     print_started,
     run_command,
 )
-from worker.cli.render import live_rows, result_view, ui_link
+from worker.cli.render import esc, live_rows, result_view, ui_link
 from worker.client import CadenzaClient, connect
 from worker.dev.devmode import dev_session, quiet_sdk_logs
 from worker.live import LiveStepRecord
@@ -216,13 +216,18 @@ def status(
             if problem is None and waited >= 10:
                 query.cancel()
                 err.print(
-                    f"[red]{execution_id} did not answer within {waited:.0f} s:[/red] no worker "
-                    "seems to poll its task queue; start one (`cadenza worker`)",
+                    f"[red]{esc(execution_id)} did not answer within {waited:.0f} s:[/red] no "
+                    "worker seems to poll its task queue; start one (`cadenza worker`)",
                     highlight=False,
+                    markup=True,
                 )
                 return EXIT_FAILED
         if problem is not None:
-            err.print(f"[red]{execution_id} is stuck:[/red] {problem}", highlight=False)
+            err.print(
+                f"[red]{esc(execution_id)} is stuck:[/red] {esc(problem)}",
+                highlight=False,
+                markup=True,
+            )
         try:
             result = await asyncio.wait_for(query, timeout=None if problem is None else 2)
         except Exception as exc:

@@ -1,18 +1,32 @@
 """What operators see of a run while it runs: the Web UI's current details (progress, what runs
-and waits, the exact commands that decide what waits) and the `CadenzaState` search attribute
-that `cadenza pending` queries. Deterministic code only."""
+and waits, the exact commands that decide what waits, who wrote the definition and when) and
+the `CadenzaState` search attribute that `cadenza pending` queries. Deterministic code only.
+
+The Web UI renders current details as Markdown: every piece of user text (names, ids, errors,
+approvers) is escaped (`md`, `code`), so none becomes a link, an image, HTML or formatting, and
+every value in a copy-paste command is quoted for a POSIX shell (`shell_quote`)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from workflows.contracts import SA_STATE, SA_VERSION, SA_WORKFLOW_ID, ExecutionResult, WorkflowState
-from workflows.engine import approvals, events, suspension
-from workflows.engine.progress import markdown_table, progress_rows, sla_summary
+from workflows.contracts import (
+    SA_STATE,
+    SA_VERSION,
+    SA_WORKFLOW_ID,
+    ExecutionResult,
+    PendingApproval,
+    PendingEvent,
+    WorkflowState,
+)
+from workflows.dsl.models import AdvancedWorkflow
+from workflows.engine.progress import COLUMNS, ProgressRow, progress_rows, sla_summary
 from workflows.engine.records import Records
 
 DETAIL_ROWS = 20  # rows of the progress table in the Web UI's current details
@@ -25,6 +39,8 @@ class Visibility:
         self._state = state
         self.records: Records | None = None
         """The interpreter's records, once the steps exist."""
+        self.definition: AdvancedWorkflow | None = None
+        """The run's definition, once validated (who wrote it and when)."""
         self._listed_as = WorkflowState.RUNNING.value
         self._state_listed = False
         self._details_due = False
@@ -70,11 +86,12 @@ class Visibility:
         """Current details for the Web UI: progress counts and what runs now."""
         state = self._state
         records = self.records
-        lines = [f"**{state.workflow_id}** v{state.version}: {state.status.value}"]
+        lines = [f"**{md(state.workflow_id)}** v{md(state.version)}: {state.status.value}"]
         if state.paused:
             lines[0] += " (PAUSED: no new steps start; send the `resume` signal)"
         if state.rerun_of:
-            lines[0] += f" (a rerun of `{state.rerun_of}`)"
+            lines[0] += f" (a rerun of {code(state.rerun_of)})"
+        lines += authorship(self.definition)
         if records is not None:
             counts = records.counts
             lines += [
@@ -91,10 +108,10 @@ class Visibility:
                 if len(records.running) > len(shown):
                     lines.append(f"... and {len(records.running) - len(shown)} more running")
         if state.sla:
-            lines += ["", sla_summary(state)]
+            lines += ["", md(sla_summary(state))]
         lines += waiting_lines(state)
         if state.error is not None:
-            lines.append(f"error: {state.error.type}: {state.error.message[:200]}")
+            lines.append(f"error: {md(state.error.type)}: {md(state.error.message[:200])}")
         if state.compensations:
             lines.append(f"compensations: {len(state.compensations)}")
         workflow.set_current_details("\n".join(lines))
@@ -117,34 +134,117 @@ class Visibility:
 
 def waiting_lines(state: ExecutionResult) -> list[str]:
     """The Web UI's lines for what waits for people or systems, with the exact commands."""
+    eid = state.execution_id
     lines: list[str] = []
     for pending in state.pending_approvals.values():
-        cli, signal = approvals.commands(state.execution_id, pending)
-        who = ", ".join(pending.approvers) or "anyone"
+        who = ", ".join(md(a) for a in pending.approvers) or "anyone"
         lines += [
             "",
-            f"**`{pending.step_id}` waits for approval** by {who} "
-            f"({pending.approvals} of {pending.required}, since {pending.since}"
+            f"**{code(pending.step_id)} waits for approval** by {who} "
+            f"({pending.approvals} of {pending.required}, since {md(pending.since)}"
             + (", escalated" if pending.escalated else "")
             + ")",
-            f"- `{cli}`",
-            f"- `{signal}`",
+            *(f"- {code(c)}" for c in approval_commands(eid, pending)),
         ]
     for sid, suspended in state.suspended.items():
+        error = suspended.error
         lines += [
             "",
-            f"**`{sid}` is SUSPENDED** since {suspended.since} after {suspended.attempts} "
-            f"attempt(s): {suspended.error.type}: {suspended.error.message[:200]}",
-            *(f"- `{c}`" for c in suspension.commands(state.execution_id, sid)),
+            f"**{code(sid)} is SUSPENDED** since {md(suspended.since)} after "
+            f"{suspended.attempts} attempt(s): {md(error.type)}: {md(error.message[:200])}",
+            *(f"- {code(c)}" for c in suspension_commands(eid, sid)),
         ]
     for waiting in state.pending_events.values():
-        cli, update = events.commands(state.execution_id, waiting)
         lines += [
             "",
-            f"**`{waiting.step_id}` waits for the event `{waiting.name}`** (since {waiting.since})",
-            f"- `{cli}`",
-            f"- `{update}`",
+            f"**{code(waiting.step_id)} waits for the event {code(waiting.name)}** "
+            f"(since {md(waiting.since)})",
+            *(f"- {code(c)}" for c in event_commands(eid, waiting)),
         ]
     if state.buffered_events:
         lines += ["", f"events kept for later steps: {len(state.buffered_events)}"]
     return lines
+
+
+def authorship(definition: AdvancedWorkflow | None) -> list[str]:
+    """`written by X on Y`, from the definition's `created_by` and `created_at`."""
+    if definition is None or not (definition.created_by or definition.created_at):
+        return []
+    by = f" by {md(definition.created_by)}" if definition.created_by else ""
+    at = f" on {md(definition.created_at)}" if definition.created_at else ""
+    return ["", f"definition written{by}{at}"]
+
+
+def markdown_table(rows: list[ProgressRow]) -> list[str]:
+    """The progress rows as a Markdown table, every cell escaped."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = [md(c) for c in row.cells()]
+        cells[0] = code(row.step_id)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def approval_commands(execution_id: str, pending: PendingApproval) -> list[str]:
+    """The exact commands that approve `pending` (cadenza CLI, temporal CLI), quoted."""
+    who = pending.approvers[0] if pending.approvers else "YOUR-NAME"
+    body = json.dumps({"step_id": pending.step_id, "by": who})
+    return [
+        shell("cadenza", "approve", execution_id, pending.step_id, "--by", who),
+        shell("temporal", "workflow", "signal", "--workflow-id", execution_id, "--name")
+        + f" approve --input {shell_quote(body)}",
+    ]
+
+
+def suspension_commands(execution_id: str, step_id: str) -> list[str]:
+    """The exact commands that decide a suspended step, quoted."""
+    return [
+        shell("cadenza", "retry-step", execution_id, step_id, "--by", "YOUR-NAME"),
+        shell("cadenza", "skip-step", execution_id, step_id, "--by", "YOUR-NAME", "--output")
+        + " '{...}'",
+        shell("cadenza", "fail-step", execution_id, step_id, "--by", "YOUR-NAME", "--reason")
+        + " '...'",
+    ]
+
+
+def event_commands(execution_id: str, pending: PendingEvent) -> list[str]:
+    """The exact commands that send `pending`'s event (cadenza CLI, temporal CLI), quoted."""
+    body = json.dumps({"name": pending.name, "data": {}})
+    return [
+        shell("cadenza", "send", execution_id, pending.name, "--data", "{}"),
+        shell("temporal", "workflow", "update", "execute", "--workflow-id", execution_id)
+        + f" --name event --input {shell_quote(body)}",
+    ]
+
+
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9@%+=:,./_-]+")
+_MARKDOWN = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shell_quote(value: str) -> str:
+    """`value` as one word of a POSIX shell, as `shlex.quote` writes it (no import of shlex in
+    workflow code): bare when only safe characters, else in single quotes."""
+    if _SHELL_SAFE.fullmatch(value):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def shell(*words: str) -> str:
+    return " ".join(shell_quote(w) for w in words)
+
+
+def md(text: object) -> str:
+    """User text as literal Markdown: ASCII punctuation backslash-escaped (no link, image,
+    HTML, emphasis, heading or table cell can start), control characters and newlines gone."""
+    flat = _CONTROLS.sub(" ", str(text))
+    return _MARKDOWN.sub(r"\\\1", flat)
+
+
+def code(text: object) -> str:
+    """User text as a Markdown code span: fenced with more backticks than it holds."""
+    flat = _CONTROLS.sub(" ", str(text))
+    longest = max((len(run) for run in re.findall("`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat.strip() else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"

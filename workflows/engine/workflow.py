@@ -272,7 +272,7 @@ class AdvancedWorkflowRun:
             options=run.options,
             spans=self._spans,
         )
-        self._ui.records = interpreter.records
+        self._ui.records, self._ui.definition = interpreter.records, definition
         if run.reuse:  # a rerun: the original's completed steps are taken over, not run
             interpreter.reuse = Reuse(run.reuse)
         self._state.rerun_of = run.rerun_of
