@@ -3,6 +3,7 @@ temporalio-langgraph, every model call and tool call an activity."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -162,6 +163,14 @@ async def test_a_model_routes_a_conditional_step_within_its_declared_branches(
     assert output["router"]["routed_by"] == "conditions"
     assert output["router"]["answer"] == "send it to the moon"
     assert output["branch"] == 0 and taken(result) == ["review"]
+    # a branch number past any int (1e999 parses as infinity): the conditions decide too, where
+    # int() used to raise OverflowError in workflow code and fail the workflow task forever
+    (tmp_path / "huge.yaml").write_text(yaml.safe_dump([{"content": '{"branch": 1e999}'}]))
+    result = await asyncio.wait_for(
+        route_with(client, registry, task_queue, tmp_path, routed("huge")), 60
+    )
+    output = result.steps["triage"].output
+    assert output["router"]["routed_by"] == "conditions" and taken(result) == ["review"]
     # adaptive_routing off: no model call at all
     result = await route_with(
         client, registry, task_queue, tmp_path, routed("pick", adaptive=False)

@@ -330,7 +330,7 @@ async def choose_branch(
         return "default", detail, asked
     try:
         index = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 1e999 parses as inf
         return None, detail, asked
     return (index if 0 <= index < len(branches) else None), detail, asked
 
