@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from activities.registry import ActionRegistry
+from activities.registry import ActionRegistry, action
 from tests.browser.servers import OidcProvider, oidc_provider
 from tests.support.flows import status_when
 from worker.client import CadenzaClient
@@ -210,3 +210,48 @@ async def refused(app: FastAPI, provider: OidcProvider, mode: str, why: str) -> 
 
 async def _never() -> CadenzaClient:
     raise AssertionError("the OIDC test never reaches Temporal")
+
+
+REMINDED: list[dict[str, Any]] = []
+
+
+@action("tests.inbox_remind")
+async def remind(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """A reminder action that echoes what it got (its result goes into the history)."""
+    REMINDED.append(params)
+    return {"echo": params}
+
+
+async def test_reminders_carry_one_sign_in_link_per_approver_but_history_does_not(
+    client: Client, registry: ActionRegistry, task_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CADENZA_INBOX_URL", "https://inbox.example")
+    monkeypatch.setenv("CADENZA_INBOX_SECRET", SECRET)
+    cadenza = CadenzaClient(client, task_queue)
+    cadenza.signing_key = ""
+    maria, mark = f"maria-{uuid.uuid4().hex[:6]}", f"mark-{uuid.uuid4().hex[:6]}"
+    approval = {
+        "approvers": [maria, mark],
+        "reminder_every": 1,
+        "reminder_action": "tests.inbox_remind",
+    }
+    steps = [{"step_id": "sign_off", "step_type": "approval", "approval": approval}]
+    async with running_worker(client, Settings(), registry, task_queue=task_queue):
+        handle = await cadenza.start({"workflow_id": "reminded", "timeout": 600, "steps": steps})
+        await status_when(
+            cadenza,
+            handle.id,
+            lambda s: any(e.kind == "reminder" for e in s.approvals),
+            "a reminder",
+        )
+        await cadenza.approve(handle.id, "sign_off", maria)
+        assert (await cadenza.result(handle.id)).status == WorkflowState.COMPLETED
+    sent = next(p for p in REMINDED if maria in p["approvers"])
+    links = sent["inbox_links"]
+    signer = LinkSigner(SECRET.encode())
+    for who in (maria, mark):
+        assert links[who].startswith("https://inbox.example/login?token=")
+        assert links[who] in sent["message"]
+        assert signer.verify(httpx.URL(links[who]).params["token"]) == who
+    async for event in handle.fetch_history_events():
+        assert b"token=" not in event.SerializeToString(), event
