@@ -131,12 +131,15 @@ def _prometheus(settings: Settings, readers: list[MetricReader]) -> tuple[Any, s
     if settings.metrics_port is None:
         return None, None
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry, make_wsgi_app
+
+    from worker.services.health import bounded_wsgi_server
 
     registry = CollectorRegistry()
     readers.append(PrometheusMetricReader(registry=registry))
-    server, _thread = start_http_server(
-        settings.metrics_port, addr=settings.metrics_host, registry=registry
+    # loopback unless CADENZA_METRICS_HOST says otherwise; slow scrapers are cut (5 s)
+    server = bounded_wsgi_server(
+        make_wsgi_app(registry), settings.metrics_host, settings.metrics_port
     )
     return server, f"http://{settings.metrics_host}:{server.server_port}/metrics"
 

@@ -83,6 +83,9 @@ class DiagnosticCode(StrEnum):
     ON_TIMEOUT_WITHOUT_TIMEOUT = "on_timeout_without_timeout"
     # the run as a whole
     RUN_TIMEOUT_DEFAULT = "run_timeout_default"
+    # observability: custom metrics and tags
+    INVALID_METRIC = "invalid_metric"
+    INVALID_TAG = "invalid_tag"
     # expressions and actions
     INVALID_EXPRESSION = "invalid_expression"
     UNKNOWN_NAME = "unknown_name"
