@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,21 +31,43 @@ class BaselineStats:
 
 
 class Baselines:
-    """Recent durations per (workflow_id, step_id or None for the run); thread-safe."""
+    """Recent durations per (workflow_id, step_id or None for the run); thread-safe.
+
+    At most `max_keys` keys are kept, the least recently added to dropped first (a definition
+    or step no longer run), so a long-lived worker's baselines stay bounded: about
+    `max_keys * window` floats.
+    """
 
     def __init__(
-        self, window: int = 50, min_samples: int = 5, factor: float = 3.0, min_excess: float = 1.0
+        self,
+        window: int = 50,
+        min_samples: int = 5,
+        factor: float = 3.0,
+        min_excess: float = 1.0,
+        max_keys: int = 5_000,
     ) -> None:
         self.window = window
         self.min_samples = min_samples
         self.factor = factor
         self.min_excess = min_excess
-        self._samples: dict[tuple[str, str | None], deque[float]] = {}
+        self.max_keys = max_keys
+        self._samples: OrderedDict[tuple[str, str | None], deque[float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._samples)
 
     def add(self, key: tuple[str, str | None], seconds: float) -> None:
         with self._lock:
-            self._samples.setdefault(key, deque(maxlen=self.window)).append(seconds)
+            samples = self._samples.get(key)
+            if samples is None:
+                samples = self._samples[key] = deque(maxlen=self.window)
+                while len(self._samples) > self.max_keys:
+                    self._samples.popitem(last=False)
+            else:
+                self._samples.move_to_end(key)
+            samples.append(seconds)
 
     def stats(self, key: tuple[str, str | None]) -> BaselineStats | None:
         with self._lock:

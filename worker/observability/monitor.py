@@ -13,11 +13,20 @@ is counted once. It publishes:
   `cadenza_step_failures_total{workflow,step,error_type}`,
 - `cadenza_approvals_waiting{workflow,step}` (approval steps waiting, as seen by this worker),
 - `cadenza_alerts_total{rule}`,
+- each step's custom metrics (`custom_metrics`, recorded by actions through `ctx.metrics` and
+  published as `cadenza.metric` events on the `cadenza.attempt` span, activities/metrics.py)
+  under their declared names, with `workflow` and `step` attributes,
 
 as OpenTelemetry metrics (OTLP when configured) and on the worker's Prometheus endpoint
 (worker/observability/setup.py). Completed durations go to the baselines
 (worker/observability/baselines.py); one far over its baseline raises an `anomaly.run` /
-`anomaly.step` alert through the alert manager.
+`anomaly.step` alert through the alert manager. A step with `metrics_enabled: false` (its span
+says so) is left out of all of it: no step metrics, no custom metrics, no baseline.
+
+A long-lived worker sees ever new names (definitions, step ids, error types), and each distinct
+label value is a time series kept for ever: `LabelBounds` admits at most so many distinct values
+per label (workflows, (workflow, step) pairs, error types) and records the rest as `other`; the
+custom metrics are capped in number; the baselines keep the most recently used keys only.
 """
 
 from __future__ import annotations
@@ -35,12 +44,21 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from activities.alerts import AlertManager
 from activities.contracts import AlertInput
+from activities.metrics import (
+    E_KIND,
+    E_NAME,
+    E_STEP,
+    E_VALUE,
+    E_WORKFLOW,
+    METRIC_EVENT,
+)
 from worker.observability.baselines import Baselines, BaselineStats
 from workflows.engine.telemetry import (
     A_ATTEMPTS,
     A_COMPLEXITY,
     A_ERROR_TYPE,
     A_EXECUTION,
+    A_METRICS_ENABLED,
     A_STATUS,
     A_STEP,
     A_STEP_TYPE,
@@ -56,6 +74,48 @@ log = logging.getLogger("cadenza.monitor")
 # Steps whose duration is a person's, a timer's or another system's: no anomaly alerts.
 NOT_BASELINED = frozenset({"approval", "wait", "event"})
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+ATTEMPT_SPAN = "cadenza.attempt"  # the step executor's span of one attempt (activities/steps.py)
+OTHER = "other"
+"""The label value of every value past a label's bound."""
+
+
+class LabelBounds:
+    """At most `workflows` distinct workflow labels, `steps` distinct (workflow, step) pairs and
+    `error_types` distinct error types; values past a bound are reported as `other`.
+
+    A value once admitted keeps its label for the worker's life (its series stays continuous);
+    the bounds make the number of series, and the memory they hold, finite. Not thread-safe:
+    the monitor calls it under its lock.
+    """
+
+    def __init__(self, workflows: int = 200, steps: int = 2_000, error_types: int = 50) -> None:
+        self.limits = {"workflow": workflows, "step": steps, "error_type": error_types}
+        self._admitted: dict[str, set[Any]] = {key: set() for key in self.limits}
+        self.overflowed: dict[str, int] = dict.fromkeys(self.limits, 0)
+
+    def _admit(self, key: str, value: Any) -> bool:
+        admitted = self._admitted[key]
+        if value in admitted:
+            return True
+        if len(admitted) < self.limits[key]:
+            admitted.add(value)
+            return True
+        self.overflowed[key] += 1
+        return False
+
+    def workflow(self, workflow_id: str) -> str:
+        return workflow_id if self._admit("workflow", workflow_id) else OTHER
+
+    def step(self, workflow: str, step_id: str) -> str:
+        """The step label, for the (already bounded) workflow label `workflow`."""
+        return step_id if self._admit("step", (workflow, step_id)) else OTHER
+
+    def error_type(self, error_type: str) -> str:
+        return error_type if self._admit("error_type", error_type) else OTHER
+
+    def size(self) -> int:
+        """How many distinct values are admitted, all labels together."""
+        return sum(len(values) for values in self._admitted.values())
 
 
 class Monitor(SpanProcessor):
@@ -68,17 +128,32 @@ class Monitor(SpanProcessor):
         alerts: AlertManager | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         remember_spans: int = 200_000,
+        labels: LabelBounds | None = None,
+        max_custom_metrics: int = 200,
     ) -> None:
         self.baselines = baselines
         self.alerts = alerts
+        self.labels = labels or LabelBounds()
+        self.max_custom_metrics = max_custom_metrics
         self._loop = loop
         self._queue: asyncio.Queue[AlertInput] = asyncio.Queue()
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._remember = remember_spans
-        self._waiting: dict[int, dict[str, str]] = {}
+        # approval spans started and not ended here (their run may end on another worker)
+        self._waiting: OrderedDict[int, dict[str, str]] = OrderedDict()
         self._lock = threading.Lock()
-        self.counted: dict[str, int] = {"runs": 0, "steps": 0, "decisions": 0, "duplicates": 0}
-        meter = meter_provider.get_meter("cadenza")
+        self.counted: dict[str, int] = {
+            "runs": 0,
+            "steps": 0,
+            "decisions": 0,
+            "duplicates": 0,
+            "unmetered": 0,
+            "custom": 0,
+            "custom_dropped": 0,
+        }
+        self._meter = meter = meter_provider.get_meter("cadenza")
+        self._custom: dict[str, tuple[str, Any]] = {}
+        self._warned: set[str] = set()  # names dropped and logged once (at most as many)
         self._runs = meter.create_counter("cadenza.runs", description="Finished runs.")
         self._run_duration = meter.create_histogram(
             "cadenza.run.duration",
@@ -118,15 +193,23 @@ class Monitor(SpanProcessor):
         attributes = span.attributes or {}
         if span.name != STEP_SPAN or attributes.get(A_STEP_TYPE) != "approval":
             return
+        if attributes.get(A_METRICS_ENABLED) is False:
+            return
         span_id = span.context.span_id if span.context else 0
-        labels = {"workflow": str(attributes.get(A_WORKFLOW)), "step": str(attributes.get(A_STEP))}
         with self._lock:  # a replay starts the same span (same id) again
             if span_id in self._waiting or span_id in self._seen:
                 return
+            workflow = self.labels.workflow(str(attributes.get(A_WORKFLOW)))
+            labels = {"workflow": workflow, "step": self.labels.step(workflow, _step(attributes))}
             self._waiting[span_id] = labels
+            if len(self._waiting) > self._remember:  # never ended here: forget the oldest
+                self._waiting.popitem(last=False)
         self._approvals.add(1, labels)
 
     def on_end(self, span: ReadableSpan) -> None:
+        if span.name == ATTEMPT_SPAN:
+            self._custom_metrics(span)
+            return
         if span.name not in (STEP_SPAN, RUN_SPAN, DECISION_SPAN) or span.context is None:
             return
         span_id = span.context.span_id
@@ -156,45 +239,87 @@ class Monitor(SpanProcessor):
             self._step_ended(attributes, workflow_id, status, seconds)
 
     def _run_ended(self, attributes: Any, workflow_id: str, status: str, seconds: float) -> None:
-        labels = {"workflow": workflow_id, "status": status}
-        self._runs.add(1, labels)
-        self._run_duration.record(seconds, labels)
         with self._lock:
             self.counted["runs"] += 1
+            labels = {"workflow": self.labels.workflow(workflow_id), "status": status}
+        self._runs.add(1, labels)
+        self._run_duration.record(seconds, labels)
         if status == "completed":
             exceeded = self.baselines.observe((workflow_id, None), seconds)
             if exceeded is not None:
                 self._anomaly(attributes, workflow_id, None, seconds, exceeded)
 
     def _step_ended(self, attributes: Any, workflow_id: str, status: str, seconds: float) -> None:
-        step_id = str(attributes.get(A_STEP, ""))
+        step_id = _step(attributes)
         step_type = str(attributes.get(A_STEP_TYPE, ""))
-        self._steps.add(
-            1, {"workflow": workflow_id, "step": step_id, "step_type": step_type, "status": status}
-        )
         with self._lock:
+            if attributes.get(A_METRICS_ENABLED) is False:  # the step's metrics_enabled: false
+                self.counted["unmetered"] += 1
+                return
             self.counted["steps"] += 1
+            workflow = self.labels.workflow(workflow_id)
+            step = self.labels.step(workflow, step_id)
+            error_type = self.labels.error_type(str(attributes.get(A_ERROR_TYPE, "")))
+        where = {"workflow": workflow, "step": step}
+        self._steps.add(1, {**where, "step_type": step_type, "status": status})
         if status == "skipped":
             return
-        self._step_duration.record(
-            seconds, {"workflow": workflow_id, "step": step_id, "step_type": step_type}
-        )
+        self._step_duration.record(seconds, {**where, "step_type": step_type})
         attempts = int(attributes.get(A_ATTEMPTS, 0) or 0)
         if attempts > 1:
-            self._retries.add(attempts - 1, {"workflow": workflow_id, "step": step_id})
+            self._retries.add(attempts - 1, where)
         if status == "failed":
-            self._failures.add(
-                1,
-                {
-                    "workflow": workflow_id,
-                    "step": step_id,
-                    "error_type": str(attributes.get(A_ERROR_TYPE, "")),
-                },
-            )
+            self._failures.add(1, {**where, "error_type": error_type})
         if status == "completed" and step_type not in NOT_BASELINED:
             exceeded = self.baselines.observe((workflow_id, step_id), seconds)
             if exceeded is not None:
                 self._anomaly(attributes, workflow_id, step_id, seconds, exceeded)
+
+    def _custom_metrics(self, span: ReadableSpan) -> None:
+        """Export the `cadenza.metric` events of an attempt (activities/metrics.py)."""
+        for event in span.events:
+            if event.name != METRIC_EVENT or not event.attributes:
+                continue
+            name, kind = str(event.attributes.get(E_NAME)), str(event.attributes.get(E_KIND))
+            values = _numbers(event.attributes.get(E_VALUE))
+            with self._lock:
+                instrument = self._instrument(name, kind)
+                if instrument is None:
+                    self.counted["custom_dropped"] += 1
+                    continue
+                self.counted["custom"] += 1
+                workflow = self.labels.workflow(str(event.attributes.get(E_WORKFLOW, "")))
+                step = self.labels.step(workflow, str(event.attributes.get(E_STEP, "")))
+            where = {"workflow": workflow, "step": step}
+            if kind == "counter":
+                instrument.add(sum(values), where)
+            elif kind == "gauge":
+                for value in values[-1:]:
+                    instrument.set(value, where)
+            else:
+                for value in values:
+                    instrument.record(value, where)
+
+    def _instrument(self, name: str, kind: str) -> Any:
+        """The instrument of custom metric `name`, made on first use; None when `name` was
+        first recorded as another kind, or the worker already exports `max_custom_metrics`."""
+        known = self._custom.get(name)
+        if known is not None:
+            if known[0] != kind:
+                self._warn(name, f"recorded as a {kind}, but it is a {known[0]} on this worker")
+                return None
+            return known[1]
+        if len(self._custom) >= self.max_custom_metrics or kind not in _MAKERS:
+            self._warn(name, f"over {self.max_custom_metrics} custom metrics on this worker")
+            return None
+        instrument = _MAKERS[kind](self._meter, name)
+        self._custom[name] = (kind, instrument)
+        return instrument
+
+    def _warn(self, name: str, why: str) -> None:
+        if name not in self._warned and len(self._warned) < self.max_custom_metrics:
+            self._warned.add(name)
+            log.warning("custom metric %r dropped: %s", name, why)
 
     def shutdown(self) -> None:
         pass
@@ -249,3 +374,21 @@ class Monitor(SpanProcessor):
                         "alert %s not delivered (attempt %d): %s", alert.key, attempt + 1, exc
                     )
                     await asyncio.sleep(2**attempt)
+
+
+def _step(attributes: Any) -> str:
+    return str(attributes.get(A_STEP, ""))
+
+
+def _numbers(value: object) -> list[float]:
+    """An event's value as numbers: one (a counter's sum, a gauge's value) or a histogram's."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return [float(v) for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+DESCRIPTION = "A custom metric of cadenza steps (custom_metrics), recorded through ctx.metrics."
+_MAKERS: dict[str, Any] = {
+    "counter": lambda meter, name: meter.create_counter(name, description=DESCRIPTION),
+    "histogram": lambda meter, name: meter.create_histogram(name, description=DESCRIPTION),
+    "gauge": lambda meter, name: meter.create_gauge(name, description=DESCRIPTION),
+}

@@ -371,6 +371,22 @@ EXPLANATIONS: dict[DiagnosticCode, Explanation] = {
         "`timeout` to how long the run may take (e.g. 604800 for a week)",
         "Set `timeout` at the top of the definition to how long the run may take.",
     ),
+    _C.INVALID_METRIC: Explanation(
+        "An entry of a step's `custom_metrics` is not `name` or `name:kind` with a valid metric "
+        "name (lower-case letters, digits, `_`; not `cadenza_...`) and a kind of counter, "
+        "histogram or gauge; or it is declared twice, or on a step that runs no action.",
+        "steps[0].custom_metrics[1]: invalid_metric: metric 'basket_size': unknown kind "
+        "'summary'; use one of counter, histogram, gauge",
+        "Declare each metric once as `name` or `name:kind` on the step whose action records it "
+        "(docs/observability.md, Custom metrics).",
+    ),
+    _C.INVALID_TAG: Explanation(
+        "A tag is empty, too long (64 characters), listed twice, holds a quote, a backslash or a "
+        "control character, or there are more than 20 (tags become the `CadenzaTags` search "
+        "attribute).",
+        "tags[0]: invalid_tag: tag ' billing' is empty or starts or ends with spaces",
+        "Use short plain labels (`billing`, `team:payments`), each once.",
+    ),
     _C.INVALID_EXPRESSION: Explanation(
         "A CEL expression does not compile, is too long, or nests comprehensions too deeply.",
         "steps[0].input_mapping.total: invalid_expression: Failed to parse expression "

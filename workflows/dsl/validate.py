@@ -27,6 +27,7 @@ from workflows.dsl.expressions import (
     compile_expression,
 )
 from workflows.dsl.loader import ShapeError, check_shape
+from workflows.dsl.metric_rules import metric_problems, tag_problems
 from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
 from workflows.dsl.plan import find_cycle, upstream_edges
 from workflows.dsl.rules import RULES, check_step_shape
@@ -210,6 +211,7 @@ class _Checker:
         for step, path in self._walk(d.steps, "steps"):
             self._check_step(step, path)
         self._check_run_timeout(d)
+        self.diagnostics += tag_problems(d.tags)
         if d.sla_targets is not None:
             for sid in d.sla_targets.step_max_seconds:
                 if sid not in self.step_paths:
@@ -326,6 +328,7 @@ class _Checker:
                 "this version of cadenza",
             )
         check_step_shape(step, path, self)
+        self.diagnostics += metric_problems(step, path)
         for k, cond in enumerate(step.conditions):
             if kind != StepType.CONDITIONAL and cond.next_steps:
                 self.error(

@@ -41,6 +41,9 @@ A_STATUS = "cadenza.status"
 A_ERROR_TYPE = "cadenza.error_type"
 A_STRATEGY = "cadenza.strategy"
 A_COMPLEXITY = "cadenza.complexity"
+A_TAGS = "cadenza.tags"
+A_METRICS_ENABLED = "cadenza.metrics_enabled"
+"""Set (false) on a step span whose step has `metrics_enabled: false`: the monitor skips it."""
 
 
 class RunSpans:
@@ -59,6 +62,12 @@ class RunSpans:
         attributes = {**self._base, "cadenza.version": version}
         span = self._tracer.start_span(RUN_SPAN, attributes=attributes)
         self._run = (span, otel_context.attach(trace.set_span_in_context(span)))
+
+    def tag(self, tags: list[str]) -> None:
+        """The definition's `tags` on the run's span and on every step span opened after."""
+        self._base[A_TAGS] = list(tags)
+        if self._run is not None:
+            self._run[0].set_attribute(A_TAGS, list(tags))
 
     def end_run(self, status: WorkflowState, error_type: str | None) -> None:
         if self._run is None:
@@ -97,6 +106,8 @@ class RunSpans:
         attributes = {**self._base, A_STEP: step.step_id, A_STEP_TYPE: step.step_type.value}
         if step.action:
             attributes[A_ACTION] = step.action
+        if not step.metrics_enabled:
+            attributes[A_METRICS_ENABLED] = False
         return attributes
 
 
