@@ -168,10 +168,10 @@ def bounded_wsgi_server(app: Any, host: str, port: int, *, timeout: float = READ
     Returns the server (`shutdown()`, `server_close()`, `server_port`)."""
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+    deadline = timeout
+
     class Handler(WSGIRequestHandler):
-        def setup(self) -> None:
-            self.timeout = timeout  # socket timeout of every read and write
-            super().setup()
+        timeout = deadline  # the socket timeout of every read and write
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
