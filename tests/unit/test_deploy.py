@@ -87,6 +87,7 @@ def test_compose_workers_wait_for_setup_and_are_configured_by_environment() -> N
 
 def test_compose_commands_exist_in_the_cli() -> None:
     names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    names |= {g.name or "" for g in app.registered_groups}  # `cadenza inbox`, a command group
     for service in compose()["services"].values():
         if service["image"].startswith("cadenza-worker"):
             assert service["command"][0] in names
