@@ -51,6 +51,8 @@ SA_RERUN_OF = SearchAttributeKey.for_keyword("CadenzaRerunOf")
 SA_SCHEDULE_ID = SearchAttributeKey.for_keyword("CadenzaScheduleId")
 
 
+SA_TAGS = SearchAttributeKey.for_keyword_list("CadenzaTags")
+"""The definition's `tags`, upserted at start: `CadenzaTags = 'billing'` finds its runs."""
 class StepStatus(StrEnum):
     """Lifecycle of a step in one execution."""
 

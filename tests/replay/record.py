@@ -295,6 +295,23 @@ TASKS: dict[str, tuple[TaskInput, str | None]] = {
         ),
         None,
     ),
+# behind workflow.patched('tags-search-attribute'): the run upserts CadenzaTags at start
+CASES["tags-search-attribute"] = (
+    {
+        "workflow_id": "replay-tags",
+        "tags": ["billing", "team:payments"],
+        "steps": [
+            {"step_id": "charge", "action": "std.echo", "custom_metrics": ["orders:counter"]},
+            {
+                "step_id": "notify",
+                "action": "std.echo",
+                "dependencies": ["charge"],
+                "metrics_enabled": False,
+            },
+        ],
+    },
+    {},
+)
     "task-approval": (
         TaskInput(
             task="Refund order 88 (240 EUR)",

@@ -30,6 +30,7 @@ SEARCH_ATTRIBUTES = {
     "CadenzaState": "Keyword",
     "CadenzaScheduleId": "Keyword",
     "CadenzaRerunOf": "Keyword",
+    "CadenzaTags": "KeywordList",
 }
 TUNING = ["history.transferProcessorMaxPollRPS=200"]
 SQLITE_PRAGMAS = ["journal_mode=wal", "synchronous=FULL"]

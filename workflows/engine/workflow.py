@@ -21,6 +21,7 @@ from workflows.contracts import (
     KEYS_ACTIVITY,
     RESOLVE_ACTIVITY,
     RUN_WORKFLOW,
+    SA_TAGS,
     AuditEntry,
     CancelStepInput,
     CancelStepResult,
@@ -282,6 +283,10 @@ class AdvancedWorkflowRun:
         interpreter.sla.arm_run()
         self._ui.refresh()
 
+        if definition.tags:  # on the spans, and searchable (one more command: patched)
+            self._spans.tag(definition.tags)
+            if workflow.patched("tags-search-attribute"):
+                workflow.upsert_search_attributes([SA_TAGS.value_set(definition.tags)])
         scheduler = asyncio.ensure_future(interpreter.run_to_end(fail_fast=True))
         # The timeout timer is left pending when the run ends first: cancelling it would add
         # history events to every run for nothing.
