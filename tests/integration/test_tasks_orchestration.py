@@ -138,11 +138,13 @@ def most_at_once(history: Any) -> int:
     """The most tool activities scheduled and not yet closed at any point of the history."""
     open_now, most, tools = 0, 0, set()
     for e in history.events:
-        if e.HasField("activity_task_scheduled_event_attributes"):
-            if e.activity_task_scheduled_event_attributes.activity_type.name == "std.echo":
-                tools.add(e.event_id)
-                open_now += 1
-                most = max(most, open_now)
+        scheduled = e.activity_task_scheduled_event_attributes
+        if e.HasField("activity_task_scheduled_event_attributes") and (
+            scheduled.activity_type.name == "std.echo"
+        ):
+            tools.add(e.event_id)
+            open_now += 1
+            most = max(most, open_now)
         for field in ("completed", "failed", "timed_out"):
             name = f"activity_task_{field}_event_attributes"
             if e.HasField(name) and getattr(e, name).scheduled_event_id in tools:
