@@ -276,6 +276,17 @@ CASES["suspended-skipped"] = (
     {},
 )
 OPTIONS = {"children-batches-and-loop": SMALL, "map-batched": SMALL}
+# behind workflow.patched('queue-allow-list'): a run with a routed step takes the workers'
+# allowed queues into its history (a local activity); no worker polls the queue here, so the
+# step fails with NoWorkerForCapability after a second
+CASES["queue-allow-list"] = (
+    {
+        "workflow_id": "replay-queues",
+        "steps": [{"step_id": "train", "action": "std.echo", "agent_capability": "replay-gpu"}],
+    },
+    {},
+)
+OPTIONS["queue-allow-list"] = ExecutionOptions(schedule_to_start_seconds=1)
 # suspended steps: (step, seconds to wait, output of skip_step)
 SKIPS = {"suspended-skipped": ("sync", 1.5, {"done": True})}
 # event cases: (event name, data, seconds to wait before sending it)

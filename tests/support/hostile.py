@@ -93,6 +93,10 @@ def schema_step(schema: Any) -> dict[str, Any]:
     return step(input_validation=schema)
 
 
+LIT = "[" + ",".join(str(i) for i in range(500)) + "]"
+DEEP = "input.a.all(w, input.a.all(x, input.a.all(y, input.a.all(z, true))))"
+
+
 def expression_cases() -> list[Case]:
     big = list(range(20_000))
     texts = {
@@ -128,6 +132,22 @@ def expression_cases() -> list[Case]:
         ),
         "timestamp out of range": ("timestamp('99999-01-01T00:00:00Z')", {}),
         "unicode trickery": ("inpu\u0442.a", {"input": {"a": 1}}),
+        # issue 18, item 1: what passed the old cost check (tests/unit/test_cel_cost.py)
+        "map crossed with the input": ("input.a.map(x, input.a)", {"input": {"a": big[:800]}}),
+        "literal lists crossed": (f"{LIT}.map(x, {LIT}.map(y, x + y))", {}),
+        "string map over a large string": (
+            "input.a.map(x, input.s + input.s)",
+            {"input": {"a": big[:1000], "s": "x" * 500_000}},
+        ),
+        "raw string hides nesting": ("r'\\' + string(" + DEEP + ")", {"input": {"a": [1] * 9}}),
+        "triple quotes hide nesting": ('"""a"b""" + string(' + DEEP + ")", {"input": {"a": [1]}}),
+        "comment hides nesting": ("// it's\n string(" + DEEP + ")", {"input": {"a": [1]}}),
+        "nesting at the old limit": (
+            "input.a.all(x, input.a.all(y, input.a.map(z, z)))",
+            {"input": {"a": big[:158]}},
+        ),
+        "a value over the size limit": ("size(input.blob)", {"input": {"blob": "x" * 2_000_000}}),
+        "an unknown method": ("input.s.lowerAscii()", {"input": {"s": "A"}}),
     }
     return [Case(f"expression: {name}", "expression", lambda v=v: v) for name, v in texts.items()]
 

@@ -89,6 +89,8 @@ class DiagnosticCode(StrEnum):
     # expressions and actions
     INVALID_EXPRESSION = "invalid_expression"
     UNKNOWN_NAME = "unknown_name"
+    UNKNOWN_FUNCTION = "unknown_function"
+    EXPRESSION_TOO_COSTLY = "expression_too_costly"
     UNKNOWN_STEP_REFERENCE = "unknown_step_reference"
     UNKNOWN_ACTION = "unknown_action"
     # JSON Schemas in input_validation

@@ -401,6 +401,26 @@ EXPLANATIONS: dict[DiagnosticCode, Explanation] = {
         "Use a name in scope: `input`, `vars`, `steps`, `now` (and `result`, `iteration` where "
         "the message lists them).",
     ),
+    _C.UNKNOWN_FUNCTION: Explanation(
+        "An expression calls a function CEL's standard library (as cadenza runs it) does not "
+        "have, or builds a message type.",
+        "steps[0].input_mapping.n: unknown_function: unknown function 'lowerAscii'; the "
+        "functions are: all, bytes, contains, double, ... (and the operators): compute anything "
+        "else in an action",
+        "Use a function of the list (docs/semantics.md, Expressions), or compute the value in "
+        "an action and read it from `steps.<id>.output`.",
+    ),
+    _C.EXPRESSION_TOO_COSTLY: Explanation(
+        "An expression may cost more CPU than the budget (100 ms) on values of the design sizes "
+        "(collections of 1,000 items, strings of 65,536 characters): comprehensions nested over "
+        "the run's data, a map() whose elements copy whole values, large literals.",
+        "steps[0].input_mapping.p: expression_too_costly: it may cost about 53,018 ms of CPU "
+        "on values of the design sizes (a budget of 100 ms: expressions run while the worker "
+        "waits): a map()/filter() whose elements copy whole values ...",
+        "Compute the inner part once in an earlier step, select a field or convert a number "
+        "with int()/double() inside map(), or process the data in an action "
+        "(docs/semantics.md, The cost of an expression).",
+    ),
     _C.UNKNOWN_STEP_REFERENCE: Explanation(
         "An expression reads `steps.<id>` for a step the definition does not have.",
         "steps[1].conditions[0].when: unknown_step_reference: expression "

@@ -7,7 +7,6 @@ passed through the sandbox; compiled programs are cached per expression text.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -15,97 +14,78 @@ from typing import Any
 import cel
 
 from cadenza.errors import EXIT_USAGE, CadenzaError
+from workflows.dsl.cel_cost import (
+    BUDGET,
+    CONVERT,
+    DESIGN_ROOT,
+    DESIGN_VALUE,
+    FUNCTIONS,
+    MACROS,
+    MAX_VALUE_BYTES,
+    RESULT,
+    SCALAR,
+    Estimate,
+    Size,
+    ValueLimit,
+    measure,
+)
+from workflows.dsl.cel_parse import Node, ParseError, parse, walk
+from workflows.dsl.diagnostics import DiagnosticCode
+from workflows.dsl.errors import did_you_mean
 
 MAX_EXPRESSION_LENGTH = 4096
-MAX_COMPREHENSION_DEPTH = 3
-"""Comprehension macros (all, exists, exists_one, map, filter) nested deeper are refused."""
-MAX_COMPREHENSION_COST = 4_000_000
-"""Estimated element visits of one evaluation (n ** depth, times n again for map/filter, which
-the binding builds in quadratic time): above it the expression is refused before it runs, so an
-expression cannot stall a workflow task (n = 2,000 with one map is about 0.1 s here)."""
 
 # Names an expression may read, by the place where it is written.
 BASE_NAMES = frozenset({"input", "vars", "steps", "now"})
 RESULT_NAMES = BASE_NAMES | {"result"}
 LOOP_NAMES = RESULT_NAMES | {"iteration"}
 
-_COMPREHENSION_VAR = re.compile(
-    r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,"
-)
-_STEP_REFERENCE = re.compile(
-    r"\bsteps\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*[\"']([^\"']+)[\"']\s*\])"
-)
+# What validation assumes of each name (others, a map's item name: any value of the run).
+_DESIGN_SIZES: dict[str, Size] = {
+    "input": DESIGN_ROOT,
+    "vars": DESIGN_ROOT,
+    "steps": DESIGN_ROOT,
+    "result": DESIGN_VALUE,
+    "now": SCALAR,
+    "iteration": SCALAR,
+    "index": SCALAR,
+}
+_SCALAR_NAMES = frozenset({"now", "iteration", "index"})
 
-
-_STEPS_OTHER_USE = re.compile(r"\bsteps\b")
-_MACRO_CALL = re.compile(r"\.\s*(all|exists_one|exists|map|filter)\s*\(")
-
-
-def _comprehension_nesting(source: str) -> tuple[int, bool]:
-    """How deeply comprehension macros nest in `source`, and whether map/filter are used."""
-    opens = {m.end() - 1: m.group(1) for m in _MACRO_CALL.finditer(source)}
-    stack: list[bool] = []
-    deepest = depth = 0
-    quote = ""
-    escaped = False
-    for i, char in enumerate(source):
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char == "(":
-            is_macro = i in opens
-            stack.append(is_macro)
-            depth += is_macro
-            deepest = max(deepest, depth)
-        elif char == ")" and stack:
-            depth -= stack.pop()
-    return deepest, any(name in ("map", "filter") for name in opens.values())
-
-
-def _largest_collection(values: list[Any], budget: int = 2_000_000) -> int:
-    """The length of the largest list or map inside `values` (walks at most `budget` items)."""
-    largest = 0
-    stack = list(values)
-    while stack and budget > 0:
-        item = stack.pop()
-        budget -= 1
-        if isinstance(item, dict):
-            largest = max(largest, len(item))
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            largest = max(largest, len(item))
-            stack.extend(item)
-    return largest
+Path = tuple[str, ...]
 
 
 class ExpressionError(CadenzaError):
-    """An expression that does not compile, reads an unknown name or fails to evaluate.
+    """An expression that does not compile, reads an unknown name, calls an unknown function,
+    would cost more than the budget, or fails to evaluate.
 
-    `reason` says what is wrong; fix the expression (`cadenza validate` checks it statically).
+    `reason` says what is wrong; `code` is the DiagnosticCode validation reports it with. Fix
+    the expression (`cadenza validate` checks it statically).
     """
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, expression: str, message: str) -> None:
+    def __init__(
+        self,
+        expression: str,
+        message: str,
+        code: DiagnosticCode = DiagnosticCode.INVALID_EXPRESSION,
+    ) -> None:
         super().__init__(f"{message} (in expression {expression!r})")
         self.expression = expression
         self.reason = message
+        self.code = code
 
 
 class Expression:
-    """A compiled CEL expression with the names it reads."""
+    """A compiled CEL expression: its syntax tree, the names and paths it reads, its cost."""
 
     __slots__ = (
         "_program",
-        "comprehension_depth",
+        "_tree",
+        "cost",
         "names",
-        "quadratic",
+        "paths",
         "source",
         "step_references",
         "steps_dynamic",
@@ -118,53 +98,190 @@ class Expression:
                 f"expression is {len(source)} characters long; the limit is "
                 f"{MAX_EXPRESSION_LENGTH}: move the logic into an action",
             )
-        self.comprehension_depth, self.quadratic = _comprehension_nesting(source)
-        if self.comprehension_depth > MAX_COMPREHENSION_DEPTH:
-            raise ExpressionError(
-                source,
-                f"comprehensions nest {self.comprehension_depth} deep; the limit is "
-                f"{MAX_COMPREHENSION_DEPTH}: move the logic into an action",
-            )
+        self.source = source
+        self._tree = _parse(source)
         try:
             self._program = cel.compile(source)
         except (ValueError, RecursionError) as exc:
             raise ExpressionError(source, _first_line(str(exc)) or "too deeply nested") from None
-        bound = set(_COMPREHENSION_VAR.findall(source))
-        self.source = source
-        self.names = frozenset(set(self._program.variables()) - bound)
-        self.step_references = frozenset(
-            a or b for a, b in _STEP_REFERENCE.findall(source) if (a or b)
-        )
-        # `steps` used other than as steps.<id> / steps["<id>"] (steps[x], size(steps), ...):
-        # the whole map must be in scope
-        self.steps_dynamic = "steps" in self.names and bool(
-            _STEPS_OTHER_USE.search(_STEP_REFERENCE.sub("", source))
-        )
+        reads = _Reads(self._tree)
+        self.names = frozenset(reads.paths)
+        self.paths: dict[str, frozenset[Path] | None] = reads.paths
+        steps = reads.paths.get("steps", frozenset())
+        self.steps_dynamic = steps is None or () in steps
+        self.step_references = frozenset(p[0] for p in steps or () if p)
+        _check_functions(source, self._tree)
+        sizes = {n: _DESIGN_SIZES.get(n, DESIGN_VALUE) for n in self.names}
+        self.cost, _ = Estimate(sizes).run(self._tree)
+        if self.cost > BUDGET:
+            raise ExpressionError(
+                source,
+                f"it may cost about {_ms(self.cost)} of CPU on values of the design sizes (a "
+                f"budget of {_ms(BUDGET)}: expressions run while the worker waits): "
+                + _cost_hint(self._tree),
+                DiagnosticCode.EXPRESSION_TOO_COSTLY,
+            )
 
     def evaluate(self, scope: dict[str, Any]) -> Any:
-        """Evaluate over `scope`; the result is converted to JSON-compatible values.
+        """Evaluate over `scope` (only the parts of it the expression reads enter); the result
+        is converted to JSON-compatible values.
 
         Raises:
-            ExpressionError: a missing key, a type error, a division by zero and the like.
+            ExpressionError: a value over MAX_VALUE_BYTES enters, the cost on these values is
+                over the budget, a missing key, a type error, a division by zero and the like.
         """
-        if self.comprehension_depth:
-            self._check_cost(scope)
+        values = self.check(scope)
         try:
-            value = self._program.execute(scope)
+            value = self._program.execute(values)
         except Exception as exc:  # the binding raises KeyError, TypeError, ValueError, ...
             raise ExpressionError(self.source, _describe(exc)) from None
         return to_json(value)
 
-    def _check_cost(self, scope: dict[str, Any]) -> None:
-        n = _largest_collection([scope[name] for name in self.names if name in scope])
-        cost = n ** (self.comprehension_depth + (1 if self.quadratic else 0))
-        if cost > MAX_COMPREHENSION_COST:
+    def check(self, scope: dict[str, Any]) -> dict[str, Any]:
+        """What of `scope` enters the evaluation, checked against the limits and the budget.
+
+        Raises:
+            ExpressionError: a value over MAX_VALUE_BYTES or nested over MAX_VALUE_DEPTH, or
+                the cost on these values over the budget.
+        """
+        values = {n: _prune(scope[n], self.paths[n]) for n in self.names if n in scope}
+        estimate = Estimate({}, {n: v for n, v in values.items() if n not in _SCALAR_NAMES})
+        entering = 0.0
+        for name, value in estimate.values.items():
+            try:
+                size, length = measure(value, estimate.memo)
+            except ValueLimit as exc:
+                raise ExpressionError(self.source, f"{name} cannot enter: {exc}") from None
+            if length > MAX_VALUE_BYTES:
+                raise ExpressionError(
+                    self.source,
+                    f"what it reads of {name} is about {length:,} bytes; the limit for a value "
+                    f"entering an expression is {MAX_VALUE_BYTES:,}: read a smaller part, or "
+                    "process it in an action",
+                    DiagnosticCode.EXPRESSION_TOO_COSTLY,
+                )
+            entering += size.w
+        cost, result = estimate.run(self._tree)
+        cost += entering * CONVERT + result.w * RESULT
+        if cost > BUDGET:
             raise ExpressionError(
                 self.source,
-                f"it would iterate over {n:,} elements {self.comprehension_depth} level(s) deep "
-                f"(about {cost:,} steps; the limit is {MAX_COMPREHENSION_COST:,}): process "
-                "collections this large in an action",
+                f"on these values it would cost about {_ms(cost)} of CPU (the budget is "
+                f"{_ms(BUDGET)}): process collections or strings this large in an action",
+                DiagnosticCode.EXPRESSION_TOO_COSTLY,
             )
+        return values
+
+
+def _parse(source: str) -> Node:
+    try:
+        return parse(source)
+    except ParseError as exc:
+        message = str(exc)
+    if "nests more than" in message:  # refused before the binding parses it recursively
+        raise ExpressionError(source, f"{message}: split it or move the logic into an action")
+    try:
+        cel.compile(source)
+    except (ValueError, RecursionError) as exc:  # the binding's words, as before
+        raise ExpressionError(source, _first_line(str(exc)) or "too deeply nested") from None
+    raise ExpressionError(source, f"cadenza cannot price this expression: {message}")
+
+
+class _Reads:
+    """The names an expression reads (not bound by a comprehension) and, per name, the paths
+    of fields it reads from it (`input.a.b` -> ("a", "b")); None: the whole value (read other
+    than by field names: `input[k]`, `size(input)`)."""
+
+    def __init__(self, tree: Node) -> None:
+        self.paths: dict[str, frozenset[Path] | None] = {}
+        self.visit(tree, frozenset(), extended=False)
+
+    def visit(self, node: Node, bound: frozenset[str], extended: bool) -> None:
+        chain = _chain(node, bound)
+        if chain is not None and not extended:
+            root, path = chain
+            known = self.paths.get(root, frozenset())
+            self.paths[root] = None if known is None else known | {path}
+        if node.kind == "macro":
+            assert node.target is not None
+            self.visit(node.target, bound, extended=False)
+            for arg in node.args:
+                self.visit(arg, bound | {node.var}, extended=False)
+            return
+        for i, child in enumerate(node.children):
+            extends = chain is not None and i == 0 and node.kind in ("select", "index")
+            self.visit(child, bound, extended=extends)
+
+
+def _chain(node: Node, bound: frozenset[str]) -> tuple[str, Path] | None:
+    """(root, path) when `node` reads fields by name from a name in scope."""
+    steps: list[str] = []
+    while True:
+        if node.kind == "ident":
+            return None if node.name in bound else (node.name, tuple(reversed(steps)))
+        if node.kind == "select":
+            steps.append(node.name)
+        elif (
+            node.kind == "index"
+            and node.args[1].kind == "lit"
+            and isinstance(node.args[1].value, str)
+        ):
+            steps.append(node.args[1].value)
+        else:
+            return None
+        node = node.args[0]
+
+
+def _prune(value: Any, paths: frozenset[Path] | None) -> Any:
+    """The part of `value` the paths read (the same answers, a smaller value to convert)."""
+    if paths is None or () in paths or not isinstance(value, dict):
+        return value
+    heads: dict[str, set[Path]] = {}
+    for path in paths:
+        heads.setdefault(path[0], set()).add(path[1:])
+    return {k: _prune(value[k], frozenset(rest)) for k, rest in heads.items() if k in value}
+
+
+def _check_functions(source: str, tree: Node) -> None:
+    for node in walk(tree):
+        if node.kind == "struct":
+            raise ExpressionError(
+                source,
+                f"{node.name}{{...}} builds a message type, which cadenza expressions do not "
+                "have: use a map literal {'field': value}",
+                DiagnosticCode.UNKNOWN_FUNCTION,
+            )
+        if node.kind == "call" and node.name not in FUNCTIONS:
+            known = sorted(FUNCTIONS | MACROS)
+            hint = did_you_mean(node.name, known)
+            raise ExpressionError(
+                source,
+                f"unknown function {node.name!r}{hint}; the functions are: {', '.join(known)}"
+                " (and the operators): compute anything else in an action",
+                DiagnosticCode.UNKNOWN_FUNCTION,
+            )
+
+
+def _cost_hint(tree: Node) -> str:
+    macros = [n for n in walk(tree) if n.kind == "macro"]
+    inner = {id(n) for m in macros for n in walk(m) if n is not m and n.kind == "macro"}
+    if inner:
+        return (
+            "a comprehension inside another repeats its work for every element; compute the "
+            "inner part once in an earlier step (output_mapping), or process the data in an "
+            "action"
+        )
+    if macros:
+        return (
+            "a map()/filter() whose elements copy whole values (a `+` with a value of the run, "
+            "or the value itself) grows with the square of the list; select a field, convert "
+            "a number with int()/double(), or process the data in an action"
+        )
+    return "it builds or scans large values; move the logic into an action"
+
+
+def _ms(nanoseconds: float) -> str:
+    return f"{nanoseconds / 1e6:,.0f} ms" if nanoseconds >= 1e6 else "under 1 ms"
 
 
 @lru_cache(maxsize=4096)

@@ -418,15 +418,17 @@ class _Checker:
         try:
             expr = compile_expression(source)
         except ExpressionError as exc:
-            self.error(path, DiagnosticCode.INVALID_EXPRESSION, exc.reason)
+            code = exc.code  # invalid_expression, unknown_function, expression_too_costly
+            self.error(path, code, exc.reason)
             return
         unknown = sorted(expr.names - allowed)
         if unknown:
             self.error(
                 path,
                 DiagnosticCode.UNKNOWN_NAME,
-                f"expression {source!r} reads {', '.join(repr(n) for n in unknown)}; "
-                f"names in scope here: {', '.join(sorted(allowed))}",
+                f"expression {source!r} reads {', '.join(repr(n) for n in unknown)}"
+                f"{did_you_mean(unknown[0], allowed)}; names in scope here: "
+                f"{', '.join(sorted(allowed))}",
             )
         for ref in sorted(r for r in expr.step_references if r not in self.step_paths):
             self.error(

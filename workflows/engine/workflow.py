@@ -43,7 +43,7 @@ from workflows.contracts import (
 )
 from workflows.dsl.models import AdvancedWorkflow, StepType
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
-from workflows.engine import approvals, events, suspension
+from workflows.engine import approvals, events, queues, suspension
 from workflows.engine.alerts import ENDED_ALERTS, ended_alert, send_alert
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
@@ -321,7 +321,9 @@ class AdvancedWorkflowRun:
 
     async def _trust_keys(self, definition: AdvancedWorkflow) -> None:
         """A run with approval steps takes the workers' trusted approval keys into its history
-        (a local activity, never read again on replay): with keys, decisions must be signed."""
+        (a local activity, never read again on replay): with keys, decisions must be signed.
+        First, a run with routed steps checks them against the workers' allowed queues."""
+        await queues.check(definition, self._state, self._finish)
         has_approvals = any(s.step_type == StepType.APPROVAL for s in definition.all_steps())
         if not has_approvals or not workflow.patched("signed-decisions"):
             return
