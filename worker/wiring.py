@@ -31,6 +31,7 @@ from worker.definition_library import DefinitionLibrary
 from worker.inbox.links import worker_reminder_links
 from worker.mutex_activity import MutexActivities
 from worker.observability.setup import Observability, alert_sinks, observability
+from worker.queue_policy import QueuePolicyActivities
 from worker.services.dev_server import SEARCH_ATTRIBUTES
 from worker.services.health import Health, health_server
 from worker.settings import Settings
@@ -185,6 +186,7 @@ def build_worker(
             MutexActivities(client).request,
             library.resolve_activity,
             ApprovalKeyActivities(parse_trusted(settings.approval_keys)).keys,
+            QueuePolicyActivities(settings.allowed_queues()).allowed_queues,
             RunFactsActivities(registry, observed.monitor.baselines if observed else None).facts,
         ],
         plugins=plugins,
