@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cadenza.errors import CadenzaError
 from workflows.dsl.cel_parse import Node
 
 # -- the budget
@@ -116,7 +117,7 @@ def _design() -> tuple[Size, Size]:
 DESIGN_VALUE, DESIGN_ROOT = _design()
 
 
-class ValueLimit(ValueError):
+class ValueLimit(CadenzaError):
     """A value too large or too deep to enter an evaluation; `args[0]` says which limit."""
 
 

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cadenza.errors import CadenzaError
+
 MAX_DEPTH = 32
 """Nesting (parentheses, brackets, calls, operands of operators) deeper than this is refused."""
 
@@ -22,7 +24,7 @@ RESERVED = frozenset(
 )
 
 
-class ParseError(ValueError):
+class ParseError(CadenzaError):
     """The text is not a CEL expression cadenza can read; `args[0]` says where and why."""
 
 
