@@ -100,6 +100,19 @@ TASK_QUEUE_PREFIX = "cadenza."
 """Activities of steps with `agent_capability: X` (and tasks with `capability: X`) run on the
 task queue `cadenza.X`, served by workers started with `--task-queue cadenza.X`."""
 
+Execution = Literal["activity", "local"]
+"""How an action runs: a Temporal activity, or a local activity on the workflow's worker."""
+
+STD_EXECUTION: dict[str, Execution] = {
+    "std.echo": "local",
+    "std.log": "local",
+    "std.sleep": "activity",
+    "std.fail": "activity",
+    "std.http": "activity",
+}
+"""How the built-in actions run (`activities/std.py` registers them so; echo and log are short
+and idempotent): workflows know these without asking a worker."""
+
 MODEL_PROVIDERS = ("scripted", "openai", "ollama")
 """Providers a model name `provider:name` may use (activities/reasoning/llm.py)."""
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from activities.contracts import ErrorType
+from activities.contracts import ErrorType, Execution
 from activities.egress import EgressPolicy
 from cadenza.errors import CadenzaError
 
@@ -66,6 +66,8 @@ class ActionSpec:
     fn: ActionFn
     input_model: type[BaseModel] | None
     description: str
+    execution: Execution = "activity"
+    """How steps run it unless they say (`local`: short and idempotent, a local activity)."""
 
     @property
     def is_async(self) -> bool:
@@ -88,7 +90,11 @@ class ActionRegistry:
     actions: dict[str, ActionSpec] = field(default_factory=dict)
 
     def register(
-        self, name: str, fn: ActionFn, input_model: type[BaseModel] | None = None
+        self,
+        name: str,
+        fn: ActionFn,
+        input_model: type[BaseModel] | None = None,
+        execution: Execution = "activity",
     ) -> ActionSpec:
         if name.startswith(RESERVED_PREFIX):
             raise ValueError(
@@ -98,7 +104,9 @@ class ActionRegistry:
         if name in self.actions and self.actions[name].fn is not fn:
             raise ValueError(f"action {name!r} is registered twice")
         doc = inspect.getdoc(fn) or ""
-        spec = ActionSpec(name, fn, input_model, doc.splitlines()[0] if doc else "")
+        if execution not in ("activity", "local"):
+            raise ValueError(f"action {name!r}: execution must be 'activity' or 'local'")
+        spec = ActionSpec(name, fn, input_model, doc.splitlines()[0] if doc else "", execution)
         self.actions[name] = spec
         return spec
 
@@ -118,6 +126,10 @@ class ActionRegistry:
     def names(self) -> list[str]:
         return sorted(self.actions)
 
+    def executions(self, names: Iterable[str]) -> dict[str, Execution]:
+        """The declared execution of each of `names` this registry serves."""
+        return {n: self.actions[n].execution for n in names if n in self.actions}
+
 
 DEFAULT_REGISTRY = ActionRegistry()
 
@@ -127,15 +139,19 @@ def action(
     *,
     input_model: type[BaseModel] | None = None,
     registry: ActionRegistry | None = None,
+    execution: Execution = "activity",
 ) -> Callable[[ActionFn], ActionFn]:
     """Register `fn(params, ctx)` as the action `name`.
 
     `params` is the step's mapped input: a validated `input_model` instance when one is given,
     else a dict. The return value (JSON-compatible, or a pydantic model) is the step's output.
+    `execution="local"` declares the action short and idempotent: steps that do not set
+    `execution` run it as a local activity (one history marker, re-run whole if the worker dies
+    before recording it).
     """
 
     def decorate(fn: ActionFn) -> ActionFn:
-        (registry or DEFAULT_REGISTRY).register(name, fn, input_model)
+        (registry or DEFAULT_REGISTRY).register(name, fn, input_model, execution)
         return fn
 
     return decorate

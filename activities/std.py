@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.contracts import ErrorType
+from activities.contracts import STD_EXECUTION, ErrorType
 from activities.http import HttpInput, http
 from activities.registry import DEFAULT_REGISTRY, ActionContext, ActionError, ActionRegistry
 
@@ -101,7 +101,8 @@ BUILTINS = (
 def register_std(registry: ActionRegistry) -> ActionRegistry:
     """Add the built-in `std.*` actions to `registry` (idempotent) and return it."""
     for name, fn, input_model in BUILTINS:
-        registry.register(name, fn, input_model)  # type: ignore[arg-type]
+        execution = STD_EXECUTION.get(name, "activity")
+        registry.register(name, fn, input_model, execution)  # type: ignore[arg-type]
     return registry
 
 

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.common import SearchAttributeKey
 from typing_extensions import TypedDict  # pydantic needs it for TypedDict fields before 3.12
 
+from activities.contracts import Execution
+
 # Workflow types: names history keeps (never derived from module paths).
 # What people and systems send to a run, and what they get back (workflows/messages.py),
 # importable from here as before.
@@ -49,10 +51,10 @@ SA_VERSION = SearchAttributeKey.for_keyword("CadenzaVersion")
 SA_STATE = SearchAttributeKey.for_keyword("CadenzaState")
 SA_RERUN_OF = SearchAttributeKey.for_keyword("CadenzaRerunOf")
 SA_SCHEDULE_ID = SearchAttributeKey.for_keyword("CadenzaScheduleId")
-
-
 SA_TAGS = SearchAttributeKey.for_keyword_list("CadenzaTags")
 """The definition's `tags`, upserted at start: `CadenzaTags = 'billing'` finds its runs."""
+
+
 class StepStatus(StrEnum):
     """Lifecycle of a step in one execution."""
 
@@ -316,6 +318,16 @@ class ExecutionOptions(BaseModel):
         description="Label each step's activity with its step id in the Web UI. Each label is"
         " one more payload for the SDK to convert: about 0.2-0.3 ms of worker CPU per step,"
         " 5-10% of a short step's cost (docs/benchmarks.md).",
+    )
+    action_execution: dict[str, Execution] | None = Field(
+        None,
+        description="Set by the run: each action's declared execution, as its workers told it at"
+        " start (workflows/engine/facts.py); None in runs that predate declarations.",
+    )
+    step_seconds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Set by the run: step id -> median seconds in recent runs, which orders"
+        " steps waiting for a slot (longest measured path first).",
     )
 
 

@@ -56,7 +56,9 @@ async def test_the_research_example_calls_two_tools_and_answers(
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
-    assert types == ["cadenza.llm.chat", "std.echo", "std.log", "cadenza.llm.chat", "std.log"]
+    assert types == ["cadenza.llm.chat", "std.echo", "std.log", "cadenza.llm.chat"]
+    # the `record` step after it runs std.log as std.log declares: a local activity
+    assert types.count("std.log") == 1 and result.steps["record"].status == StepStatus.COMPLETED
 
 
 async def test_a_tool_that_fails_twice_succeeds_on_retry(
@@ -216,6 +218,7 @@ async def test_agent_capability_sends_model_and_tool_calls_to_a_specialised_work
     capability = f"gpu{uuid.uuid4().hex[:6]}"
     definition = parse_document((ROOT / "examples/research_agent.yaml").read_bytes(), "r.yaml")
     definition["steps"][0]["agent_capability"] = capability
+    definition["steps"][1]["execution"] = "activity"  # to see which worker's queue it went to
     settings = Settings(llm_scripts=ROOT / "examples/scripts")
     async with (
         running_worker(client, settings, registry, task_queue=task_queue, identity="general"),

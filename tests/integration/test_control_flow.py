@@ -292,7 +292,14 @@ async def test_critical_path_first_starts_the_long_chain_first(
 ) -> None:
     shorts = [echo(f"short{i}") for i in range(4)]
     chain = [echo("long0")] + [echo(f"long{i}", f"long{i - 1}") for i in range(1, 4)]
-    definition = wf(*shorts, *chain, max_parallel_steps=2, optimization_enabled=optimized)
+    # activities: local ones of one workflow task all start at the same workflow time
+    definition = wf(
+        *shorts,
+        *chain,
+        max_parallel_steps=2,
+        optimization_enabled=optimized,
+        default_execution="activity",
+    )
     async with worker_factory():
         result = await run(cadenza, definition)
     assert result.status == WorkflowState.COMPLETED

@@ -456,7 +456,9 @@ async def test_activity_summaries_label_steps_in_the_web_ui_when_asked(
 ) -> None:
     from workflows.dsl.models import ExecutionOptions
 
-    definition = wf({"step_id": "label_me", "action": "std.echo"}, workflow_id="labels")
+    definition = wf(
+        {"step_id": "label_me", "action": "std.echo", "execution": "activity"}, workflow_id="labels"
+    )
     summaries = {}
     async with worker_factory():
         for on in (False, True):

@@ -258,6 +258,26 @@ CASES["event-subworkflow-mutex"] = (
     },
     {},
 )
+CASES["local-by-default"] = (  # std.echo and std.log declared local; std.sleep an activity
+    {
+        "workflow_id": "replay-local-by-default",
+        "retry_policy": FAST,
+        "max_parallel_steps": 2,
+        "steps": [
+            {"step_id": "a", "action": "std.echo", "input_mapping": {"n": "input.n"}},
+            {"step_id": "b", "action": "std.sleep", "input_mapping": {"seconds": "0.05"}},
+            {
+                "step_id": "c",
+                "action": "std.fail",
+                "dependencies": ["a", "b"],
+                "retry_policy": {"max_attempts": 1},
+                "error_handlers": ["std.log"],
+            },
+            {"step_id": "d", "action": "std.echo", "dependencies": ["c"], "execution": "activity"},
+        ],
+    },
+    {"n": 1},
+)
 CASES["suspended-skipped"] = (
     {
         "workflow_id": "replay-suspended-skipped",
@@ -270,6 +290,23 @@ CASES["suspended-skipped"] = (
                 "action": "std.echo",
                 "dependencies": ["sync"],
                 "input_mapping": {"done": "steps.sync.output.done"},
+            },
+        ],
+    },
+    {},
+)
+# behind workflow.patched('tags-search-attribute'): the run upserts CadenzaTags at start
+CASES["tags-search-attribute"] = (
+    {
+        "workflow_id": "replay-tags",
+        "tags": ["billing", "team:payments"],
+        "steps": [
+            {"step_id": "charge", "action": "std.echo", "custom_metrics": ["orders:counter"]},
+            {
+                "step_id": "notify",
+                "action": "std.echo",
+                "dependencies": ["charge"],
+                "metrics_enabled": False,
             },
         ],
     },
@@ -306,23 +343,6 @@ TASKS: dict[str, tuple[TaskInput, str | None]] = {
         ),
         None,
     ),
-# behind workflow.patched('tags-search-attribute'): the run upserts CadenzaTags at start
-CASES["tags-search-attribute"] = (
-    {
-        "workflow_id": "replay-tags",
-        "tags": ["billing", "team:payments"],
-        "steps": [
-            {"step_id": "charge", "action": "std.echo", "custom_metrics": ["orders:counter"]},
-            {
-                "step_id": "notify",
-                "action": "std.echo",
-                "dependencies": ["charge"],
-                "metrics_enabled": False,
-            },
-        ],
-    },
-    {},
-)
     "task-approval": (
         TaskInput(
             task="Refund order 88 (240 EUR)",

@@ -89,17 +89,35 @@ def graph(file: Path) -> None:
     run_command(main)
 
 
+def execution_summary(executions: dict[str, str]) -> str:
+    """`2 local (a, b), 1 activity (c)`: how action steps run, grouped."""
+    groups: dict[str, list[str]] = {}
+    for step_id, how in executions.items():
+        groups.setdefault(how, []).append(step_id)
+    if not groups:
+        return "no action steps"
+    shown = [
+        f"{len(ids)} {how} ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+        for how, ids in sorted(groups.items())
+    ]
+    return "; ".join(shown)
+
+
 def plan(
     file: Path,
     as_json: Annotated[bool, typer.Option("--json", help="The analysis as JSON.")] = False,
+    actions: ActionsOpt = None,
 ) -> None:
-    """Analyse a definition: size, depth, width, critical path, complexity, strategy."""
+    """Analyse a definition: size, depth, width, critical path, complexity, strategy, and how
+    each action step runs (local or activity; with --actions, user actions' declarations)."""
 
     async def main() -> int:
         report = validate_definition(load_file(file))
         if not report.ok or report.definition is None:
             raise DefinitionRejected(report)
-        analysis = analyse(report.definition)
+        registry = load_registry(actions) if actions else None
+        declared = registry.executions(registry.names()) if registry else None
+        analysis = analyse(report.definition, declared)
         if as_json:
             sys.stdout.write(json.dumps(analysis.as_dict()) + "\n")
         else:
@@ -110,7 +128,8 @@ def plan(
                 f"width: {analysis.width} (most steps ready at once)\n"
                 f"critical path: {' -> '.join(analysis.critical_path)}\n"
                 f"complexity: {analysis.complexity}\n"
-                f"strategy: {analysis.strategy}",
+                f"strategy: {analysis.strategy}\n"
+                f"execution: {execution_summary(analysis.executions)}",
                 highlight=False,
             )
         return EXIT_OK

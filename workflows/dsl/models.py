@@ -343,11 +343,13 @@ class WorkflowStep(_Model):
     timeout: float = Field(
         300, gt=0, le=31_536_000, allow_inf_nan=False, description="Step timeout in seconds."
     )
-    execution: Literal["activity", "local"] = Field(
-        "activity",
+    execution: Literal["activity", "local"] | None = Field(
+        None,
         description="`local` runs the action as a Temporal local activity: one history event "
         "instead of about six, for short idempotent actions (no heartbeats; retried by the "
-        "workflow worker).",
+        "workflow worker). Unset: the definition's `default_execution`, else the action's own "
+        "declaration (`@action(..., execution=...)`; std.echo and std.log are local), else "
+        "`activity`.",
     )
     input_mapping: dict[str, str] = Field(
         default_factory=dict, description="param -> CEL expression building the action's input."
@@ -447,7 +449,14 @@ class AdvancedWorkflow(_Model):
     retry_policy: RetryPolicySpec | None = Field(None, description="Default retry policy of steps.")
     sla_targets: SlaTargets | None = Field(None, description="Service-level targets.")
     optimization_enabled: bool = Field(
-        True, description="Start the ready step with the longest remaining critical path first."
+        True,
+        description="Start the ready step with the longest remaining critical path first "
+        "(in measured seconds when the workers have recent durations of its steps).",
+    )
+    default_execution: Literal["activity", "local"] | None = Field(
+        None,
+        description="How steps that do not set `execution` run their actions; unset: each "
+        "action's own declaration.",
     )
     adaptive_routing: bool = Field(True, description="Let conditional steps route with a model.")
     created_at: str | None = Field(None, description="When the definition was written.")

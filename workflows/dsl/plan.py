@@ -11,6 +11,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from activities.contracts import STD_EXECUTION, Execution
 from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
 
 
@@ -26,6 +27,10 @@ class Plan:
     """step id -> the steps that wait for it."""
     critical_path: dict[str, int]
     """step id -> number of steps on the longest path from it to the end, itself included."""
+    critical_seconds: dict[str, float]
+    """step id -> the longest path from it to the end in measured seconds (each step its median
+    of recent runs; a step not measured counts as the median of those measured); with nothing
+    measured, the step counts of `critical_path`."""
     width: int
     """Most steps that can run at once if every step took the same time."""
 
@@ -79,8 +84,8 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
     return None
 
 
-def build_plan(steps: Sequence[WorkflowStep]) -> Plan:
-    """Analyse a validated, acyclic level of steps.
+def build_plan(steps: Sequence[WorkflowStep], seconds: Mapping[str, float] | None = None) -> Plan:
+    """Analyse a validated, acyclic level of steps (`seconds`: measured step durations).
 
     Raises:
         ValueError: the graph has a cycle (validation reports it with a better message).
@@ -114,6 +119,13 @@ def build_plan(steps: Sequence[WorkflowStep]) -> Plan:
     critical: dict[str, int] = {}
     for sid in reversed(order):
         critical[sid] = 1 + max((critical[n] for n in downstream[sid]), default=0)
+    weighted: dict[str, float] = {sid: float(n) for sid, n in critical.items()}
+    if seconds:
+        known = sorted(seconds.values())
+        typical = known[len(known) // 2]
+        for sid in reversed(order):
+            longest = max((weighted[n] for n in downstream[sid]), default=0.0)
+            weighted[sid] = seconds.get(sid, typical) + longest
     per_level: dict[int, int] = {}
     for lvl in level.values():
         per_level[lvl] = per_level.get(lvl, 0) + 1
@@ -122,8 +134,43 @@ def build_plan(steps: Sequence[WorkflowStep]) -> Plan:
         upstream=upstream,
         downstream=downstream,
         critical_path=critical,
+        critical_seconds=weighted,
         width=max(per_level.values(), default=0),
     )
+
+
+def execution_of(
+    definition: AdvancedWorkflow,
+    step: WorkflowStep,
+    action: str,
+    declared: Mapping[str, Execution] | None,
+) -> Execution | None:
+    """How `action` runs for `step`: the step's `execution`, else the definition's
+    `default_execution`, else the action's declaration (`declared`: the workers' answer; None
+    when not known here, then the result is None). A step routed to a capability queue runs
+    there, as an activity."""
+    if step.execution is not None:
+        return step.execution
+    if step.agent_capability:
+        return "activity"
+    if definition.default_execution is not None:
+        return definition.default_execution
+    if action in STD_EXECUTION:
+        return STD_EXECUTION[action]
+    return None if declared is None else declared.get(action, "activity")
+
+
+def executions(
+    definition: AdvancedWorkflow, declared: Mapping[str, Execution] | None = None
+) -> dict[str, str]:
+    """step id -> how each action step runs: `local`, `activity`, or `declared by ACTION` when
+    only the workers know (no `declared`)."""
+    out: dict[str, str] = {}
+    for step in definition.all_steps():
+        if step.action:
+            how = execution_of(definition, step, step.action, declared)
+            out[step.step_id] = how or f"declared by {step.action}"
+    return out
 
 
 @dataclass(frozen=True)
@@ -137,6 +184,8 @@ class Analysis:
     complexity: float
     strategy: str
     counts: dict[str, int]
+    executions: dict[str, str]
+    """step id -> local, activity, or `declared by ACTION` (see `executions`)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -147,11 +196,15 @@ class Analysis:
             "complexity": self.complexity,
             "strategy": self.strategy,
             "step_types": self.counts,
+            "execution": self.executions,
         }
 
 
-def analyse(definition: AdvancedWorkflow) -> Analysis:
-    """Analyse a validated definition (top level; nested steps count in size and complexity)."""
+def analyse(
+    definition: AdvancedWorkflow, declared: Mapping[str, Execution] | None = None
+) -> Analysis:
+    """Analyse a validated definition (top level; nested steps count in size and complexity;
+    `declared`: the actions' declared execution, when the caller has the registry)."""
     plan = build_plan(definition.steps)
     path: list[str] = []
     roots = [sid for sid in plan.order if not plan.upstream[sid]]
@@ -193,4 +246,5 @@ def analyse(definition: AdvancedWorkflow) -> Analysis:
         complexity=complexity,
         strategy=strategy,
         counts=counts,
+        executions=executions(definition, declared),
     )

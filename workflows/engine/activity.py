@@ -7,12 +7,17 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
-from activities.contracts import TASK_QUEUE_PREFIX, StepActivityInput, StepActivityResult
+from activities.contracts import (
+    TASK_QUEUE_PREFIX,
+    Execution,
+    StepActivityInput,
+    StepActivityResult,
+)
 from workflows.contracts import ExecutionOptions
 from workflows.dsl.models import EffectiveRetryPolicy, WorkflowStep
-from workflows.engine.failures import StepFailure, activity_failure
+from workflows.engine.failures import StepFailure, activity_failure, failure_of
 from workflows.retry import temporal_retry_policy
 
 # Actions heartbeat every third of this (the step executor does it for them), so a lost worker
@@ -28,15 +33,19 @@ async def execute_action(
     policy: EffectiveRetryPolicy,
     role: str,
     options: ExecutionOptions,
+    execution: Execution = "activity",
 ) -> StepActivityResult:
-    """Run `action` for `step` (role: step, error_handler, rollback, reminder, escalation);
-    a failure after the retries raises StepFailure with the classified error."""
+    """Run `action` for `step` (role: step, error_handler, rollback, reminder, escalation), as
+    a local activity or an activity (`workflows.engine.facts.execution_of`); a failure after
+    the retries raises StepFailure with the classified error."""
     request = StepActivityInput(
         workflow_id=workflow_id,
         step_id=step.step_id,
         params=params,
         input_schema=(step.input_validation or None) if role == "step" else None,
         role=role,  # type: ignore[arg-type]
+        custom_metrics=step.custom_metrics,
+        metrics_enabled=step.metrics_enabled,
     )
     timeout = timedelta(seconds=step.timeout)
     retry = temporal_retry_policy(policy)
@@ -44,12 +53,10 @@ async def execute_action(
     # through the sandbox (0.2-0.3 ms of worker CPU per step): opt-in (ExecutionOptions).
     summary = None
     if options.activity_summaries:
-        custom_metrics=step.custom_metrics,
-        metrics_enabled=step.metrics_enabled,
         summary = step.step_id if role == "step" else f"{step.step_id}: {role} {action}"
     queue = TASK_QUEUE_PREFIX + step.agent_capability if step.agent_capability else None
     try:
-        if step.execution == "local":
+        if execution == "local":
             return await workflow.execute_local_activity(
                 action,
                 request,
@@ -73,3 +80,8 @@ async def execute_action(
         )
     except ActivityError as exc:
         raise StepFailure(*activity_failure(exc, step.step_id, policy, queue)) from None
+    except FailureError as exc:
+        if execution != "local":
+            raise
+        # a local activity's failure arrives unwrapped: the action's error, its timeout
+        raise StepFailure(*failure_of(exc, step.step_id, policy)) from None

@@ -29,7 +29,7 @@ from workflows.contracts import (
 from workflows.dsl.models import AdvancedWorkflow, EffectiveRetryPolicy, WorkflowStep
 from workflows.dsl.plan import Plan
 
-Priority = tuple[int, int]
+Priority = tuple[float, int]
 """Slot priority of a step: lowest first (minus its critical-path length, definition order)."""
 
 

@@ -72,7 +72,17 @@ def activity_failure(
 ) -> tuple[ErrorInfo, int]:
     """Classify an activity failure: error type, message and the attempts it took (`queue`:
     the capability queue a routed step's activity went to)."""
-    cause = exc.cause
+    return failure_of(exc.cause, step_id, policy, queue)
+
+
+def failure_of(
+    cause: BaseException | None,
+    step_id: str,
+    policy: EffectiveRetryPolicy,
+    queue: str | None = None,
+) -> tuple[ErrorInfo, int]:
+    """Classify what failed an activity (a local activity's failure arrives as this cause,
+    not wrapped in an ActivityError)."""
     attempts = policy.max_attempts
     if (
         queue is not None
@@ -112,7 +122,8 @@ def activity_failure(
             type=ErrorType.CANCELLED, message="the action was cancelled", step_id=step_id
         )
     else:
-        error = ErrorInfo(type=ErrorType.STEP_FAILED, message=str(cause or exc), step_id=step_id)
+        message = str(cause) if cause is not None else "the activity failed"
+        error = ErrorInfo(type=ErrorType.STEP_FAILED, message=message, step_id=step_id)
     return error, attempts
 
 

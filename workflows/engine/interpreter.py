@@ -39,6 +39,7 @@ from workflows.engine import scheduler
 from workflows.engine.activity import execute_action
 from workflows.engine.cancellation import Cancellation, unneeded_error
 from workflows.engine.context import Priority, descendants
+from workflows.engine.facts import execution_of
 from workflows.engine.failures import RetryStep, StepFailure, expression_failure, recover
 from workflows.engine.mutex import Mutexes
 from workflows.engine.readiness import Readiness
@@ -75,10 +76,8 @@ class Interpreter:
         self._children = 0
         self._policies: dict[str, EffectiveRetryPolicy] = {}
         self.steps: dict[str, WorkflowStep] = {s.step_id: s for s in definition.all_steps()}
-        self._plans: dict[str | None, Plan] = {None: build_plan(definition.steps)}
-        for step in self.steps.values():
-            if step.parallel_steps:
-                self._plans[step.step_id] = build_plan(step.parallel_steps)
+        self._plans: dict[str | None, Plan] = {}
+        self._build_plans()
         self.slots = Slots(definition.max_parallel_steps)
         self.failure: ErrorInfo | None = None
         """The first untolerated failure on the critical path: it fails the run."""
@@ -104,6 +103,20 @@ class Interpreter:
             state, self.steps, self.spans, self.sla, self.scope, on_change, self._bodies
         )
         self.readiness = Readiness(state, self.steps, self.records, self.scope)
+
+    def _build_plans(self) -> None:
+        seconds = self.options.step_seconds
+        self._plans[None] = build_plan(self.definition.steps, seconds)
+        for step in self.steps.values():
+            if step.parallel_steps:
+                self._plans[step.step_id] = build_plan(step.parallel_steps, seconds)
+
+    def learned(self, options: ExecutionOptions) -> None:
+        """What the run's workers told it at start (`workflows.engine.facts.learn`): how
+        actions run, and measured durations that order steps waiting for a slot."""
+        self.options = options
+        if options.step_seconds:
+            self._build_plans()
 
     # ------------------------------------------------------------------ levels
 
@@ -387,7 +400,10 @@ class Interpreter:
         role: str,
     ) -> StepActivityResult:
         wid = self.definition.workflow_id
-        return await execute_action(wid, step, action, params, policy, role, self.options)
+        execution = execution_of(self.definition, step, action, self.options)
+        return await execute_action(
+            wid, step, action, params, policy, role, self.options, execution
+        )
 
     async def run_action(
         self,

@@ -36,8 +36,9 @@ class Decisions(Protocol):
 
 
 def priority(plan: Plan, position: Mapping[str, int], sid: str, optimize: bool) -> Priority:
-    """Longest remaining critical path first (with `optimize`), then definition order."""
-    critical = plan.critical_path[sid] if optimize else 0
+    """Longest remaining critical path first (with `optimize`; in measured seconds when the run
+    has durations), then definition order."""
+    critical = plan.critical_seconds[sid] if optimize else 0.0
     return (-critical, position[sid])
 
 

@@ -45,6 +45,7 @@ from workflows.dsl.models import AdvancedWorkflow, StepType
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
 from workflows.engine import approvals, events, queues, suspension
 from workflows.engine.alerts import ENDED_ALERTS, ended_alert, send_alert
+from workflows.engine.facts import learn
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.payload import fit_payload
 from workflows.engine.reruns import Reuse
@@ -264,7 +265,6 @@ class AdvancedWorkflowRun:
         run = await self._resolved(run)
         self._spans.start_run(self._state.version)
         definition = self._validated(run)
-        await self._trust_keys(definition)
         interpreter = self._interpreter = Interpreter(
             definition,
             self._state,
@@ -273,6 +273,9 @@ class AdvancedWorkflowRun:
             options=run.options,
             spans=self._spans,
         )
+        # the status query shows every step pending while the run asks its workers
+        await self._trust_keys(definition)
+        interpreter.learned(await learn(definition, run.options))
         self._ui.records, self._ui.definition = interpreter.records, definition
         if run.reuse:  # a rerun: the original's completed steps are taken over, not run
             interpreter.reuse = Reuse(run.reuse)
@@ -280,13 +283,13 @@ class AdvancedWorkflowRun:
         if self._pending_pause is not None:  # a signal that arrived with the first task
             interpreter.paused = self._state.paused = self._pending_pause
         self._ui.identity()
-        interpreter.sla.arm_run()
-        self._ui.refresh()
-
         if definition.tags:  # on the spans, and searchable (one more command: patched)
             self._spans.tag(definition.tags)
             if workflow.patched("tags-search-attribute"):
                 workflow.upsert_search_attributes([SA_TAGS.value_set(definition.tags)])
+        interpreter.sla.arm_run()
+        self._ui.refresh()
+
         scheduler = asyncio.ensure_future(interpreter.run_to_end(fail_fast=True))
         # The timeout timer is left pending when the run ends first: cancelling it would add
         # history events to every run for nothing.

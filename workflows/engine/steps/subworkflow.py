@@ -41,7 +41,8 @@ class SubWorkflowStep(StepHandler):
         run = RunInput(
             definition=child_definition(spec.name, names[spec.name], names),
             input=ctx.step_params(step),
-            options=ctx.options.model_copy(update={"depth": depth}),
+            # durations are per definition: the child asks its workers for its own
+            options=ctx.options.model_copy(update={"depth": depth, "step_seconds": {}}),
         )
         suffix = f"{workflow.random().randrange(16**6):06x}"  # a step may start many children
         child_id = f"{workflow.info().workflow_id}.{step.step_id}.{suffix}"
