@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from activities.registry import ActionContext, ActionRegistry
-from tests.integration.test_observability import metric, scrape
 from worker.client import CadenzaClient
 from worker.observability.setup import observability
 from worker.settings import Settings
@@ -118,6 +118,23 @@ async def test_an_undeclared_metric_fails_the_step_naming_the_declared_ones(
     assert "'orders_processed' is not declared by step 'charge' (declared: orders_total)" in (
         error.message
     )
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Samples:
+    """The Prometheus endpoint's samples by (name, labels)."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def metric(samples: Samples, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= set(ls))
 
 
 async def _search(client: Client, query: str, within: float = 30) -> list[str]:

@@ -142,15 +142,8 @@ class Monitor(SpanProcessor):
         # approval spans started and not ended here (their run may end on another worker)
         self._waiting: OrderedDict[int, dict[str, str]] = OrderedDict()
         self._lock = threading.Lock()
-        self.counted: dict[str, int] = {
-            "runs": 0,
-            "steps": 0,
-            "decisions": 0,
-            "duplicates": 0,
-            "unmetered": 0,
-            "custom": 0,
-            "custom_dropped": 0,
-        }
+        counts = ("runs", "steps", "decisions", "duplicates", "unmetered", "custom")
+        self.counted: dict[str, int] = dict.fromkeys((*counts, "custom_dropped"), 0)
         self._meter = meter = meter_provider.get_meter("cadenza")
         self._custom: dict[str, tuple[str, Any]] = {}
         self._warned: set[str] = set()  # names dropped and logged once (at most as many)
