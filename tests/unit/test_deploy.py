@@ -79,10 +79,9 @@ def test_compose_workers_wait_for_setup_and_are_configured_by_environment() -> N
     assert queues == {"worker": "cadenza", "worker-llm": "cadenza.llm"}
     codec = services["codec-server"]
     assert codec["command"][0] == "codec-server"
-    # without a token (the browser cannot send one here) only this machine may reach it
-    assert "--insecure-no-auth" in codec["command"]
+    # a bearer token always, and only this machine may reach it (tests/unit/test_exposure_deploy.py)
+    assert "--insecure-no-auth" not in codec["command"]
     assert codec["ports"] == ["127.0.0.1:8081:8081"]
-    assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].endswith(":8081")
 
 
 def test_compose_commands_exist_in_the_cli() -> None:
