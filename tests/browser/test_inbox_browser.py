@@ -169,7 +169,7 @@ async def test_approve_and_reject_in_the_browser(
             other = await signed_in(browser, base, bo)
             await expect(other.get_by_text("Nothing waits for your decision")).to_be_visible()
             await other.goto(f"{base}/approvals/{run_id}/manager_approval")
-            await expect(other.get_by_text("no longer waits for a decision")).to_be_visible()
+            await expect(other.get_by_text("This run has ended")).to_be_visible()
             await other.goto(f"{base}/history")
             await expect(other.get_by_text("You have not decided")).to_be_visible()
 

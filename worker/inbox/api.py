@@ -2,7 +2,6 @@
 past decisions. Bearer tokens (CADENZA_INBOX_TOKENS) name the approver; the OpenAPI document at
 /openapi.json describes it."""
 
-
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request

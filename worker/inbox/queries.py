@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from cadenza.errors import CadenzaError
@@ -146,9 +146,15 @@ class ApprovalQueries:
         """
         cadenza = await self.cadenza()
         try:
+            described = await cadenza.client.get_workflow_handle(run_id).describe()
+        except RPCError:
+            raise Refused(404, "There is no such run.") from None
+        if described.status != WorkflowExecutionStatus.RUNNING:  # no replay to query it
+            raise plain_refusal("has already ended")
+        try:
             state = await cadenza.status(run_id, timeout=QUERY_SECONDS)
         except (RPCError, WorkflowQueryFailedError):
-            raise Refused(404, "There is no such run, or it does not answer now.") from None
+            raise Refused(503, "The run does not answer now (is a worker running?).") from None
         pending = state.pending_approvals.get(step_id)
         if pending is None:
             raise plain_refusal("is not waiting for a decision")
