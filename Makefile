@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration lint typecheck check install clean bench bench-full bench-server bench-flow bench-flow-full load test-faults
+.PHONY: demo test test-unit test-integration lint typecheck check install clean bench bench-inprocess bench-peers bench-profile bench-settings bench-full bench-server bench-flow bench-flow-full load test-faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,33 @@ bench-flow: $(STAMP)
 bench-flow-full: $(STAMP)
 	$(BIN)/python -m benchmarks.control_flow --full
 
-# cadenza against hand-written Temporal workflows (benchmarks/floor.py), same run, ratios
+# cadenza against a plain Temporal floor in the production topology: server, `cadenza worker`
+# process, plain floor worker process, this process as client (benchmarks/production.py)
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks.production
+
+# the in-process scenarios: one worker hosting cadenza and the step-executor floor (benchmarks/run.py)
+bench-inprocess: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# DBOS and Prefect beside cadenza and the floor, in their own venv (never project deps; not CI)
+PEERS_VENV = .venv-peers
+$(PEERS_VENV)/.stamp:
+	python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet dbos prefect py-spy
+	touch $@
+
+bench-peers: $(STAMP) $(PEERS_VENV)/.stamp
+	$(BIN)/python -m benchmarks.peers --python $(PEERS_VENV)/bin/python
+
+# py-spy profiles of the cadenza worker process and the floor's, same workload
+bench-profile: $(STAMP) $(PEERS_VENV)/.stamp
+	$(BIN)/python -m benchmarks.profile --py-spy $(PEERS_VENV)/bin/py-spy
+
+# server and worker settings measured on the throughput scenario
+bench-settings: $(STAMP)
+	$(BIN)/python -m benchmarks.throughput_settings
 
 # 1,000 workflows at once against one worker process: throughput, latency, memory
 load: $(STAMP)

@@ -1,0 +1,155 @@
+"""`make bench-profile`: py-spy profiles of the cadenza worker process and the floor's.
+
+`python -m benchmarks.profile --py-spy .venv-peers/bin/py-spy [--runs 10] [--scenario chain]`
+
+In the production topology (benchmarks/topology.py) it records each worker process with
+py-spy (non-blocking, 200 Hz, idle threads excluded) while that system runs the scenario
+`--runs` times, one system after the other, and reads the worker process's CPU from /proc over
+the same runs. Prints CPU per step, the top frames (self and inclusive, as % of the process's
+samples) and the samples by area (tracing, monitor, expressions, records, converter...).
+Raw stacks and the summary go to benchmarks/results/profile-<date>/ (py-spy's collapsed format:
+`flamegraph.pl` or speedscope read it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS
+from benchmarks.topology import (
+    CHAIN,
+    FAN,
+    WORKFLOW_STEPS,
+    WORKFLOWS,
+    CadenzaSystem,
+    FloorSystem,
+    System,
+    process_cpu,
+    topology,
+)
+
+STEPS = {"chain": CHAIN, "fan": FAN + 1, "dag": 200, "throughput": WORKFLOWS * WORKFLOW_STEPS}
+
+# area -> substrings of a frame (first match along the stack, from the leaf up, wins)
+AREAS: dict[str, tuple[str, ...]] = {
+    "tracing (spans, OTel)": ("opentelemetry", "observability/tracing", "engine/telemetry"),
+    "monitor and metrics": ("observability/monitor", "baselines", "engine/progress"),
+    "expressions (CEL)": ("celpy", "cel_", "dsl/expressions", "engine/scope", "lark"),
+    "validation (definition)": ("dsl/validate", "dsl/rules", "dsl/models", "dsl/plan"),
+    "records, details, visibility": (
+        "engine/records",
+        "engine/visibility",
+        "engine/outputs",
+        "engine/facts",
+    ),
+    "pydantic (models, converter)": ("pydantic",),
+    "payload conversion (SDK converter, json)": ("converter", "json/", "payload"),
+    "workflow sandbox": ("worker/workflow_sandbox",),
+    "engine (interpreter, scheduler, steps)": ("workflows/engine", "workflows/"),
+    "step executor (activity side)": ("activities/",),
+    "SDK workflow instance": ("_workflow_instance", "_workflow.py"),
+    "SDK activity worker": ("_activity.py",),
+    "protobuf": ("protobuf",),
+    "asyncio": ("asyncio/",),
+}
+
+
+def frames(line: str) -> tuple[list[str], int]:
+    stack, _, count = line.rpartition(" ")
+    return stack.split(";"), int(count)
+
+
+def area(stack: list[str]) -> str:
+    for frame in reversed(stack):
+        for name, needles in AREAS.items():
+            if any(n in frame for n in needles):
+                return name
+    return "other"
+
+
+def summarise(raw: Path, top: int = 25) -> dict[str, Any]:
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        if not line.strip():
+            continue
+        stack, count = frames(line)
+        total += count
+        own[stack[-1]] += count
+        for frame in set(stack):
+            inclusive[frame] += count
+        areas[area(stack)] += count
+
+    def pct(counter: Counter[str], n: int) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / max(total, 1), 1)) for k, v in counter.most_common(n)]
+
+    return {
+        "samples": total,
+        "areas_pct": pct(areas, len(AREAS) + 1),
+        "self_pct": pct(own, top),
+        "inclusive_pct": pct(inclusive, top * 2),
+    }
+
+
+async def record(
+    system: System, scenario: str, runs: int, py_spy: str, out: Path
+) -> dict[str, Any]:
+    pid = system.pid()
+    assert pid is not None
+    await system.run(scenario)  # warm
+    spy = subprocess.Popen(
+        [
+            *(py_spy, "record", "--pid", str(pid), "--rate", "200", "--nonblocking"),
+            *("--format", "raw", "--output", str(out)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.0)  # py-spy attaches
+    before = process_cpu(pid)
+    seconds = [await system.run(scenario) for _ in range(runs)]
+    cpu = process_cpu(pid) - before
+    spy.send_signal(signal.SIGINT)
+    spy.wait(60)
+    per_step = cpu / runs / STEPS[scenario] * 1000
+    summary = {"worker_cpu_ms_per_step": round(per_step, 3), "seconds": seconds}
+    return {**summary, **summarise(out)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--py-spy", default=".venv-peers/bin/py-spy")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--scenario", default="chain")
+    args = parser.parse_args()
+    folder = RESULTS / f"profile-{time.strftime('%Y-%m-%d-%H%M')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {}
+    async with topology() as top:
+        for system in (CadenzaSystem(top), FloorSystem(top)):
+            raw = folder / f"{system.name}-{args.scenario}.txt"
+            report[system.name] = await record(system, args.scenario, args.runs, args.py_spy, raw)
+            print(
+                f"\n== {system.name}: {report[system.name]['worker_cpu_ms_per_step']} ms CPU/step"
+            )
+            for name, share in report[system.name]["areas_pct"]:
+                print(f"  {share:5.1f}%  {name}")
+            print("  self:")
+            for name, share in report[system.name]["self_pct"][:15]:
+                print(f"  {share:5.1f}%  {name}")
+    (folder / f"summary-{args.scenario}.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"written to {folder}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
