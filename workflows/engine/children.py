@@ -22,6 +22,7 @@ from workflows.contracts import (
     StepStatus,
 )
 from workflows.dsl.models import AdvancedWorkflow
+from workflows.engine import versions
 from workflows.engine.failures import StepFailure
 from workflows.engine.interpreter import Interpreter
 from workflows.engine.steps.loop import run_loop
@@ -63,6 +64,7 @@ class CadenzaBatchRun:
 
     @workflow.run
     async def run(self, request: BatchInput) -> ChildResult:
+        versions.begin()
         interpreter = _interpreter(request)
         if request.map_items is None:
             await interpreter.run_to_end(fail_fast=False)
@@ -83,6 +85,7 @@ class CadenzaLoopRun:
 
     @workflow.run
     async def run(self, request: LoopInput) -> ChildResult:
+        versions.begin()
         interpreter = _interpreter(request)
         step = interpreter.definition.steps[0]
         interpreter.loop_root = step.step_id

@@ -22,6 +22,7 @@ from activities.contracts import STD_EXECUTION, Execution
 from workflows.contracts import ExecutionOptions
 from workflows.dsl import plan
 from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
+from workflows.engine import versions
 
 FACTS_ACTIVITY = "cadenza.run.facts"
 """The local activity a run asks at start (worker/run_facts.py)."""
@@ -91,7 +92,7 @@ async def learn(definition: AdvancedWorkflow, options: ExecutionOptions) -> Exec
     actions = _undecided(definition, known)
     steps = [s.step_id for s in definition.all_steps()] if _wants_durations(definition) else []
     defaults = any(s.execution is None and not s.agent_capability for s in definition.all_steps())
-    if not (actions or steps or defaults) or not workflow.patched(FACTS_PATCH):
+    if not (actions or steps or defaults) or not versions.patched(FACTS_PATCH):
         return options
     facts = RunFacts()
     if actions or steps:

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import TASK_QUEUE_PREFIX, ErrorType
 from workflows.contracts import ErrorInfo, ExecutionResult, WorkflowState
 from workflows.dsl.models import AdvancedWorkflow
+from workflows.engine import versions
 
 QUEUES_ACTIVITY = "cadenza.queues.allowed"
 """The local activity that gives a starting run the workers' CADENZA_QUEUES_ALLOW (a list)."""
@@ -61,7 +62,7 @@ async def check(
     """Fail the run (`state.error`, `finish(FAILED)`, a non-retryable ApplicationError) when a
     step is routed to a queue the workers' policy refuses."""
     routes = routed(definition)
-    if not routes or not workflow.patched(QUEUES_PATCH):
+    if not routes or not versions.patched(QUEUES_PATCH):
         return
     allowed: list[str] = await workflow.execute_local_activity(
         QUEUES_ACTIVITY,

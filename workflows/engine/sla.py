@@ -16,6 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 
+from workflows.engine import versions
 from workflows.engine.alerts import send_alert
 
 with workflow.unsafe.imports_passed_through():
@@ -36,7 +37,7 @@ def _still_at_it(status: StepStatus) -> bool:
         return True
     # Before the patch a waiting step's timer fired and did nothing: histories recorded then
     # replay without the alert activity.
-    return status in WAITING and workflow.patched(WAITING_PATCH)
+    return status in WAITING and versions.patched(WAITING_PATCH)
 
 
 class SlaWatch:

@@ -43,7 +43,7 @@ from workflows.contracts import (
 )
 from workflows.dsl.models import AdvancedWorkflow, StepType
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
-from workflows.engine import approvals, events, queues, suspension
+from workflows.engine import approvals, events, queues, suspension, versions
 from workflows.engine.alerts import ENDED_ALERTS, ended_alert, send_alert
 from workflows.engine.facts import learn
 from workflows.engine.interpreter import Interpreter
@@ -262,6 +262,7 @@ class AdvancedWorkflowRun:
 
     @workflow.run
     async def run(self, run: RunInput) -> ExecutionResult:
+        versions.begin()  # before anything that waits (workflows/engine/versions.py)
         run = await self._resolved(run)
         self._spans.start_run(self._state.version)
         definition = self._validated(run)
@@ -285,7 +286,7 @@ class AdvancedWorkflowRun:
         self._ui.identity()
         if definition.tags:  # on the spans, and searchable (one more command: patched)
             self._spans.tag(definition.tags)
-            if workflow.patched("tags-search-attribute"):
+            if versions.patched("tags-search-attribute"):
                 workflow.upsert_search_attributes([SA_TAGS.value_set(definition.tags)])
         interpreter.sla.arm_run()
         self._ui.refresh()
@@ -328,7 +329,7 @@ class AdvancedWorkflowRun:
         First, a run with routed steps checks them against the workers' allowed queues."""
         await queues.check(definition, self._state, self._finish)
         has_approvals = any(s.step_type == StepType.APPROVAL for s in definition.all_steps())
-        if not has_approvals or not workflow.patched("signed-decisions"):
+        if not has_approvals or not versions.patched("signed-decisions"):
             return
         keys: dict[str, str] = await workflow.execute_local_activity(
             KEYS_ACTIVITY,
@@ -400,7 +401,7 @@ class AdvancedWorkflowRun:
         assert self._interpreter is not None
         await self._interpreter.compensate()
         self._finish(state)
-        if workflow.patched(ENDED_ALERTS):  # critical: someone should look (and rerun)
+        if versions.patched(ENDED_ALERTS):  # critical: someone should look (and rerun)
             await send_alert(ended_alert(self._state, state))
         error = self._state.error
         message = error.message if error else state.value

@@ -13,7 +13,7 @@ from temporalio import workflow
 from activities.contracts import ErrorType
 from workflows.contracts import PendingApproval, StepRecord
 from workflows.dsl.models import ApprovalSpec, EffectiveRetryPolicy, WorkflowStep
-from workflows.engine import approvals
+from workflows.engine import approvals, versions
 from workflows.engine.context import Priority, StepContext, StepHandler
 from workflows.engine.failures import StepFailure, unreachable
 
@@ -126,7 +126,7 @@ async def _decisions(
 def _deadline(step: WorkflowStep) -> datetime | None:
     """When the time to decide ends: `timeout` set on the step, else none of its own (the run's
     timeout bounds the wait). Runs recorded before this rule waited the default 300 s."""
-    if "timeout" in step.model_fields_set or not workflow.patched(NO_DEFAULT_DEADLINE):
+    if "timeout" in step.model_fields_set or not versions.patched(NO_DEFAULT_DEADLINE):
         return workflow.now() + timedelta(seconds=step.timeout)
     return None
 
