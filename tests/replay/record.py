@@ -369,7 +369,21 @@ TASKS: dict[str, tuple[TaskInput, str | None]] = {
 DECISIONS = {
     "expense-approval": ("manager_approval", "maria", 0.5),
     "approval-reminders-escalation": ("sign_off", "boss", 4.0),
+    "engine-patch-approval": ("sign", "ann", 0.5),
 }
+# a run begun with the engine patch (workflows/engine/versions.py): a local step, then an approval
+# without a timeout, decided; no patch markers but the engine's
+CASES["engine-patch-approval"] = (
+    {
+        "workflow_id": "replay-engine-patch",
+        "steps": [
+            {"step_id": "before", "action": "std.echo", "input_mapping": {"n": "input.n"}},
+            {"step_id": "sign", "step_type": "approval", "dependencies": ["before"]},
+            {"step_id": "after", "action": "std.log", "dependencies": ["sign"]},
+        ],
+    },
+    {"n": 2},
+)
 
 
 async def save(name: str, handle: Any, index: dict[str, str]) -> Any:
