@@ -6,27 +6,24 @@ screenshots in docs/images/ are taken here."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
 from tests.support.flows import status_when
+from tests.support.servers import serving
 from worker.approval_keys import new_pair
 from worker.client import CadenzaClient
 from worker.inbox.app import create_app
 from worker.inbox.links import LinkSigner
 from worker.inbox.settings import InboxSettings
-from worker.services.dev_server import free_port
 from worker.settings import Settings
 from worker.wiring import running_worker
 from workflows.contracts import StepStatus, WorkflowState
@@ -64,28 +61,6 @@ def expense(ada: str, bo: str) -> dict[str, Any]:
             {"step_id": "pay", "action": "std.echo", "dependencies": ["manager_approval"]},
         ],
     }
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 and a free port; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture

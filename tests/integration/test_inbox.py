@@ -7,7 +7,6 @@ sign-in links in reminders."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import secrets
@@ -21,7 +20,6 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -29,11 +27,11 @@ from temporalio.client import Client
 
 from activities.registry import ActionRegistry, action
 from tests.support.flows import status_when
+from tests.support.servers import serving
 from worker.client import CadenzaClient
 from worker.inbox.app import create_app
 from worker.inbox.links import LinkSigner
 from worker.inbox.settings import InboxSettings
-from worker.services.dev_server import free_port
 from worker.settings import Settings
 from worker.wiring import running_worker
 from workflows.contracts import StepStatus, WorkflowState
@@ -268,29 +266,7 @@ async def test_reminders_carry_one_sign_in_link_per_approver_but_history_does_no
         assert b"token=" not in event.SerializeToString(), event
 
 
-# --- servers: any ASGI app under uvicorn on loopback; a small real OIDC provider ---
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 and a free port; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+# --- a small real OIDC provider (served by tests.support.servers.serving) ---
 
 
 class OidcProvider:

@@ -5,48 +5,22 @@ decided by update after the worker that asked for it was killed."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
 from tests.support.processes import spawn_worker
+from tests.support.tasks import FAST, analysis, echo, run_task, script
 from worker.client import CadenzaClient, DecisionRefused
 from worker.observability.setup import observability
 from worker.settings import Settings
 from worker.wiring import running_worker
-from workflows.dsl.models import EffectiveRetryPolicy
 from workflows.orchestrator import APPROVAL_NODE, TaskInput, TaskResult
-
-FAST = EffectiveRetryPolicy(max_attempts=2, initial_interval=0.1, backoff_coefficient=1)
-
-
-def script(folder: Path, name: str, turns: list[dict[str, Any]]) -> str:
-    (folder / f"{name}.yaml").write_text(yaml.safe_dump(turns))
-    return f"scripted:{name}"
-
-
-def analysis(**fields: Any) -> dict[str, Any]:
-    return {"content": json.dumps({"complexity": 0.4, **fields})}
-
-
-def echo(**args: Any) -> dict[str, Any]:
-    return {"tool": "std.echo", "args": args}
-
-
-async def run_task(
-    client: Client, registry: ActionRegistry, queue: str, scripts: Path, request: TaskInput
-) -> tuple[TaskResult, Any]:
-    async with running_worker(client, Settings(llm_scripts=scripts), registry, task_queue=queue):
-        cadenza = CadenzaClient(client, queue)
-        handle = await cadenza.start_task(request)
-        return await cadenza.task_result(handle.id), handle
 
 
 async def activity_types(handle: Any) -> list[str]:

@@ -5,49 +5,20 @@ parallel_failure_threshold; the analysis' capabilities route subtasks to capabil
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
-from worker.client import CadenzaClient
+from tests.support.tasks import FAST, analysis, echo, run_task, script
 from worker.settings import Settings
 from worker.wiring import running_worker
-from workflows.dsl.models import EffectiveRetryPolicy
-from workflows.orchestrator import TaskInput, TaskResult
+from workflows.orchestrator import TaskInput
 
-FAST = EffectiveRetryPolicy(max_attempts=2, initial_interval=0.1, backoff_coefficient=1)
 FAIL = {"tool": "std.fail", "args": {"message": "upstream down", "non_retryable": True}}
-BOUND = 60  # seconds: a task that hangs (its workflow task failing forever) fails the test
-
-
-def script(folder: Path, name: str, turns: list[dict[str, Any]]) -> str:
-    (folder / f"{name}.yaml").write_text(yaml.safe_dump(turns))
-    return f"scripted:{name}"
-
-
-def analysis(**fields: Any) -> dict[str, Any]:
-    return {"content": json.dumps({"complexity": 0.4, **fields})}
-
-
-def echo(**args: Any) -> dict[str, Any]:
-    return {"tool": "std.echo", "args": args}
-
-
-async def run_task(
-    client: Client, registry: ActionRegistry, queue: str, scripts: Path, request: TaskInput
-) -> tuple[TaskResult, Any]:
-    async with running_worker(client, Settings(llm_scripts=scripts), registry, task_queue=queue):
-        cadenza = CadenzaClient(client, queue)
-        handle = await cadenza.start_task(request)
-        result = await asyncio.wait_for(cadenza.task_result(handle.id), BOUND)
-        return result, handle
 
 
 def boom(*args: Any, **kwargs: Any) -> Any:

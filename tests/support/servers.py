@@ -1,11 +1,14 @@
-"""An embedded Temporal server with its data in a file, for tests that restart it (what a run
-must survive: its worker gone, the server stopped and started again on the same data)."""
+"""Servers tests start: an embedded Temporal server with its data in a file, for tests that restart
+it (what a run must survive: its worker gone, the server stopped and started again on the same
+data), and any ASGI app (the inbox, a test's OIDC provider) under uvicorn on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 
@@ -47,3 +50,27 @@ def file_server(folder: Path) -> Iterator[FileServer]:
         yield server
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve the ASGI `app` with uvicorn on 127.0.0.1 and a free port; its base URL."""
+    import uvicorn  # the inbox's server: only the tests that serve an app load it
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + 20
+    while not server.started:
+        if task.done():
+            task.result()
+        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
