@@ -26,12 +26,12 @@ from activities.registry import ActionRegistry
 from activities.steps import StepExecutor
 from cadenza.errors import EXIT_USAGE, CadenzaError
 from worker.approval_keys import ApprovalKeyActivities, parse_trusted
-from worker.run_facts import RunFactsActivities
 from worker.definition_library import DefinitionLibrary
 from worker.inbox.links import worker_reminder_links
 from worker.mutex_activity import MutexActivities
 from worker.observability.setup import Observability, alert_sinks, observability
 from worker.queue_policy import QueuePolicyActivities
+from worker.run_facts import RunFactsActivities
 from worker.services.dev_server import SEARCH_ATTRIBUTES
 from worker.services.health import Health, health_server
 from worker.settings import Settings
