@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from activities.std import default_registry
+from worker.approval_keys import new_pair
 from worker.dev.devmode import scratch_session
 from workflows.dsl.loader import parse_document
 from workflows.dsl.models import EffectiveRetryPolicy, ExecutionOptions
@@ -365,6 +367,20 @@ TASKS: dict[str, tuple[TaskInput, str | None]] = {
         None,
     ),
 }
+# behind workflow.patched('task-signed-decisions'): the task takes the workers' trusted approval
+# keys at start (a local activity) and accepts only a signed decision (audit: verified_key)
+TASKS["task-signed-approval"] = (
+    TaskInput(
+        task="Refund order 89 (120 EUR)",
+        tools=["std.echo"],
+        model="scripted:task-approval",
+        approvers=["ana"],
+    ),
+    "ana",
+)
+# cases recorded with trusted approval keys on the worker (a fresh pair; the client signs with it:
+# any decision recorded in the same invocation is signed too)
+SIGNED = {"task-signed-approval"}
 # approval cases: (step, approver, seconds to wait before deciding)
 DECISIONS = {
     "expense-approval": ("manager_approval", "maria", 0.5),
@@ -395,6 +411,12 @@ async def save(name: str, handle: Any, index: dict[str, str]) -> Any:
 
 
 async def main() -> None:
+    if "--force" in sys.argv or any(not (HISTORIES / f"{n}.json").exists() for n in SIGNED):
+        signing, trusted = new_pair("replay")
+        os.environ["CADENZA_APPROVAL_SIGNING_KEY"], os.environ["CADENZA_APPROVAL_KEYS"] = (
+            signing,
+            trusted,
+        )
     async with scratch_session(default_registry()) as cadenza:
         client = cadenza.client
         index = json.loads(INDEX.read_text()) if INDEX.exists() else {}

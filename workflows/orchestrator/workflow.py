@@ -5,6 +5,11 @@ checkpointer (it lives in the workflow's memory; replay rebuilds it from the his
 invokes it. When `human_approval` interrupts, the run shows what it waits for (`status`
 query, the Web UI's current details), waits for an `approve` or `reject` update (validated:
 only while waiting, only listed approvers), and resumes the graph with the decision.
+
+Signed decisions (as for approval steps, `workflows.engine.signatures`): a task takes the
+workers' trusted approval keys into its history when it starts (the local activity
+`cadenza.approvals.keys`; every task, since the model's analysis decides whether it needs a
+human); with keys, a decision must be signed by one of them, for this run, unexpired, unused.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import ErrorType
 from workflows.agent.graph import model_call_config
 from workflows.contracts import (
+    KEYS_ACTIVITY,
     SA_STATE,
     TASK_WORKFLOW,
     AuditEntry,
@@ -31,6 +37,7 @@ from workflows.contracts import (
 )
 from workflows.engine import approvals
 from workflows.engine.approvals import Decision as Verdict
+from workflows.engine.signatures import Signing
 from workflows.orchestrator.models import (
     APPROVAL_NODE,
     ORCHESTRATOR_GRAPH,
@@ -39,6 +46,9 @@ from workflows.orchestrator.models import (
     TaskResult,
     TaskState,
 )
+
+SIGNED_DECISIONS = "task-signed-decisions"
+"""Patch: a task begun with it takes the trusted approval keys at start (a local activity)."""
 
 
 @workflow.defn(name=TASK_WORKFLOW, failure_exception_types=[ValidationError])
@@ -57,6 +67,7 @@ class AgenticTaskRun:
         )
         self._approvers = list(request.approvers)
         self._decision: dict[str, Any] | None = None
+        self._signing: Signing | None = None
 
     @workflow.query(name="status")
     def status(self) -> TaskResult:
@@ -69,7 +80,7 @@ class AgenticTaskRun:
 
     @approve.validator
     def _check_approve(self, request: DecisionInput) -> None:
-        self._refuse(request)
+        self._refuse(request, "approve")
 
     @workflow.update(name="reject")
     def reject(self, request: DecisionInput) -> DecisionResult:
@@ -78,7 +89,7 @@ class AgenticTaskRun:
 
     @reject.validator
     def _check_reject(self, request: DecisionInput) -> None:
-        self._refuse(request)
+        self._refuse(request, "reject")
 
     @workflow.signal(name="approve")
     def approve_signal(self, payload: Any) -> None:
@@ -94,7 +105,7 @@ class AgenticTaskRun:
         request, why = parse_signal(DecisionInput, payload, decision)
         if request is not None:
             try:
-                self._refuse(request)
+                self._refuse(request, decision)
             except ValueError as exc:
                 why = f"{decision} signal ignored: {exc}"
         if request is None or why:
@@ -111,7 +122,9 @@ class AgenticTaskRun:
             return
         self._decide(request, decision)
 
-    def _refuse(self, request: DecisionInput) -> None:
+    def _refuse(self, request: DecisionInput, decision: Verdict) -> None:
+        """Raise ValueError with the reason `request` may not decide now (with trusted keys:
+        unless signed by one of them for this run, step and decision, unexpired, unused)."""
         if request.step_id != APPROVAL_NODE:
             raise ValueError(
                 f"an agentic task has one approval, {APPROVAL_NODE!r}; not {request.step_id!r}"
@@ -122,15 +135,24 @@ class AgenticTaskRun:
             step_id=APPROVAL_NODE, approvers=self._approvers, required=1, since=""
         )
         why = approvals.approver_refusal(pending, request.by)
+        if why is None and self._signing is not None:
+            execution_id = self._result.execution_id
+            why = self._signing.refusal(execution_id, request, decision, workflow.now())
         if why is not None:
             raise ValueError(why)
 
     def _decide(self, request: DecisionInput, decision: Verdict) -> DecisionResult:
         at = workflow.now().isoformat()
         self._decision = {"decision": decision, "by": request.by, "reason": request.comment}
+        verified = self._signing.accept(request) if self._signing is not None else None
         self._result.approvals.append(
             AuditEntry(
-                at=at, kind=decision, by=request.by, detail=request.comment, step_id=APPROVAL_NODE
+                at=at,
+                kind=decision,
+                by=request.by,
+                detail=request.comment,
+                step_id=APPROVAL_NODE,
+                verified_key=verified,
             )
         )
         outcome = "approved" if decision == "approve" else "rejected"
@@ -138,6 +160,8 @@ class AgenticTaskRun:
 
     @workflow.run
     async def run(self, request: TaskInput) -> TaskResult:
+        # first, before anything that waits (workflows/engine/versions.py says why)
+        signed = workflow.patched(SIGNED_DECISIONS)
         from langgraph.checkpoint.memory import InMemorySaver
         from langgraph.errors import GraphRecursionError
         from langgraph.types import Command
@@ -149,6 +173,8 @@ class AgenticTaskRun:
             "recursion_limit": 8 * (request.max_recoveries + 3),
         }
         self._show()
+        if signed:
+            await self._trust_keys()
         try:
             output = await app.ainvoke(_initial(request), config, version="v2")
             while output.interrupts:
@@ -160,6 +186,18 @@ class AgenticTaskRun:
             failure = {"type": ErrorType.WORKFLOW_FAILED, "message": f"the graph looped: {exc}"}
             return self._finish({"failure": failure})  # type: ignore[typeddict-item]
         return self._finish(output.value)
+
+    async def _trust_keys(self) -> None:
+        """Take the workers' trusted approval keys into the history (never read again on
+        replay): with keys, only signed decisions are accepted."""
+        keys: dict[str, str] = await workflow.execute_local_activity(
+            KEYS_ACTIVITY,
+            result_type=dict,
+            start_to_close_timeout=timedelta(seconds=10),
+            summary="trusted approval keys",
+        )
+        if keys:
+            self._signing = Signing(keys)
 
     async def _wait_for_decision(self, asked: dict[str, Any], timeout: float) -> None:
         self._result.status = "waiting"
