@@ -87,8 +87,14 @@ async def test_a_run_started_by_name_from_the_temporal_cli(
     assert described.typed_search_attributes.get(SA_WORKFLOW_ID) == "greet"
     # the definition is in the history: a replay never reads the folder again
     history = await cadenza.client.get_workflow_handle(highest).fetch_history()
-    recorded = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
-    assert recorded, "the local activity's result (the definition) is recorded as a marker"
+    recorded = [
+        e.marker_recorded_event_attributes.details["data"].payloads[0].data
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    assert any(b"cadenza.definitions.resolve" in data for data in recorded), (
+        "the local activity's result (the definition) is recorded as a marker"
+    )
 
 
 def test_a_folder_with_a_broken_definition_stops_the_worker(tmp_path: Path) -> None:

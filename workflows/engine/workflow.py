@@ -263,33 +263,7 @@ class AdvancedWorkflowRun:
     @workflow.run
     async def run(self, run: RunInput) -> ExecutionResult:
         versions.begin()  # before anything that waits (workflows/engine/versions.py)
-        run = await self._resolved(run)
-        self._spans.start_run(self._state.version)
-        definition = self._validated(run)
-        interpreter = self._interpreter = Interpreter(
-            definition,
-            self._state,
-            run.input,
-            self._ui.changed,
-            options=run.options,
-            spans=self._spans,
-        )
-        # the status query shows every step pending while the run asks its workers
-        await self._trust_keys(definition)
-        interpreter.learned(await learn(definition, run.options))
-        self._ui.records, self._ui.definition = interpreter.records, definition
-        if run.reuse:  # a rerun: the original's completed steps are taken over, not run
-            interpreter.reuse = Reuse(run.reuse)
-        self._state.rerun_of = run.rerun_of
-        if self._pending_pause is not None:  # a signal that arrived with the first task
-            interpreter.paused = self._state.paused = self._pending_pause
-        self._ui.identity()
-        if definition.tags:  # on the spans, and searchable (one more command: patched)
-            self._spans.tag(definition.tags)
-            if versions.patched("tags-search-attribute"):
-                workflow.upsert_search_attributes([SA_TAGS.value_set(definition.tags)])
-        interpreter.sla.arm_run()
-        self._ui.refresh()
+        definition, interpreter = await self._prepared(await self._resolved(run))
 
         scheduler = asyncio.ensure_future(interpreter.run_to_end(fail_fast=True))
         # The timeout timer is left pending when the run ends first: cancelling it would add
@@ -322,6 +296,37 @@ class AdvancedWorkflowRun:
             return await self._fail(WorkflowState.FAILED, ErrorType.WORKFLOW_FAILED)
         self._finish(WorkflowState.COMPLETED)
         return fit_payload(self._state)
+
+    async def _prepared(self, run: RunInput) -> tuple[AdvancedWorkflow, Interpreter]:
+        """Validate the definition, build the interpreter, learn what the workers know, and show
+        the run (identity, tags, SLA timers) before its first step."""
+        self._spans.start_run(self._state.version)
+        definition = self._validated(run)
+        interpreter = self._interpreter = Interpreter(
+            definition,
+            self._state,
+            run.input,
+            self._ui.changed,
+            options=run.options,
+            spans=self._spans,
+        )
+        # the status query shows every step pending while the run asks its workers
+        await self._trust_keys(definition)
+        interpreter.learned(await learn(definition, run.options))
+        self._ui.records, self._ui.definition = interpreter.records, definition
+        if run.reuse:  # a rerun: the original's completed steps are taken over, not run
+            interpreter.reuse = Reuse(run.reuse)
+        self._state.rerun_of = run.rerun_of
+        if self._pending_pause is not None:  # a signal that arrived with the first task
+            interpreter.paused = self._state.paused = self._pending_pause
+        self._ui.identity()
+        if definition.tags:  # on the spans, and searchable (one more command: patched)
+            self._spans.tag(definition.tags)
+            if versions.patched("tags-search-attribute"):
+                workflow.upsert_search_attributes([SA_TAGS.value_set(definition.tags)])
+        interpreter.sla.arm_run()
+        self._ui.refresh()
+        return definition, interpreter
 
     async def _trust_keys(self, definition: AdvancedWorkflow) -> None:
         """A run with approval steps takes the workers' trusted approval keys into its history
