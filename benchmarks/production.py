@@ -25,6 +25,7 @@ from benchmarks.topology import (
     FloorSystem,
     Samples,
     System,
+    history_breakdown,
     history_bytes,
     interleave,
     topology,
@@ -84,11 +85,19 @@ async def main() -> None:
             await history_bytes(top.client, handle.id),
             await history_bytes(top.client, floor_id),
         )
+        by_type = {
+            "cadenza": await history_breakdown(top.client, handle.id),
+            "floor": await history_breakdown(top.client, floor_id),
+        }
     history = {
         "events_per_step": {"cadenza": ce / CHAIN, "floor": fe / CHAIN},
         "bytes_per_step": {"cadenza": cb / CHAIN, "floor": fb / CHAIN},
+        "by_event_type": by_type,
     }
-    print(f"history per step (chain of {CHAIN}): {history}")
+    for name, kinds in by_type.items():
+        print(f"{name} chain of {CHAIN}, history bytes per step by event type (payload bytes):")
+        for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]["bytes"])[:6]:
+            print(f"  {kind:40s} {n['bytes'] / CHAIN:8.1f} ({n['payload_bytes'] / CHAIN:.1f})")
     write_results(
         args.out,
         topology="server (cadenza server settings) + `cadenza worker` process (telemetry on) + "

@@ -5,8 +5,10 @@
 In the production topology (benchmarks/topology.py) it records each worker process with
 py-spy (non-blocking, 200 Hz, idle threads excluded) while that system runs the scenario
 `--runs` times, one system after the other, and reads the worker process's CPU from /proc over
-the same runs. Prints CPU per step, the top frames (self and inclusive, as % of the process's
-samples) and the samples by area (tracing, monitor, expressions, records, converter...).
+the same runs. Prints CPU per step, the samples by area (tracing, monitor, expressions,
+records, converter...) and the top frames (self and inclusive), each as % of the process's
+samples and as ms of CPU per step (share x CPU per step). `python -m benchmarks.profile
+--summarise RAW MS_PER_STEP` reads a saved profile again.
 Raw stacks and the summary go to benchmarks/results/profile-<date>/ (py-spy's collapsed format:
 `flamegraph.pl` or speedscope read it).
 """
@@ -38,44 +40,45 @@ from benchmarks.topology import (
 
 STEPS = {"chain": CHAIN, "fan": FAN + 1, "dag": 200, "throughput": WORKFLOWS * WORKFLOW_STEPS}
 
-# area -> substrings of a frame (first match along the stack, from the leaf up, wins)
+# area -> substrings of a frame's "function (file:line)"; a sample counts for the first area,
+# in this order, that any frame of its stack matches (cadenza's own areas first)
 AREAS: dict[str, tuple[str, ...]] = {
     "tracing (spans, OTel)": ("opentelemetry", "observability/tracing", "engine/telemetry"),
     "monitor and metrics": ("observability/monitor", "baselines", "engine/progress"),
-    "expressions (CEL)": ("celpy", "cel_", "dsl/expressions", "engine/scope", "lark"),
-    "validation (definition)": ("dsl/validate", "dsl/rules", "dsl/models", "dsl/plan"),
+    "expressions (CEL)": ("celpy", "cel_", "dsl/expressions", "engine/scope"),
+    "validation of the definition": ("dsl/validate", "dsl/rules", "dsl/plan", "validate_cached"),
     "records, details, visibility": (
         "engine/records",
         "engine/visibility",
         "engine/outputs",
         "engine/facts",
     ),
-    "pydantic (models, converter)": ("pydantic",),
-    "payload conversion (SDK converter, json)": ("converter", "json/", "payload"),
-    "workflow sandbox": ("worker/workflow_sandbox",),
-    "engine (interpreter, scheduler, steps)": ("workflows/engine", "workflows/"),
-    "step executor (activity side)": ("activities/",),
-    "SDK workflow instance": ("_workflow_instance", "_workflow.py"),
-    "SDK activity worker": ("_activity.py",),
-    "protobuf": ("protobuf",),
-    "asyncio": ("asyncio/",),
+    "other cadenza workflow code": ("workflows/",),
+    "cadenza step executor (activity side)": ("activities/",),
+    "workflow sandbox (_run_code, importer)": ("workflow_sandbox",),
+    "payload conversion (SDK converter, pydantic, json)": ("converter", "pydantic", "json/"),
+    "SDK workflow instance": ("_workflow_instance", "worker/_workflow.py"),
+    "SDK activity worker": ("worker/_activity.py",),
+    "SDK core bridge calls": ("temporalio/bridge",),
+    "thread pool (workflow activations)": ("concurrent/futures",),
+    "event loop (select, wake-ups)": ("asyncio/", "selectors.py"),
 }
 
 
 def frames(line: str) -> tuple[list[str], int]:
     stack, _, count = line.rpartition(" ")
-    return stack.split(";"), int(count)
+    return [f.rsplit(":", 1)[0] + ")" if ":" in f else f for f in stack.split(";")], int(count)
 
 
 def area(stack: list[str]) -> str:
-    for frame in reversed(stack):
-        for name, needles in AREAS.items():
-            if any(n in frame for n in needles):
-                return name
+    for name, needles in AREAS.items():
+        if any(n in frame for frame in stack for n in needles):
+            return name
     return "other"
 
 
-def summarise(raw: Path, top: int = 25) -> dict[str, Any]:
+def summarise(raw: Path, cpu_ms_per_step: float = 0.0, top: int = 25) -> dict[str, Any]:
+    """Shares of the samples (and, given the CPU per step, ms per step) by area and frame."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     areas: Counter[str] = Counter()
@@ -90,14 +93,17 @@ def summarise(raw: Path, top: int = 25) -> dict[str, Any]:
             inclusive[frame] += count
         areas[area(stack)] += count
 
-    def pct(counter: Counter[str], n: int) -> list[tuple[str, float]]:
-        return [(k, round(100 * v / max(total, 1), 1)) for k, v in counter.most_common(n)]
+    def pct(counter: Counter[str], n: int) -> list[tuple[str, float, float]]:
+        return [
+            (k, round(100 * v / max(total, 1), 1), round(cpu_ms_per_step * v / max(total, 1), 3))
+            for k, v in counter.most_common(n)
+        ]
 
     return {
         "samples": total,
-        "areas_pct": pct(areas, len(AREAS) + 1),
-        "self_pct": pct(own, top),
-        "inclusive_pct": pct(inclusive, top * 2),
+        "areas": pct(areas, len(AREAS) + 1),
+        "self": pct(own, top),
+        "inclusive": pct(inclusive, top * 3),
     }
 
 
@@ -123,7 +129,7 @@ async def record(
     spy.wait(60)
     per_step = cpu / runs / STEPS[scenario] * 1000
     summary = {"worker_cpu_ms_per_step": round(per_step, 3), "seconds": seconds}
-    return {**summary, **summarise(out)}
+    return {**summary, **summarise(out, per_step)}
 
 
 async def main() -> None:
@@ -131,7 +137,15 @@ async def main() -> None:
     parser.add_argument("--py-spy", default=".venv-peers/bin/py-spy")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--scenario", default="chain")
+    parser.add_argument("--summarise", nargs=2, metavar=("RAW", "MS_PER_STEP"))
     args = parser.parse_args()
+    if args.summarise:
+        summary = summarise(Path(args.summarise[0]), float(args.summarise[1]))
+        for key in ("areas", "self", "inclusive"):
+            print(f"{key} (% of samples, ms CPU per step):")
+            for name, share, ms in summary[key]:
+                print(f"  {share:5.1f}%  {ms:6.3f}  {name}")
+        return
     folder = RESULTS / f"profile-{time.strftime('%Y-%m-%d-%H%M')}"
     folder.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {}
@@ -142,11 +156,10 @@ async def main() -> None:
             print(
                 f"\n== {system.name}: {report[system.name]['worker_cpu_ms_per_step']} ms CPU/step"
             )
-            for name, share in report[system.name]["areas_pct"]:
-                print(f"  {share:5.1f}%  {name}")
-            print("  self:")
-            for name, share in report[system.name]["self_pct"][:15]:
-                print(f"  {share:5.1f}%  {name}")
+            for key in ("areas", "self"):
+                print(f"  {key} (% of samples, ms CPU per step):")
+                for name, share, ms in report[system.name][key][:16]:
+                    print(f"  {share:5.1f}%  {ms:6.3f}  {name}")
     (folder / f"summary-{args.scenario}.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"written to {folder}")
 

@@ -18,11 +18,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from benchmarks.common import run_cadenza
@@ -313,6 +314,39 @@ async def interleave(
             if pid:
                 samples[system.name].cpu.append(process_cpu(pid) - before)
     return samples
+
+
+async def history_breakdown(client: Client, workflow_id: str) -> dict[str, dict[str, int]]:
+    """Count and bytes of a run's history events by type, and of the payloads they carry."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    kinds: dict[str, dict[str, int]] = {}
+    for event in history.events:
+        kind = kinds.setdefault(
+            EventType.Name(event.event_type).removeprefix("EVENT_TYPE_"),
+            {"events": 0, "bytes": 0, "payload_bytes": 0},
+        )
+        kind["events"] += 1
+        kind["bytes"] += event.ByteSize()
+        kind["payload_bytes"] += sum(p.ByteSize() for p in _payloads(event))
+    return kinds
+
+
+def _payloads(message: Any) -> list[Any]:
+    """Every temporal.api.common.v1.Payload inside a protobuf message."""
+    if type(message).__name__ == "Payload":
+        return [message]
+    found = []
+    for descriptor, value in message.ListFields():
+        if descriptor.type != descriptor.TYPE_MESSAGE:
+            continue
+        if getattr(descriptor, "is_repeated", False) or isinstance(value, Iterable):
+            items = value.values() if hasattr(value, "values") else value
+            for item in items:
+                if hasattr(item, "ListFields"):
+                    found += _payloads(item)
+        else:
+            found += _payloads(value)
+    return found
 
 
 async def history_bytes(client: Client, workflow_id: str) -> tuple[int, int]:
