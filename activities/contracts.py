@@ -6,7 +6,13 @@ import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 
 class ErrorType(StrEnum):
@@ -58,6 +64,25 @@ class StepActivityInput(BaseModel):
         default_factory=list, description="The step's declared metrics (ctx.metrics records them)."
     )
     metrics_enabled: bool = Field(True, description="The step's metrics_enabled.")
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Fields at their defaults are not sent (they decode to the same): every activity's
+        scheduled event in history carries this input, and the defaults were half its bytes."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in _QUIET_DEFAULTS:
+                if name in data and data[name] == _QUIET_DEFAULTS[name]:
+                    del data[name]
+        return data
+
+
+_QUIET_DEFAULTS: dict[str, Any] = {
+    "input_schema": None,
+    "role": "step",
+    "custom_metrics": [],
+    "metrics_enabled": True,
+}
 
 
 class StepActivityResult(BaseModel):

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     telemetry: bool = Field(
         True, description="Spans, metrics and the monitor; off: no spans are made at all."
     )
+    temporal_spans: bool = Field(
+        False,
+        description="Temporal's own spans too (RunWorkflow, StartActivity, RunActivity, ...) "
+        "besides cadenza's run, step and attempt spans; about 0.4 ms of worker CPU per step "
+        "(docs/benchmarks.md). The trace context reaches activities and child runs either way.",
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: any free)."
     )

@@ -162,7 +162,7 @@ def build_worker(
     plugins = list(worker_options.pop("plugins", []))
     if observed is not None:
         alerts = observed.alerts
-        plugins.append(observed.tracing.plugin())
+        plugins.append(observed.tracing.plugin(settings.temporal_spans))
     plugins.append(agent_plugin())
     alerting = AlertActivities(alerts or AlertManager(alert_sinks(settings, http)))
     from activities.reasoning.llm import LlmActivities, Providers  # LangChain: workers only
