@@ -55,7 +55,7 @@ VARIANTS: dict[str, tuple[list[str], dict[str, str], list[str] | None, bool]] = 
     "eager workflow start (floor asks)": ([], {}, None, True),
     "cache 100 workflows": ([], {"CADENZA_MAX_CACHED_WORKFLOWS": "100"}, None, False),
     "no telemetry": ([], {"CADENZA_TELEMETRY": "false"}, None, False),
-    "workflow-task pollers 10, activity pollers 10": (
+    "workflow-task and activity pollers 10 (SDK 5)": (
         [],
         {},
         variant_worker(
@@ -87,15 +87,48 @@ async def measure(name: str, rounds: int) -> dict[str, Any]:
     return result
 
 
+async def side_by_side(name: str, rounds: int) -> dict[str, Any]:
+    """The baseline and the variant as two topologies open at once, their runs interleaved
+    (baseline cadenza, variant cadenza, baseline floor, variant floor, ...): both under the
+    same machine load, which separate topologies one after the other are not."""
+    server_args, env, command, eager = VARIANTS[name]
+    async with topology() as base, topology(server_args, env, command) as other:
+        floor_base, floor_other = FloorSystem(base), FloorSystem(other, eager_start=eager)
+        floor_base.name, floor_other.name = "floor", "floor-variant"
+        systems: list[System] = [
+            CadenzaSystem(base),
+            CadenzaSystem(other, name="cadenza-variant"),
+            floor_base,
+            floor_other,
+        ]
+        result = row("throughput", await interleave(systems, "throughput", rounds))
+    result["variant"] = name
+    v = result["values"]
+    print(
+        f"{name:46s} cadenza {v['cadenza']:6.2f} -> {v['cadenza-variant']:6.2f} wf/s  "
+        f"floor {v['floor']:6.2f} -> {v['floor-variant']:6.2f} wf/s",
+        flush=True,
+    )
+    return result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=";".join(VARIANTS), help="names, ;-separated")
     parser.add_argument("--out", default=f"settings-{time.strftime('%Y-%m-%d-%H%M')}.json")
+    parser.add_argument("--side-by-side", action="store_true", help="see side_by_side")
     args = parser.parse_args()
-    names = [n for n in args.variants.split(",") if n != "baseline"]
-    rows = [await measure(name, args.rounds) for name in ["baseline", *names, "baseline"]]
-    write_results(args.out, rounds=args.rounds, scenario="throughput", variants=rows)
+    rows: list[dict[str, Any]] = []
+    if args.side_by_side:
+        for name in args.variants.split(";"):
+            rows.append(await side_by_side(name, args.rounds))
+            write_results(args.out, rounds=args.rounds, scenario="throughput", side_by_side=rows)
+        return
+    names = [n for n in args.variants.split(";") if n != "baseline"]
+    for name in ["baseline", *names, "baseline"]:
+        rows.append(await measure(name, args.rounds))
+        write_results(args.out, rounds=args.rounds, scenario="throughput", variants=rows)
 
 
 if __name__ == "__main__":
