@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -165,7 +166,11 @@ async def topology(
     worker_cmd: Sequence[str] | None = None,
 ) -> AsyncIterator[Topology]:
     """Start everything on a fresh file-backed server configured as `cadenza server` is (WAL,
-    synchronous=FULL, tuned), plus `server_args` (e.g. dynamic config); stop it all after."""
+    synchronous=FULL, tuned), plus `server_args` (e.g. dynamic config); stop it all after,
+    also when the benchmark is stopped by SIGTERM (a timeout, `kill`)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix="cadenza-bench-") as tmp:
         logs = Path(tmp)
         config = ServerConfig(
@@ -198,6 +203,13 @@ async def topology(
             for proc in (worker, floor):
                 stop(proc)
             server.stop()
+            if previous in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM as Ctrl-C: the `finally` blocks stop the server and the worker processes."""
+    raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------------------- systems
