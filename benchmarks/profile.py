@@ -40,8 +40,10 @@ from benchmarks.topology import (
 
 STEPS = {"chain": CHAIN, "fan": FAN + 1, "dag": 200, "throughput": WORKFLOWS * WORKFLOW_STEPS}
 
-# area -> substrings of a frame's "function (file:line)"; a sample counts for the first area,
-# in this order, that any frame of its stack matches (cadenza's own areas first)
+# area -> substrings of a frame's "function (file:line)". cadenza's own areas (the first
+# SPECIFIC) are looked for from the leaf up, the nearest frame deciding: work nested inside a
+# span's context counts for that work, not for tracing. A sample none of them matches counts
+# for the first of the other areas, in this order, that any frame of its stack matches.
 AREAS: dict[str, tuple[str, ...]] = {
     "tracing (spans, OTel)": ("opentelemetry", "observability/tracing", "engine/telemetry"),
     "monitor and metrics": ("observability/monitor", "baselines", "engine/progress"),
@@ -70,9 +72,17 @@ def frames(line: str) -> tuple[list[str], int]:
     return [f.rsplit(":", 1)[0] + ")" if ":" in f else f for f in stack.split(";")], int(count)
 
 
+SPECIFIC = 7
+
+
 def area(stack: list[str]) -> str:
-    for name, needles in AREAS.items():
-        if any(n in frame for frame in stack for n in needles):
+    names = list(AREAS)
+    for frame in reversed(stack):
+        for name in names[:SPECIFIC]:
+            if any(n in frame for n in AREAS[name]):
+                return name
+    for name in names[SPECIFIC:]:
+        if any(n in frame for frame in stack for n in AREAS[name]):
             return name
     return "other"
 
