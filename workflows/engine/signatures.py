@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from temporalio import workflow
 
-from workflows.contracts import DecisionInput
+from workflows.contracts import KEYS_ACTIVITY, DecisionInput
 
 MAX_VALIDITY_SECONDS = 7 * 86400
 """A signed decision may be valid for at most this long (a leaked one expires)."""
@@ -98,3 +99,16 @@ class Signing:
         if request.signature:
             self.used.add(request.signature)
         return request.key_id
+
+
+async def trusted() -> Signing | None:
+    """The workers' trusted approval keys, taken into the run's history by the local activity
+    `cadenza.approvals.keys` (never read again on replay): a Signing when there are keys, else
+    None (decisions are then only what callers claim)."""
+    keys: dict[str, str] = await workflow.execute_local_activity(
+        KEYS_ACTIVITY,
+        result_type=dict,
+        start_to_close_timeout=timedelta(seconds=10),
+        summary="trusted approval keys",
+    )
+    return Signing(keys) if keys else None

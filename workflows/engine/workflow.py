@@ -18,7 +18,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.contracts import ErrorType
 from workflows.contracts import (
-    KEYS_ACTIVITY,
     RESOLVE_ACTIVITY,
     RUN_WORKFLOW,
     SA_TAGS,
@@ -43,7 +42,7 @@ from workflows.contracts import (
 )
 from workflows.dsl.models import AdvancedWorkflow, StepType
 from workflows.dsl.validate import ValidationReport, input_diagnostics, validate_cached
-from workflows.engine import approvals, events, queues, suspension, versions
+from workflows.engine import approvals, events, queues, signatures, suspension, versions
 from workflows.engine.alerts import ENDED_ALERTS, ended_alert, send_alert
 from workflows.engine.facts import learn
 from workflows.engine.interpreter import Interpreter
@@ -336,14 +335,7 @@ class AdvancedWorkflowRun:
         has_approvals = any(s.step_type == StepType.APPROVAL for s in definition.all_steps())
         if not has_approvals or not versions.patched("signed-decisions"):
             return
-        keys: dict[str, str] = await workflow.execute_local_activity(
-            KEYS_ACTIVITY,
-            result_type=dict,
-            start_to_close_timeout=timedelta(seconds=10),
-            summary="trusted approval keys",
-        )
-        if keys:
-            self._signing = Signing(keys)
+        self._signing = await signatures.trusted()
 
     async def _resolved(self, run: RunInput) -> RunInput:
         """A run started by name (`{workflow, version, input}`) gets its definition from the

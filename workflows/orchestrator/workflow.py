@@ -25,7 +25,6 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import ErrorType
 from workflows.agent.graph import model_call_config
 from workflows.contracts import (
-    KEYS_ACTIVITY,
     SA_STATE,
     TASK_WORKFLOW,
     AuditEntry,
@@ -35,7 +34,7 @@ from workflows.contracts import (
     PendingApproval,
     parse_signal,
 )
-from workflows.engine import approvals
+from workflows.engine import approvals, signatures
 from workflows.engine.approvals import Decision as Verdict
 from workflows.engine.signatures import Signing
 from workflows.orchestrator.models import (
@@ -190,14 +189,7 @@ class AgenticTaskRun:
     async def _trust_keys(self) -> None:
         """Take the workers' trusted approval keys into the history (never read again on
         replay): with keys, only signed decisions are accepted."""
-        keys: dict[str, str] = await workflow.execute_local_activity(
-            KEYS_ACTIVITY,
-            result_type=dict,
-            start_to_close_timeout=timedelta(seconds=10),
-            summary="trusted approval keys",
-        )
-        if keys:
-            self._signing = Signing(keys)
+        self._signing = await signatures.trusted()
 
     async def _wait_for_decision(self, asked: dict[str, Any], timeout: float) -> None:
         self._result.status = "waiting"
