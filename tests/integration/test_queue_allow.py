@@ -1,22 +1,25 @@
 """The operator's allow-list of capability queues on the real server: with CADENZA_QUEUES_ALLOW
 on the workers, a run routing a step elsewhere fails before it schedules anything (Forbidden,
 naming the step, the queue and the setting); an allowed queue runs; a run without routed steps
-asks the workers nothing."""
+asks the workers nothing; an agentic task with a capability outside the list fails the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from activities.registry import ActionRegistry
+from tests.support.tasks import analysis, echo, script
 from worker.client import CadenzaClient
 from worker.settings import Settings
 from worker.wiring import running_worker
 from workflows.contracts import WorkflowState
+from workflows.orchestrator import TaskInput
 
 
 def routed(capability: str) -> dict[str, Any]:
@@ -88,3 +91,23 @@ async def asked(client: Client, execution_id: str) -> bool:
         if b"queue-allow-list" in data or b"cadenza.queues.allowed" in data:
             return True
     return False
+
+
+async def test_an_agentic_task_routed_outside_the_allow_list_fails_before_any_call(
+    client: Client, registry: ActionRegistry, task_queue: str, tmp_path: Path
+) -> None:
+    model = script(tmp_path, "never", [analysis(subtasks=[echo(n=1)])])
+    request = TaskInput(task="Train it", tools=["std.echo"], model=model, capabilities=["gpu"])
+    settings = Settings(queues_allow="cadenza.cpu-*", llm_scripts=tmp_path)
+    cadenza = CadenzaClient(client, task_queue)
+    async with running_worker(client, settings, registry, task_queue=task_queue):
+        handle = await cadenza.start_task(request)
+        result = await asyncio.wait_for(cadenza.task_result(handle.id), timeout=60)
+    assert result.status == "failed"
+    assert result.error is not None and result.error.type == "Forbidden"
+    assert "capability 'gpu'" in result.error.message
+    assert (
+        "'cadenza.gpu'" in result.error.message and "CADENZA_QUEUES_ALLOW" in result.error.message
+    )
+    # refused before the model was asked anything
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in await event_types(client, handle.id)

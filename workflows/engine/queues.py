@@ -36,22 +36,35 @@ def routed(definition: AdvancedWorkflow) -> dict[str, str]:
     }
 
 
-def refusal(routes: dict[str, str], allowed: list[str]) -> ErrorInfo | None:
-    """The error of the first step routed to a queue no pattern of `allowed` matches (an empty
-    list allows every queue)."""
+def refusal(
+    routes: dict[str, str], allowed: list[str], what: str = "step {!r}"
+) -> ErrorInfo | None:
+    """The error of the first route (`what` names it: a step, or a task's capability) to a
+    queue no pattern of `allowed` matches (an empty list allows every queue)."""
     if not allowed:
         return None
-    for step_id, queue in routes.items():
+    for name, queue in routes.items():
         if not any(fnmatchcase(queue, pattern) for pattern in allowed):
             return ErrorInfo(
                 type=ErrorType.FORBIDDEN,
-                message=f"step {step_id!r} is routed to task queue {queue!r}, which the workers "
-                f"do not allow: CADENZA_QUEUES_ALLOW is {','.join(allowed)!r}; add the queue "
-                "there (names or globs) or route the step to an allowed capability",
-                step_id=step_id,
+                message=f"{what.format(name)} is routed to task queue {queue!r}, which the "
+                f"workers do not allow: CADENZA_QUEUES_ALLOW is {','.join(allowed)!r}; add the "
+                "queue there (names or globs) or route to an allowed capability",
+                step_id=name if what == "step {!r}" else None,
                 non_retryable=True,
             )
     return None
+
+
+async def allowed_queues() -> list[str]:
+    """The workers' CADENZA_QUEUES_ALLOW, taken into the history (a local activity)."""
+    allowed: list[str] = await workflow.execute_local_activity(
+        QUEUES_ACTIVITY,
+        result_type=list,
+        start_to_close_timeout=timedelta(seconds=10),
+        summary="allowed task queues",
+    )
+    return allowed
 
 
 async def check(
@@ -64,13 +77,7 @@ async def check(
     routes = routed(definition)
     if not routes or not versions.patched(QUEUES_PATCH):
         return
-    allowed: list[str] = await workflow.execute_local_activity(
-        QUEUES_ACTIVITY,
-        result_type=list,
-        start_to_close_timeout=timedelta(seconds=10),
-        summary="allowed task queues",
-    )
-    error = refusal(routes, allowed)
+    error = refusal(routes, await allowed_queues())
     if error is None:
         return
     state.error = error

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import ErrorType
+from activities.contracts import TASK_QUEUE_PREFIX, ErrorType
 from workflows.agent.graph import model_call_config
 from workflows.contracts import (
     SA_STATE,
@@ -34,7 +34,7 @@ from workflows.contracts import (
     PendingApproval,
     parse_signal,
 )
-from workflows.engine import approvals, signatures
+from workflows.engine import approvals, queues, signatures
 from workflows.engine.approvals import Decision as Verdict
 from workflows.engine.signatures import Signing
 from workflows.orchestrator.models import (
@@ -48,6 +48,15 @@ from workflows.orchestrator.models import (
 
 SIGNED_DECISIONS = "task-signed-decisions"
 """Patch: a task begun with it takes the trusted approval keys at start (a local activity)."""
+TASK_QUEUES = "task-queue-allow-list"
+"""Patch: a task routed to capability queues checks them against CADENZA_QUEUES_ALLOW first."""
+
+
+def task_routes(request: TaskInput) -> dict[str, str]:
+    """The capability queues a task may send work to: its own `capability` and those its
+    analysis may route subtasks to."""
+    names = ([request.capability] if request.capability else []) + list(request.capabilities)
+    return {name: TASK_QUEUE_PREFIX + name for name in names}
 
 
 @workflow.defn(name=TASK_WORKFLOW, failure_exception_types=[ValidationError])
@@ -161,6 +170,8 @@ class AgenticTaskRun:
     async def run(self, request: TaskInput) -> TaskResult:
         # first, before anything that waits (workflows/engine/versions.py says why)
         signed = workflow.patched(SIGNED_DECISIONS)
+        routes = task_routes(request)
+        checked = bool(routes) and workflow.patched(TASK_QUEUES)
         from langgraph.checkpoint.memory import InMemorySaver
         from langgraph.errors import GraphRecursionError
         from langgraph.types import Command
@@ -172,6 +183,11 @@ class AgenticTaskRun:
             "recursion_limit": 8 * (request.max_recoveries + 3),
         }
         self._show()
+        if checked:
+            error = queues.refusal(routes, await queues.allowed_queues(), "capability {!r}")
+            if error is not None:  # before any model or tool call
+                failure = {"type": error.type, "message": error.message}
+                return self._finish({"failure": failure})  # type: ignore[typeddict-item]
         if signed:
             await self._trust_keys()
         try:
