@@ -46,6 +46,7 @@ def chain(n: int, local: bool = False) -> dict[str, Any]:
     extra = {"execution": "local"} if local else {}
     return {
         "workflow_id": "bench-chain",
+        "default_execution": "activity",  # as the floor; `local` steps say so themselves
         "steps": [
             {
                 "step_id": f"s{i}",
@@ -65,6 +66,7 @@ def parallel(n: int, width: int) -> dict[str, Any]:
         # one id per size: the monitor's baselines are per definition, and a 1,000-child run
         # measured against 100-child ones raised anomaly alerts in the middle of the benchmark
         "workflow_id": f"bench-parallel-{n}",
+        "default_execution": "activity",
         "max_parallel_steps": width,
         "steps": [{"step_id": "fan", "step_type": "parallel", "parallel_steps": children}],
     }
@@ -75,6 +77,7 @@ def mapped(width: int) -> dict[str, Any]:
     body = {"step_id": "echo", "action": "std.echo", "input_mapping": {"n": "item", "i": "index"}}
     return {
         "workflow_id": "bench-map",
+        "default_execution": "activity",
         "max_parallel_steps": width,
         "steps": [
             {"step_id": "each", "step_type": "map", "map": {"items": "input.items", "step": body}}
@@ -86,6 +89,7 @@ def counting_loop(iterations: int) -> dict[str, Any]:
     """A loop of exactly `iterations` `std.echo` iterations."""
     return {
         "workflow_id": "bench-loop",
+        "default_execution": "activity",
         "steps": [
             {
                 "step_id": "spin",

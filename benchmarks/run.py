@@ -74,7 +74,12 @@ def dag(spec: list[dict[str, Any]], width: int) -> dict[str, Any]:
                 "input_mapping": {"x": f"input.v + {s['k']}", "prev": f"[{prev}]"},
             }
         )
-    return {"workflow_id": "bench-dag", "max_parallel_steps": width, "steps": steps}
+    return {
+        "workflow_id": "bench-dag",
+        "max_parallel_steps": width,
+        "default_execution": "activity",  # as the floor's activities
+        "steps": steps,
+    }
 
 
 # ---------------------------------------------------------------------------- measuring

@@ -27,6 +27,7 @@ SETTINGS = {
 def chain(n: int) -> dict:
     return {
         "workflow_id": "bench",
+        "default_execution": "activity",
         "steps": [
             {"step_id": f"s{i}", "action": "std.echo", "dependencies": [f"s{i - 1}"] if i else []}
             for i in range(n)
