@@ -107,17 +107,22 @@ def test_a_run_asks_its_workers_only_what_it_needs() -> None:
     std_only = definition(
         {"step_id": "a", "action": "std.echo"}, {"step_id": "b", "action": "std.log"}
     )
-    assert facts._undecided(std_only, {}) == []
-    assert not facts._wants_durations(std_only)
+    assert facts._undecided(std_only, std_only.all_steps(), {}) == []
+    assert not facts._wants_durations(std_only, std_only.all_steps())
     user = definition(
         {"step_id": "a", "action": "t.quick", "error_handlers": ["t.fix"]},
         {"step_id": "b", "action": "t.slow", "execution": "activity"},
     )
-    assert facts._undecided(user, {}) == ["t.fix", "t.quick"]
-    assert facts._undecided(user, {"t.quick": "local"}) == ["t.fix"]
-    assert facts._undecided(user.model_copy(update={"default_execution": "local"}), {}) == []
+    steps = user.all_steps()
+    assert facts._undecided(user, steps, {}) == ["t.fix", "t.quick"]
+    assert facts._undecided(user, steps, {"t.quick": "local"}) == ["t.fix"]
+    local = user.model_copy(update={"default_execution": "local"})
+    assert facts._undecided(local, steps, {}) == []
     many = definition(*({"step_id": f"s{i}", "action": "std.sleep"} for i in range(3)))
-    assert facts._wants_durations(many.model_copy(update={"max_parallel_steps": 2}))
+    assert facts._wants_durations(
+        many.model_copy(update={"max_parallel_steps": 2}), many.all_steps()
+    )
     assert not facts._wants_durations(
-        many.model_copy(update={"max_parallel_steps": 2, "optimization_enabled": False})
+        many.model_copy(update={"max_parallel_steps": 2, "optimization_enabled": False}),
+        many.all_steps(),
     )

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 
-from activities.contracts import STD_EXECUTION, Execution
+from activities.contracts import Execution
 from workflows.contracts import ExecutionOptions
 from workflows.dsl import plan
 from workflows.dsl.models import AdvancedWorkflow, StepType, WorkflowStep
@@ -65,22 +65,24 @@ def _actions(step: WorkflowStep) -> list[str]:
     return names
 
 
-def _undecided(definition: AdvancedWorkflow, known: dict[str, Execution]) -> list[str]:
-    """Actions whose execution depends on what the workers declared and is not known yet."""
-    if definition.default_execution is not None:
-        return []
-    names: set[str] = set()
-    for step in definition.all_steps():
-        if step.execution is None and not step.agent_capability:
-            names.update(_actions(step))
-    return sorted(n for n in names if n not in STD_EXECUTION and n not in known)
+def _undecided(
+    definition: AdvancedWorkflow, steps: list[WorkflowStep], known: dict[str, Execution]
+) -> list[str]:
+    """Actions whose execution only the workers' declarations decide, and not known yet."""
+    names = {
+        name
+        for step in steps
+        for name in _actions(step)
+        if plan.execution_of(definition, step, name, None) is None
+    }
+    return sorted(names - known.keys())
 
 
-def _wants_durations(definition: AdvancedWorkflow) -> bool:
+def _wants_durations(definition: AdvancedWorkflow, steps: list[WorkflowStep]) -> bool:
     """Priorities decide something only when steps wait for a slot."""
     if not definition.optimization_enabled:
         return False
-    runnable = [s for s in definition.all_steps() if s.step_type != StepType.PARALLEL]
+    runnable = [s for s in steps if s.step_type != StepType.PARALLEL]
     return len(runnable) > definition.max_parallel_steps
 
 
@@ -88,10 +90,11 @@ async def learn(definition: AdvancedWorkflow, options: ExecutionOptions) -> Exec
     """The run's options with what its workers know, asking them only what the run needs (a
     sub-workflow inherits what its parent learned of actions). A run whose history predates
     `FACTS_PATCH` keeps its options: every action an activity, priorities by step counts."""
+    everything = definition.all_steps()
     known = dict(options.action_execution or {})
-    actions = _undecided(definition, known)
-    steps = [s.step_id for s in definition.all_steps()] if _wants_durations(definition) else []
-    defaults = any(s.execution is None and not s.agent_capability for s in definition.all_steps())
+    actions = _undecided(definition, everything, known)
+    steps = [s.step_id for s in everything] if _wants_durations(definition, everything) else []
+    defaults = any(s.execution is None and not s.agent_capability for s in everything)
     if not (actions or steps or defaults) or not versions.patched(FACTS_PATCH):
         return options
     facts = RunFacts()

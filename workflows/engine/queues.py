@@ -36,21 +36,21 @@ def routed(definition: AdvancedWorkflow) -> dict[str, str]:
     }
 
 
-def refusal(
-    routes: dict[str, str], allowed: list[str], what: str = "step {!r}"
-) -> ErrorInfo | None:
-    """The error of the first route (`what` names it: a step, or a task's capability) to a
-    queue no pattern of `allowed` matches (an empty list allows every queue)."""
+def refusal(routes: dict[str, str], allowed: list[str], steps: bool = True) -> ErrorInfo | None:
+    """The error of the first route (`routes`: step id -> queue, or with `steps` false a task's
+    capability -> queue) to a queue no pattern of `allowed` matches (an empty list allows every
+    queue)."""
     if not allowed:
         return None
     for name, queue in routes.items():
         if not any(fnmatchcase(queue, pattern) for pattern in allowed):
             return ErrorInfo(
                 type=ErrorType.FORBIDDEN,
-                message=f"{what.format(name)} is routed to task queue {queue!r}, which the "
-                f"workers do not allow: CADENZA_QUEUES_ALLOW is {','.join(allowed)!r}; add the "
-                "queue there (names or globs) or route to an allowed capability",
-                step_id=name if what == "step {!r}" else None,
+                message=f"{'step' if steps else 'capability'} {name!r} is routed to task queue "
+                f"{queue!r}, which the workers do not allow: CADENZA_QUEUES_ALLOW is "
+                f"{','.join(allowed)!r}; add the queue there (names or globs) or route to an "
+                "allowed capability",
+                step_id=name if steps else None,
                 non_retryable=True,
             )
     return None

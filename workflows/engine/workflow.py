@@ -310,6 +310,7 @@ class AdvancedWorkflowRun:
             spans=self._spans,
         )
         # the status query shows every step pending while the run asks its workers
+        await queues.check(definition, self._state, self._finish)
         await self._trust_keys(definition)
         interpreter.learned(await learn(definition, run.options))
         self._ui.records, self._ui.definition = interpreter.records, definition
@@ -329,9 +330,7 @@ class AdvancedWorkflowRun:
 
     async def _trust_keys(self, definition: AdvancedWorkflow) -> None:
         """A run with approval steps takes the workers' trusted approval keys into its history
-        (a local activity, never read again on replay): with keys, decisions must be signed.
-        First, a run with routed steps checks them against the workers' allowed queues."""
-        await queues.check(definition, self._state, self._finish)
+        (a local activity, never read again on replay): with keys, decisions must be signed."""
         has_approvals = any(s.step_type == StepType.APPROVAL for s in definition.all_steps())
         if not has_approvals or not versions.patched("signed-decisions"):
             return

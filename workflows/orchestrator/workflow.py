@@ -184,12 +184,12 @@ class AgenticTaskRun:
         }
         self._show()
         if checked:
-            error = queues.refusal(routes, await queues.allowed_queues(), "capability {!r}")
+            error = queues.refusal(routes, await queues.allowed_queues(), steps=False)
             if error is not None:  # before any model or tool call
                 failure = {"type": error.type, "message": error.message}
                 return self._finish({"failure": failure})  # type: ignore[typeddict-item]
         if signed:
-            await self._trust_keys()
+            self._signing = await signatures.trusted()
         try:
             output = await app.ainvoke(_initial(request), config, version="v2")
             while output.interrupts:
@@ -201,11 +201,6 @@ class AgenticTaskRun:
             failure = {"type": ErrorType.WORKFLOW_FAILED, "message": f"the graph looped: {exc}"}
             return self._finish({"failure": failure})  # type: ignore[typeddict-item]
         return self._finish(output.value)
-
-    async def _trust_keys(self) -> None:
-        """Take the workers' trusted approval keys into the history (never read again on
-        replay): with keys, only signed decisions are accepted."""
-        self._signing = await signatures.trusted()
 
     async def _wait_for_decision(self, asked: dict[str, Any], timeout: float) -> None:
         self._result.status = "waiting"
