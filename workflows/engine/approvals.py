@@ -124,14 +124,3 @@ def note(
 ) -> None:
     """Add a reminder, escalation or timeout to the audit trail."""
     state.approvals.append(AuditEntry(at=at, kind=kind, by=by, detail=detail, step_id=step_id))
-
-
-def commands(execution_id: str, pending: PendingApproval) -> tuple[str, str]:
-    """The exact commands that approve `pending` (cadenza CLI, temporal CLI)."""
-    who = pending.approvers[0] if pending.approvers else "YOUR-NAME"
-    cli = f"cadenza approve {execution_id} {pending.step_id} --by {who}"
-    signal = (
-        f"temporal workflow signal --workflow-id {execution_id} --name approve "
-        f'--input \'{{"step_id": "{pending.step_id}", "by": "{who}"}}\''
-    )
-    return cli, signal

@@ -111,16 +111,6 @@ def ignored(state: ExecutionResult, payload: Any, why: str, at: str) -> None:
     state.audit.append(AuditEntry(at=at, kind="ignored", by=str(by)[:200], detail=why[:300]))
 
 
-def commands(execution_id: str, pending: PendingEvent) -> tuple[str, str]:
-    """The exact commands that send `pending`'s event (cadenza CLI, temporal CLI)."""
-    cli = f"cadenza send {execution_id} {pending.name} --data '{{}}'"
-    update = (
-        f"temporal workflow update execute --workflow-id {execution_id} --name event "
-        f'--input \'{{"name": "{pending.name}", "data": {{}}}}\''
-    )
-    return cli, update
-
-
 def _waiting(state: ExecutionResult, name: str) -> PendingEvent | None:
     return next(
         (p for p in state.pending_events.values() if p.name == name and p.received is None), None

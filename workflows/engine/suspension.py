@@ -128,15 +128,6 @@ def decide(
     return StepDecisionResult(step_id=request.step_id, decision=kind)  # type: ignore[arg-type]
 
 
-def commands(execution_id: str, step_id: str) -> list[str]:
-    """The exact commands that decide a suspended step."""
-    return [
-        f"cadenza retry-step {execution_id} {step_id} --by YOUR-NAME",
-        f"cadenza skip-step {execution_id} {step_id} --by YOUR-NAME --output '{{...}}'",
-        f"cadenza fail-step {execution_id} {step_id} --by YOUR-NAME --reason '...'",
-    ]
-
-
 def _output_refusal(definition: AdvancedWorkflow | None, step_id: str, output: Any) -> str | None:
     """A skip's output must be plain JSON of bounded size and hold the fields later steps (and
     the step's own output_mapping) read from it, where the expressions name them."""
