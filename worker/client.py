@@ -227,7 +227,7 @@ class CadenzaClient(RunMessages, ScheduleMethods):
             )
         if described.workflow_type != WORKFLOW_NAME:
             raise RerunRefused(f"{execution_id!r} is a {described.workflow_type}, not a run")
-        run = await self._original_input(handle)
+        run = await self.original_input(execution_id)
         report = validate_cached(run.definition, run.known_actions)
         if not report.ok or report.definition is None:
             raise RerunRefused(
@@ -240,8 +240,10 @@ class CadenzaClient(RunMessages, ScheduleMethods):
         rerun = run.model_copy(update={"rerun_of": execution_id, "reuse": reuse})
         return await self._start_run(rerun, model, new_id or new_execution_id(model))
 
-    async def _original_input(self, handle: WorkflowHandle[Any, Any]) -> RunInput:
-        """The RunInput a run started with, from the first event of its history."""
+    async def original_input(self, execution_id: str) -> RunInput:
+        """The RunInput a run started with (definition, input, options), from the first event
+        of its history."""
+        handle = self.client.get_workflow_handle(execution_id)
         async for event in handle.fetch_history_events():
             started = event.workflow_execution_started_event_attributes
             decoded = await self.client.data_converter.decode(started.input.payloads, [RunInput])

@@ -274,16 +274,7 @@ class ApprovalQueries:
 
     async def _original(self, run_id: str) -> RunInput:
         if run_id not in self._inputs:
-            cadenza = await self.cadenza()
-            handle = cadenza.client.get_workflow_handle(run_id)
-            run = RunInput()
-            async for event in handle.fetch_history_events():
-                started = event.workflow_execution_started_event_attributes
-                decoded = await cadenza.client.data_converter.decode(
-                    started.input.payloads, [RunInput]
-                )
-                run = decoded[0]
-                break
+            run = await (await self.cadenza()).original_input(run_id)
             if len(self._inputs) > 1000:
                 self._inputs.clear()
             self._inputs[run_id] = run
