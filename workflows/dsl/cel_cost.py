@@ -119,6 +119,24 @@ def _design() -> tuple[Size, Size]:
 DESIGN_VALUE, DESIGN_ROOT = _design()
 
 
+def within(size: Size | None, bound: Size | None, depth: int = 0) -> bool:
+    """Whether `size` is at most `bound` in every part (length, weight, longest string, its
+    elements' and fields' bounds): then any pricing of a value of `size` is at most the same
+    pricing of `bound`, since every cost and result size here grows with the sizes it is given
+    (`tests/unit/test_cel_cost.py` checks it)."""
+    if size is None or size is bound:
+        return True
+    if bound is None or depth > MAX_VALUE_DEPTH:
+        return False
+    return (
+        size.n <= bound.n
+        and size.w <= bound.w
+        and size.l <= bound.l
+        and within(size.item, bound.item, depth + 1)
+        and within(size.field, bound.field, depth + 1)
+    )
+
+
 class ValueLimit(CadenzaError):
     """A value too large or too deep to enter an evaluation; `args[0]` says which limit."""
 
@@ -160,7 +178,8 @@ def _measure_list(value: list[Any] | tuple[Any, ...], memo: dict[int, Size], dep
                 break
     n = max([len(value)] + ([item.n] if item else []))
     chars = item.l if item else 0
-    return Size(n, weight + len(value) * LIST_ELEM_W, chars, item), length
+    # a collection weighs at least what a scalar does, an empty one too (sizes stay monotone)
+    return Size(n, SCALAR_W + weight + len(value) * LIST_ELEM_W, chars, item), length
 
 
 def _measure_map(value: dict[Any, Any], memo: dict[int, Size], depth: int) -> Any:
@@ -177,7 +196,7 @@ def _measure_map(value: dict[Any, Any], memo: dict[int, Size], depth: int) -> An
             break
     n = max([len(value)] + ([field.n] if field else []))
     chars = max(keys.l if keys else 0, field.l if field else 0)
-    return Size(n, weight + len(value) * MAP_ENTRY_W, chars, keys, field), length
+    return Size(n, SCALAR_W + weight + len(value) * MAP_ENTRY_W, chars, keys, field), length
 
 
 # -- functions the binding knows, by what they cost and give

@@ -28,6 +28,7 @@ from workflows.dsl.cel_cost import (
     Size,
     ValueLimit,
     measure,
+    within,
 )
 from workflows.dsl.cel_parse import Node, ParseError, parse, walk
 from workflows.dsl.diagnostics import DiagnosticCode
@@ -81,6 +82,8 @@ class Expression:
     """A compiled CEL expression: its syntax tree, the names and paths it reads, its cost."""
 
     __slots__ = (
+        "_bound",
+        "_plans",
         "_program",
         "_tree",
         "cost",
@@ -107,12 +110,16 @@ class Expression:
         reads = _Reads(self._tree)
         self.names = frozenset(reads.paths)
         self.paths: dict[str, frozenset[Path] | None] = reads.paths
+        self._plans = {name: _plan(paths) for name, paths in reads.paths.items()}
         steps = reads.paths.get("steps", frozenset())
         self.steps_dynamic = steps is None or () in steps
         self.step_references = frozenset(p[0] for p in steps or () if p)
         _check_functions(source, self._tree)
         sizes = {n: _DESIGN_SIZES.get(n, DESIGN_VALUE) for n in self.names}
-        self.cost, _ = Estimate(sizes).run(self._tree)
+        self.cost, result = Estimate(sizes).run(self._tree)
+        self._bound = self.cost + result.w * RESULT
+        """The cost at the design sizes, converting the result included: what any evaluation
+        on values no larger than those sizes stays under (`check`)."""
         if self.cost > BUDGET:
             raise ExpressionError(
                 source,
@@ -144,9 +151,10 @@ class Expression:
             ExpressionError: a value over MAX_VALUE_BYTES or nested over MAX_VALUE_DEPTH, or
                 the cost on these values over the budget.
         """
-        values = {n: _prune(scope[n], self.paths[n]) for n in self.names if n in scope}
+        values = {n: _prune(scope[n], self._plans[n]) for n in self.names if n in scope}
         estimate = Estimate({}, {n: v for n, v in values.items() if n not in _SCALAR_NAMES})
         entering = 0.0
+        bounded = all(not _is_collection(values[n]) for n in _SCALAR_NAMES.intersection(values))
         for name, value in estimate.values.items():
             try:
                 size, length = measure(value, estimate.memo)
@@ -161,6 +169,11 @@ class Expression:
                     DiagnosticCode.EXPRESSION_TOO_COSTLY,
                 )
             entering += size.w
+            bounded = bounded and within(size, _DESIGN_SIZES.get(name, DESIGN_VALUE))
+        if bounded and self._bound + entering * CONVERT <= BUDGET:
+            # no value is larger than validation priced this expression at: that bound holds
+            # (pricing the tree again on these values is most of an evaluation's cost)
+            return values
         cost, result = estimate.run(self._tree)
         cost += entering * CONVERT + result.w * RESULT
         if cost > BUDGET:
@@ -232,14 +245,28 @@ def _chain(node: Node, bound: frozenset[str]) -> tuple[str, Path] | None:
         node = node.args[0]
 
 
-def _prune(value: Any, paths: frozenset[Path] | None) -> Any:
-    """The part of `value` the paths read (the same answers, a smaller value to convert)."""
-    if paths is None or () in paths or not isinstance(value, dict):
-        return value
+Plan = dict[str, "Plan | None"]
+"""What of a value the paths read, field by field; None: all of it."""
+
+
+def _plan(paths: frozenset[Path] | None) -> Plan | None:
+    if paths is None or () in paths:
+        return None
     heads: dict[str, set[Path]] = {}
     for path in paths:
         heads.setdefault(path[0], set()).add(path[1:])
-    return {k: _prune(value[k], frozenset(rest)) for k, rest in heads.items() if k in value}
+    return {k: _plan(frozenset(rest)) for k, rest in heads.items()}
+
+
+def _prune(value: Any, plan: Plan | None) -> Any:
+    """The part of `value` the plan reads (the same answers, a smaller value to convert)."""
+    if plan is None or not isinstance(value, dict):
+        return value
+    return {k: _prune(value[k], rest) for k, rest in plan.items() if k in value}
+
+
+def _is_collection(value: Any) -> bool:
+    return isinstance(value, dict | list | tuple | str | bytes)
 
 
 def _check_functions(source: str, tree: Node) -> None:
