@@ -25,6 +25,7 @@ from temporalio.worker import Replayer
 from worker.codec import data_converter
 from worker.observability.tracing import install_tracing
 from worker.wiring import WORKFLOWS, agent_plugin, sandbox_runner
+from workflows.engine.visibility import DetailsInterceptor
 
 
 @dataclass
@@ -46,6 +47,7 @@ def replayer() -> Replayer:
     return Replayer(
         workflows=WORKFLOWS,
         workflow_runner=sandbox_runner(),
+        interceptors=[DetailsInterceptor()],
         data_converter=data_converter(),
         plugins=[OpenTelemetryPlugin(add_temporal_spans=True), agent_plugin()],
     )

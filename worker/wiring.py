@@ -37,6 +37,7 @@ from worker.services.health import Health, health_server
 from worker.settings import Settings
 from workflows.agent import AGENT_GRAPH, build_agent_graph
 from workflows.engine import AdvancedWorkflowRun, CadenzaBatchRun, CadenzaLoopRun, CadenzaMutex
+from workflows.engine.visibility import DetailsInterceptor
 from workflows.orchestrator import ORCHESTRATOR_GRAPH, AgenticTaskRun, build_orchestrator_graph
 
 # Modules shared by every workflow run instead of re-imported into each run's sandbox. The CEL
@@ -192,6 +193,7 @@ def build_worker(
         plugins=plugins,
         **{
             "workflow_runner": sandbox_runner(),
+            "interceptors": [DetailsInterceptor()],
             "max_cached_workflows": settings.max_cached_workflows,
             "max_concurrent_activities": settings.max_concurrent_activities,
             "graceful_shutdown_timeout": timedelta(seconds=settings.graceful_shutdown_seconds),

@@ -9,12 +9,14 @@ import subprocess
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from tests.support.servers import file_server
 from worker.client import CadenzaClient, DecisionRefused
 from worker.services.dev_server import temporal_binary
 from workflows.dsl.models import ExecutionResult, StepStatus, WorkflowState
+from workflows.engine.visibility import METADATA_QUERY
 
 
 def approval(sid: str, *deps: str, **spec: Any) -> dict[str, Any]:
@@ -230,3 +232,27 @@ async def test_waiting_approval_survives_worker_and_server_restarts(registry, tm
             result = await asyncio.wait_for(cadenza.result(handle.id), timeout=60)
     assert result.status == WorkflowState.COMPLETED, result.error
     assert result.steps["sign_off"].output["comment"] == "after two restarts"
+
+
+async def test_the_web_ui_reads_current_details_rendered_when_it_asks(
+    cadenza: CadenzaClient, worker_factory, client: Client
+) -> None:
+    """The details are rendered by the metadata query the Web UI sends, from the state of
+    that moment: what waits and the command that decides it, then the run's end."""
+    definition = wf(
+        {"step_id": "prepare", "action": "std.echo"},
+        approval("sign_off", "prepare", approvers=["ann"]),
+    )
+    async with worker_factory():
+        handle = await cadenza.start(definition)
+        await waiting(cadenza, handle.id, "sign_off")
+        temporal = client.get_workflow_handle(handle.id)
+        waits = await temporal.query(METADATA_QUERY, result_type=WorkflowMetadata)
+        assert "**approvals** v1\\.0: running" in waits.current_details  # Markdown-escaped
+        assert "steps: 1/2 completed, 1 waiting" in waits.current_details
+        assert f"cadenza approve {handle.id} sign_off --by ann" in waits.current_details
+        await cadenza.approve(handle.id, "sign_off", "ann")
+        await cadenza.result(handle.id)
+        done = await temporal.query(METADATA_QUERY, result_type=WorkflowMetadata)
+    assert "**approvals** v1\\.0: completed" in done.current_details
+    assert "steps: 2/2 completed" in done.current_details and "approve" not in done.current_details

@@ -79,6 +79,10 @@ class AdvancedWorkflowRun:
         """The whole execution state, in the shape of the execution result."""
         return self._state
 
+    def current_details(self) -> str:
+        """The Web UI's current details, rendered when read (`visibility.DetailsInterceptor`)."""
+        return self._ui.details()
+
     @workflow.update(name="approve")
     def approve(self, request: DecisionInput) -> DecisionResult:
         """Approve a waiting approval step (validated: see `approvals.refusal`)."""
@@ -109,14 +113,14 @@ class AdvancedWorkflowRun:
         recorded in the audit trail and ignored."""
         at = workflow.now().isoformat()
         approvals.from_signal(self._state, payload, "approve", at, self._signing)
-        self._ui.refresh()
+        self._ui.changed()
 
     @workflow.signal(name="reject")
     def reject_signal(self, payload: Any) -> None:
         """`reject` as a signal; an invalid one is audited and ignored."""
         at = workflow.now().isoformat()
         approvals.from_signal(self._state, payload, "reject", at, self._signing)
-        self._ui.refresh()
+        self._ui.changed()
 
     @workflow.update(name="cancel_step")
     def cancel_step(self, request: CancelStepInput) -> CancelStepResult:
@@ -169,13 +173,13 @@ class AdvancedWorkflowRun:
             why = f"event signal ignored: {refused}" if refused else ""
         if request is None or why:
             events.ignored(self._state, payload, why, workflow.now().isoformat())
-            self._ui.refresh()
+            self._ui.changed()
             return
         self._deliver(request)
 
     def _deliver(self, request: EventInput) -> EventResult:
         result = events.deliver(self._state, request, workflow.now().isoformat())
-        self._ui.refresh()
+        self._ui.changed()
         return result
 
     @workflow.update(name="retry_step")
@@ -216,7 +220,7 @@ class AdvancedWorkflowRun:
         result = suspension.decide(
             self._state, interpreter.suspensions if interpreter else None, request
         )
-        self._ui.refresh()
+        self._ui.changed()
         return result
 
     def _definition(self) -> AdvancedWorkflow | None:
@@ -247,7 +251,7 @@ class AdvancedWorkflowRun:
     def _audit(self, kind: str, by: str, detail: str) -> None:
         entry = AuditEntry(at=workflow.now().isoformat(), kind=kind, by=by, detail=detail)
         self._state.audit.append(entry)
-        self._ui.refresh()
+        self._ui.changed()
 
     @workflow.signal(name="pause")
     def pause(self, request: PauseInput) -> None:
@@ -325,7 +329,7 @@ class AdvancedWorkflowRun:
             if versions.patched("tags-search-attribute"):
                 workflow.upsert_search_attributes([SA_TAGS.value_set(definition.tags)])
         interpreter.sla.arm_run()
-        self._ui.refresh()
+        self._ui.changed()
         return definition, interpreter
 
     async def _trust_keys(self, definition: AdvancedWorkflow) -> None:
