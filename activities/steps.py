@@ -75,8 +75,9 @@ class StepExecutor:
             try:
                 result = await self._execute(args, info)
             except ApplicationError as exc:
-                span.set_attribute("cadenza.status", "failed")
-                span.set_attribute("cadenza.error_type", exc.type or "")
+                span.set_attributes(
+                    {"cadenza.status": "failed", "cadenza.error_type": exc.type or ""}
+                )
                 span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
                 raise
             except BaseException:
@@ -94,8 +95,9 @@ class StepExecutor:
                     non_retryable=True,
                 )
             request = activity.payload_converter().from_payload(args[0].payload, StepActivityInput)
-            trace.get_current_span().set_attribute("cadenza.step_id", request.step_id)
-            trace.get_current_span().set_attribute("cadenza.role", request.role)
+            trace.get_current_span().set_attributes(
+                {"cadenza.step_id": request.step_id, "cadenza.role": request.role}
+            )
             spec = self.registry.get(info.activity_type)
             request, links = _with_links(request, spec, self.reminder_links)
             params = _validated_params(spec, request)

@@ -122,10 +122,10 @@ def record_decision(execution_id: str, strategy: str, complexity: float) -> None
 
 
 def _finish(span: Span, record: StepRecord) -> None:
-    span.set_attribute(A_STATUS, record.status.value)
-    span.set_attribute(A_ATTEMPTS, record.attempts)
+    ended: dict[str, Any] = {A_STATUS: record.status.value, A_ATTEMPTS: record.attempts}
     if record.error is not None:
-        span.set_attribute(A_ERROR_TYPE, record.error.type)
+        ended[A_ERROR_TYPE] = record.error.type
+    span.set_attributes(ended)  # one call: each takes the span's lock and checks its values
     if record.status == StepStatus.FAILED:
         message = record.error.message[:200] if record.error else "failed"
         span.set_status(Status(StatusCode.ERROR, message))
