@@ -35,7 +35,7 @@ from typing import Any
 from opentelemetry import context as otel_context, trace
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, sampling
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -118,7 +118,9 @@ def install_tracing(
             return _tracing
         env = os.environ if env is None else env
         resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", service_name)})
-        provider = create_tracer_provider(resource=resource)
+        provider = create_tracer_provider(
+            sampler=RecordAll(configured_sampler()), resource=resource
+        )
         _memoise_tracers(provider)
         router = SpanRouter()
         provider.add_span_processor(router)
@@ -130,6 +132,51 @@ def install_tracing(
         trace.set_tracer_provider(provider)
         _tracing = tracing
         return tracing
+
+
+class RecordAll(sampling.Sampler):
+    """Every span is recorded, whatever the sampler decides; the sampler decides only what is
+    exported (an exporter's processor skips spans not sampled).
+
+    The monitor counts runs and steps from span ends: under the SDK's default sampler a run
+    started in a caller's trace that was sampled out (or under `OTEL_TRACES_SAMPLER=
+    traceidratio`) made no recording spans, so its steps were missing from cadenza's metrics,
+    baselines and alerts."""
+
+    def __init__(self, inner: sampling.Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Any = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> sampling.SamplingResult:
+        result = self.inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+        if result.decision is sampling.Decision.DROP:  # recorded, not exported
+            return sampling.SamplingResult(
+                sampling.Decision.RECORD_ONLY, attributes, result.trace_state
+            )
+        return result
+
+    def get_description(self) -> str:
+        return f"RecordAll{{{self.inner.get_description()}}}"
+
+
+def configured_sampler() -> sampling.Sampler:
+    """The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` name, as the SDK reads
+    them (default: parentbased_always_on)."""
+    from_env = getattr(sampling, "_get_from_env_or_default", None)
+    if from_env is None:  # an SDK without it: its documented default
+        return sampling.ParentBased(sampling.ALWAYS_ON)
+    sampler: sampling.Sampler = from_env()
+    return sampler
 
 
 def _memoise_tracers(provider: ReplaySafeTracerProvider) -> None:
