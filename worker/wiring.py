@@ -166,15 +166,7 @@ def build_worker(
         plugins.append(observed.tracing.plugin(settings.temporal_spans))
     plugins.append(agent_plugin())
     alerting = AlertActivities(alerts or AlertManager(alert_sinks(settings, http)))
-    from activities.reasoning.llm import LlmActivities, Providers  # LangChain: workers only
-
-    llm = LlmActivities(
-        registry,
-        Providers.from_settings(settings),
-        settings.llm_model,
-        allowed=ModelAllowList.parse(settings.models_allow),
-        breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds),
-    )
+    llm = _llm_activities(registry, settings)
     library = DefinitionLibrary(settings.definitions, registry.names())
     return Worker(
         client,
@@ -199,6 +191,20 @@ def build_worker(
             "graceful_shutdown_timeout": timedelta(seconds=settings.graceful_shutdown_seconds),
             **worker_options,
         },
+    )
+
+
+def _llm_activities(registry: ActionRegistry, settings: Settings) -> Any:
+    """The model-call activity of agent steps and agentic tasks (LangChain: imported by
+    workers only)."""
+    from activities.reasoning.llm import LlmActivities, Providers
+
+    return LlmActivities(
+        registry,
+        Providers.from_settings(settings),
+        settings.llm_model,
+        allowed=ModelAllowList.parse(settings.models_allow),
+        breaker=CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds),
     )
 
 
