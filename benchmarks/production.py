@@ -47,15 +47,30 @@ def row(scenario: str, samples: dict[str, Samples]) -> dict[str, Any]:
             k: round(v / floor, 3) for k, v in values.items() if floor and k != "floor"
         },
         "worker_cpu_s_per_run": {k: round(s.median_cpu(), 3) for k, s in samples.items()},
+        "worker_cpu_ratios_to_floor": _cpu_ratios(samples),
         "samples_s": {k: [round(x, 4) for x in s.seconds] for k, s in samples.items()},
     }
+
+
+def _cpu_ratios(samples: dict[str, Samples]) -> dict[str, float]:
+    """Each system's worker CPU per run over the floor's (steadier than wall time between runs:
+    docs/benchmarks.md)."""
+    floor = samples["floor"].median_cpu() if "floor" in samples else 0.0
+    if not floor:
+        return {}
+    return {k: round(s.median_cpu() / floor, 3) for k, s in samples.items() if k != "floor"}
 
 
 def show(r: dict[str, Any]) -> None:
     values = "  ".join(f"{k} {v:8.3f}" for k, v in r["values"].items())
     ratios = "  ".join(f"{k}/floor {v:5.2f}" for k, v in r["ratios_to_floor"].items())
     cpu = "  ".join(f"{k} {v:6.3f}" for k, v in r["worker_cpu_s_per_run"].items())
-    print(f"{r['name']:38s} {r['unit']:7s} {values}  {ratios}  | worker CPU s/run: {cpu}")
+    by_cpu = r["worker_cpu_ratios_to_floor"].items()
+    cpu_ratios = "  ".join(f"{k}/floor {v:4.2f}" for k, v in by_cpu)
+    print(
+        f"{r['name']:38s} {r['unit']:7s} {values}  {ratios}  | worker CPU s/run: {cpu}"
+        f"  ({cpu_ratios})"
+    )
 
 
 async def main() -> None:
