@@ -48,6 +48,35 @@ def _gone(pid: int) -> bool:
     return _state(pid) in (None, "Z", "X")
 
 
+def _started(tmp_path: Path, prefix: list[str]) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`cadenza server` listening on fresh ports. A server whose `temporal` child exits before
+    it listens is started again on other ports (up to 3 times): free ports are picked, then
+    bound, and another process may take one in between (once in four clean-clone runs: the child
+    exited with code 2 before it listened)."""
+    for attempt in range(3):
+        port, ui_port = free_port(), free_port()
+        log = tmp_path / f"server-{attempt}.log"
+        ports = ["--port", str(port), "--ui-port", str(ui_port)]
+        command = [sys.executable, *prefix, "server", *ports]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*command, "--db", str(tmp_path / f"temporal-{attempt}.db")],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # no controlling terminal, no terminal's Ctrl-C
+            )
+        deadline = time.monotonic() + 60
+        while process.poll() is None and not port_open(f"127.0.0.1:{port}"):
+            assert time.monotonic() < deadline, "the server never listened"
+            time.sleep(0.2)
+        if process.poll() is None:
+            return process, port, log
+    pytest.fail(f"cadenza server exited before listening, 3 times: {log.read_text()}")
+
+
 @pytest.mark.parametrize(
     ("signum", "prefix"),
     [
@@ -61,26 +90,9 @@ def _gone(pid: int) -> bool:
 def test_server_exits_with_its_child_on_a_signal_without_a_terminal(
     tmp_path: Path, signum: signal.Signals, prefix: list[str]
 ) -> None:
-    port, ui_port = free_port(), free_port()
-    command = [sys.executable, *prefix, "server", "--port", str(port), "--ui-port", str(ui_port)]
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--db", str(tmp_path / "temporal.db")],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # no controlling terminal, no terminal's Ctrl-C
-        )
+    process, port, log = _started(tmp_path, prefix)
     children: list[int] = []
     try:
-        deadline = time.monotonic() + 60
-        while not port_open(f"127.0.0.1:{port}"):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the server never listened"
-            time.sleep(0.2)
         children = _children(process.pid)
         assert children, "no temporal child"
         process.send_signal(signum)
