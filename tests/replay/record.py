@@ -368,14 +368,10 @@ TASKS: dict[str, tuple[TaskInput, str | None]] = {
     ),
 }
 # behind workflow.patched('task-signed-decisions'): the task takes the workers' trusted approval
-# keys at start (a local activity) and accepts only a signed decision (audit: verified_key)
+# keys at start (a local activity) and accepts only a signed decision (audit: verified_key);
+# otherwise the case of task-approval, for another order
 TASKS["task-signed-approval"] = (
-    TaskInput(
-        task="Refund order 89 (120 EUR)",
-        tools=["std.echo"],
-        model="scripted:task-approval",
-        approvers=["ana"],
-    ),
+    TASKS["task-approval"][0].model_copy(update={"task": "Refund order 89 (120 EUR)"}),
     "ana",
 )
 # cases recorded with trusted approval keys on the worker (a fresh pair; the client signs with it:
